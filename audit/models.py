@@ -1,0 +1,60 @@
+"""Append-only audit events.
+
+Nothing here references another app's rows: an event keeps public ids and name
+snapshots, so no cascade can ever remove or rewrite it. The database itself refuses
+UPDATE and DELETE on the table (see `audit.triggers`).
+"""
+
+from django.db import models
+
+
+class AuditEvent(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    occurred_at = models.DateTimeField()
+    action = models.CharField(max_length=64)
+    actor_id = models.CharField(max_length=40)
+    actor_kind = models.CharField(max_length=16)
+    actor_name = models.CharField(max_length=200)
+    owner_id = models.CharField(max_length=40, blank=True, default="")
+    owner_name = models.CharField(max_length=200, blank=True, default="")
+    # The org the event belongs to (the workspace's org, else the actor's), and the
+    # actor's own org: auditors see both their workspaces' events and what their
+    # principals did elsewhere.
+    org = models.CharField(max_length=64, blank=True, default="")
+    actor_org = models.CharField(max_length=64, blank=True, default="")
+    workspace = models.CharField(max_length=64, blank=True, default="")
+    target_kind = models.CharField(max_length=32, blank=True, default="")
+    target_id = models.CharField(max_length=64, blank=True, default="")
+    target_name = models.CharField(max_length=200, blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=64, blank=True, default="")
+    ip = models.CharField(max_length=45, blank=True, default="")
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["occurred_at", "id"], name="audit_time"),
+            models.Index(fields=["org", "occurred_at", "id"], name="audit_org_time"),
+            models.Index(fields=["actor_org", "occurred_at", "id"], name="audit_actor_org_time"),
+            models.Index(fields=["actor_id", "occurred_at", "id"], name="audit_actor_time"),
+            models.Index(fields=["owner_id", "actor_kind", "occurred_at", "id"], name="audit_owner_kind_time"),
+            models.Index(fields=["workspace", "occurred_at", "id"], name="audit_workspace_time"),
+            models.Index(fields=["action", "occurred_at", "id"], name="audit_action_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor_name}"
+
+
+class ChainHead(models.Model):
+    """The single row every writer locks to append to the hash chain, in commit order."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    hash = models.CharField(max_length=64)
+    count = models.BigIntegerField(default=0)
+    last_event_id = models.BigIntegerField(null=True)
+
+    def __str__(self):
+        return f"{self.count} events, head {self.hash[:12]}"

@@ -1,0 +1,458 @@
+"""Writes in the workspace domain. Callers decide *whether* an actor may (identity.access);
+these functions do the change and record it, in one transaction."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from audit import events
+from audit.services import record
+from identity.errors import Conflict, InvalidInput, InvalidTransition, NotFound
+from identity.ids import new_public_id
+from identity.models import Kind, Org, Principal, Status
+from identity.services.principals import _CONTROL
+
+from .models import (
+    ROLE_RANK,
+    Comment,
+    Document,
+    Elevation,
+    Invitation,
+    Membership,
+    Proposal,
+    ProposalStatus,
+    Revision,
+    Role,
+    Visibility,
+    Workspace,
+)
+from .signals import membership_removed, membership_role_changed
+
+TITLE_MAX = 200
+BODY_MAX = 100_000
+COMMENT_MAX = 10_000
+
+
+def _clean_title(title) -> str:
+    if not isinstance(title, str):
+        raise InvalidInput("Title must be text.", fields={"title": "Must be text."})
+    title = _CONTROL.sub("", title).strip()
+    if not title:
+        raise InvalidInput("A title is required.", fields={"title": "A title is required."})
+    if len(title) > TITLE_MAX:
+        raise InvalidInput(f"Titles are at most {TITLE_MAX} characters.", fields={"title": f"At most {TITLE_MAX} characters."})
+    return title
+
+
+def _clean_body(body, *, limit=BODY_MAX, required=False, field="body") -> str:
+    if not isinstance(body, str):
+        raise InvalidInput("Body must be text.", fields={field: "Must be text."})
+    body = body.replace("\x00", "")
+    if required and not body.strip():
+        raise InvalidInput("Write something first.", fields={field: "This field is required."})
+    if len(body) > limit:
+        raise InvalidInput(f"At most {limit} characters.", fields={field: f"At most {limit} characters."})
+    return body
+
+
+def _check_role(role: str) -> str:
+    if role not in Role.values:
+        raise InvalidInput(f"Unknown workspace role {role!r} (choose from {', '.join(Role.values)}).", fields={"role": "Unknown role."})
+    return role
+
+
+# Workspaces ---------------------------------------------------------------------------
+
+
+def workspace_create(
+    *,
+    actor,
+    org: Org,
+    slug: str,
+    name: str,
+    visibility: str = Visibility.MEMBERS,
+    restricted: bool = False,
+    description: str = "",
+) -> Workspace:
+    """Create a workspace; a human creator becomes its first admin."""
+    slug = (slug or "").strip().lower()
+    if not slug or slugify(slug) != slug or len(slug) > 64:
+        raise InvalidInput(f"{slug!r} is not a valid slug (lowercase letters, digits, hyphens).", fields={"slug": "Use lowercase letters, digits and hyphens."})
+    if visibility not in Visibility.values:
+        raise InvalidInput(f"Unknown visibility {visibility!r} (choose from {', '.join(Visibility.values)}).", fields={"visibility": "Unknown visibility."})
+    name = _clean_title(name)
+    with transaction.atomic():
+        if Workspace.objects.filter(slug=slug).exists():
+            raise Conflict(f"A workspace with the slug {slug!r} already exists.", fields={"slug": "That slug is taken."})
+        creator = actor if isinstance(actor, Principal) and actor.kind == Kind.HUMAN else None
+        workspace = Workspace.objects.create(
+            org=org, slug=slug, name=name, visibility=visibility, restricted=restricted,
+            description=description[:500], created_by=creator,
+        )
+        record(
+            events.WORKSPACE_CREATED, actor=actor, target=workspace, workspace=workspace,
+            details={"visibility": visibility, "restricted": restricted},
+        )
+        if creator is not None:
+            _membership_insert(actor=actor, workspace=workspace, principal=creator, role=Role.ADMIN)
+    return workspace
+
+
+def workspace_update(*, actor, workspace: Workspace, **changes) -> Workspace:
+    allowed = {"name", "visibility", "restricted", "description"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise InvalidInput(f"Unknown field(s): {', '.join(sorted(unknown))}.")
+    with transaction.atomic():
+        workspace = Workspace.objects.select_for_update().select_related("org").get(pk=workspace.pk)
+        diff = {}
+        for field, value in changes.items():
+            if field == "name":
+                value = _clean_title(value)
+            if field == "visibility" and value not in Visibility.values:
+                raise InvalidInput(f"Unknown visibility {value!r}.", fields={"visibility": "Unknown visibility."})
+            if getattr(workspace, field) != value:
+                diff[field] = {"from": getattr(workspace, field), "to": value}
+                setattr(workspace, field, value)
+        if diff:
+            workspace.save(update_fields=list(diff))
+            record(events.WORKSPACE_UPDATED, actor=actor, target=workspace, workspace=workspace, details=diff)
+    return workspace
+
+
+# Memberships --------------------------------------------------------------------------
+
+
+def _membership_insert(*, actor, workspace: Workspace, principal: Principal, role: str, via: str = "direct") -> Membership:
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(workspace=workspace, principal=principal, role=role)
+    except IntegrityError:
+        raise Conflict(f"{principal.display_name} is already a member of {workspace.slug}.") from None
+    record(
+        events.MEMBER_ADDED, actor=actor, target=principal, workspace=workspace,
+        details={"role": role, "via": via},
+    )
+    return membership
+
+
+def membership_add(*, actor, workspace: Workspace, principal: Principal, role: str = Role.VIEWER) -> Membership:
+    """Add a human (any org) or grant a service account (its own org) a role.
+
+    Agents never hold memberships: they inherit from their owner.
+    """
+    _check_role(role)
+    if principal.kind == Kind.AGENT:
+        raise InvalidInput("Agents are never members: they work where their owner can.", fields={"principal": "Agents inherit access from their owner."})
+    if principal.status != Status.ACTIVE:
+        raise InvalidTransition(f"{principal.display_name} is not active.")
+    if principal.kind == Kind.SERVICE:
+        if principal.org_id != workspace.org_id:
+            raise InvalidInput("Service accounts are granted access only in their own org's workspaces.")
+        if role == Role.ADMIN:
+            raise InvalidInput("Service accounts are granted viewer or editor, never admin.", fields={"role": "viewer or editor"})
+    with transaction.atomic():
+        return _membership_insert(actor=actor, workspace=workspace, principal=principal, role=role,
+                                  via="grant" if principal.kind == Kind.SERVICE else "direct")
+
+
+def _locked_membership(membership: Membership) -> Membership:
+    try:
+        return (
+            Membership.objects.select_for_update()
+            .select_related("workspace", "workspace__org", "principal", "principal__org")
+            .get(pk=membership.pk)
+        )
+    except Membership.DoesNotExist:
+        raise NotFound("That membership no longer exists.") from None
+
+
+def _last_admin(membership: Membership) -> bool:
+    return (
+        membership.role == Role.ADMIN
+        and membership.principal.kind == Kind.HUMAN
+        and not Membership.objects.filter(workspace_id=membership.workspace_id, role=Role.ADMIN, principal__kind=Kind.HUMAN)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
+def membership_set_role(*, actor, membership: Membership, role: str, allow_last_admin: bool = False) -> Membership:
+    """Change a member's role; lowering it takes their agents' extra rights with it, now."""
+    _check_role(role)
+    with transaction.atomic():
+        membership = _locked_membership(membership)
+        old = membership.role
+        if old == role:
+            return membership
+        if not allow_last_admin and ROLE_RANK[role] < ROLE_RANK[old] and _last_admin(membership):
+            raise InvalidTransition("A workspace needs at least one admin: make someone else admin first.")
+        membership.role = role
+        membership.save(update_fields=["role"])
+        record(
+            events.MEMBER_ROLE_CHANGED, actor=actor, target=membership.principal, workspace=membership.workspace,
+            details={"from": old, "to": role},
+        )
+        membership_role_changed.send(sender=Membership, membership=membership, old_role=old, actor=actor)
+    return membership
+
+
+def membership_remove(*, actor, membership: Membership, allow_last_admin: bool = False) -> None:
+    """Remove a member. Their agents lose the access in this same transaction: access is
+    computed from the membership, and receivers clear elevations and pending proposals."""
+    with transaction.atomic():
+        membership = _locked_membership(membership)
+        if not allow_last_admin and _last_admin(membership):
+            raise InvalidTransition("A workspace needs at least one admin: make someone else admin first.")
+        membership_removed.send(sender=Membership, membership=membership, actor=actor)
+        record(
+            events.MEMBER_REMOVED, actor=actor, target=membership.principal, workspace=membership.workspace,
+            details={"role": membership.role},
+        )
+        membership.delete()
+
+
+# Invitations --------------------------------------------------------------------------
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_create(*, actor, workspace: Workspace, email: str, role: str = Role.VIEWER) -> tuple[Invitation, str]:
+    """An invitation and its single-use token (returned once; only its hash is kept)."""
+    from identity.services.users import normalize_email
+
+    email = normalize_email(email)
+    _check_role(role)
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        invitation = Invitation.objects.create(
+            workspace=workspace, email=email, role=role, token_digest=_token_digest(token),
+            invited_by=actor if isinstance(actor, Principal) else None,
+            expires_at=timezone.now() + timedelta(seconds=settings.DOCK_INVITATION_TTL_SECONDS),
+        )
+        record(events.INVITATION_CREATED, actor=actor, target=invitation, workspace=workspace, details={"email": email, "role": role})
+    return invitation, token
+
+
+def invitation_lookup(token: str) -> Invitation | None:
+    if not isinstance(token, str) or not (20 <= len(token) <= 100):
+        return None
+    return (
+        Invitation.objects.select_related("workspace", "workspace__org", "invited_by")
+        .filter(token_digest=_token_digest(token))
+        .first()
+    )
+
+
+def invitation_accept(*, actor: Principal, token: str) -> Membership:
+    """Accept as `actor` (a human whose email is the invited one). Single use."""
+    with transaction.atomic():
+        found = invitation_lookup(token)
+        if found is None:
+            raise NotFound("This invitation link is not valid.")
+        invitation = Invitation.objects.select_for_update().select_related("workspace", "workspace__org").get(pk=found.pk)
+        if invitation.accepted_at is not None or invitation.revoked_at is not None:
+            raise InvalidTransition("This invitation has already been used.")
+        if invitation.expires_at <= timezone.now():
+            raise InvalidTransition("This invitation has expired: ask for a new one.")
+        user = getattr(actor, "user", None)
+        if actor.kind != Kind.HUMAN or user is None or user.email.lower() != invitation.email.lower():
+            raise InvalidTransition("This invitation was sent to a different email address.")
+        invitation.accepted_at = timezone.now()
+        invitation.accepted_by = actor
+        invitation.save(update_fields=["accepted_at", "accepted_by"])
+        record(events.INVITATION_ACCEPTED, actor=actor, target=invitation, workspace=invitation.workspace,
+               details={"role": invitation.role})
+        existing = Membership.objects.filter(workspace=invitation.workspace, principal=actor).first()
+        if existing is not None:
+            if ROLE_RANK[invitation.role] > ROLE_RANK[existing.role]:
+                return membership_set_role(actor=actor, membership=existing, role=invitation.role)
+            return existing
+        return _membership_insert(actor=actor, workspace=invitation.workspace, principal=actor, role=invitation.role, via="invitation")
+
+
+def invitation_revoke(*, actor, invitation: Invitation) -> Invitation:
+    with transaction.atomic():
+        invitation = Invitation.objects.select_for_update().select_related("workspace", "workspace__org").get(pk=invitation.pk)
+        if invitation.accepted_at is not None or invitation.revoked_at is not None:
+            raise InvalidTransition("This invitation is no longer open.")
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+        record(events.INVITATION_REVOKED, actor=actor, target=invitation, workspace=invitation.workspace)
+    return invitation
+
+
+# Elevations ---------------------------------------------------------------------------
+
+
+def elevation_grant(*, actor, workspace: Workspace, agent: Principal) -> Elevation:
+    if agent.kind != Kind.AGENT:
+        raise InvalidInput("Only agents are elevated; humans and service accounts are members.")
+    with transaction.atomic():
+        elevation, created = Elevation.objects.get_or_create(
+            workspace=workspace, agent=agent, defaults={"granted_by": actor if isinstance(actor, Principal) else None}
+        )
+        if not created:
+            raise Conflict(f"{agent.handle} is already elevated in {workspace.slug}.")
+        record(events.AGENT_ELEVATED, actor=actor, target=agent, workspace=workspace)
+    return elevation
+
+
+def elevations_remove(*, actor, workspace: Workspace, agents, reason: str) -> int:
+    """Remove the elevations of `agents` in `workspace` (one DELETE) and record each."""
+    qs = Elevation.objects.filter(workspace=workspace, agent__in=agents)
+    removed = list(qs.select_related("agent", "agent__owner", "agent__org"))
+    if removed:
+        qs.delete()
+        for elevation in removed:
+            record(events.AGENT_ELEVATION_REMOVED, actor=actor, target=elevation.agent, workspace=workspace, details={"reason": reason})
+    return len(removed)
+
+
+# Documents and comments -----------------------------------------------------------------
+
+
+def document_create(*, actor: Principal, workspace: Workspace, title: str, body: str = "") -> Document:
+    title = _clean_title(title)
+    body = _clean_body(body)
+    with transaction.atomic():
+        now = timezone.now()
+        document = Document.objects.create(
+            public_id=new_public_id("doc"), workspace=workspace, title=title, body=body,
+            author=actor, updated_by=actor, created_at=now, updated_at=now,
+        )
+        Revision.objects.create(document=document, number=1, title=title, body=body, author=actor, created_at=now)
+        record(events.DOCUMENT_CREATED, actor=actor, target=document, workspace=workspace)
+    return document
+
+
+def document_update(*, actor: Principal, document: Document, title: str | None = None, body: str | None = None) -> Document:
+    with transaction.atomic():
+        document = Document.objects.select_for_update().select_related("workspace", "workspace__org").get(pk=document.pk)
+        changed = []
+        if title is not None:
+            title = _clean_title(title)
+            if title != document.title:
+                document.title, changed = title, [*changed, "title"]
+        if body is not None:
+            body = _clean_body(body)
+            if body != document.body:
+                document.body, changed = body, [*changed, "body"]
+        if not changed:
+            return document
+        document.updated_by = actor
+        document.updated_at = timezone.now()
+        document.save(update_fields=[*changed, "updated_by", "updated_at"])
+        last = document.revisions.order_by("-number").values_list("number", flat=True).first() or 0
+        Revision.objects.create(document=document, number=last + 1, title=document.title, body=document.body, author=actor)
+        record(events.DOCUMENT_UPDATED, actor=actor, target=document, workspace=document.workspace,
+               details={"fields": changed, "revision": last + 1})
+    return document
+
+
+def document_delete(*, actor: Principal, document: Document, approved_by=None, proposal: Proposal | None = None) -> None:
+    """Irreversible. An agent's delete reaches here only through an approved proposal."""
+    with transaction.atomic():
+        document = Document.objects.select_for_update().select_related("workspace", "workspace__org").get(pk=document.pk)
+        details = {"title": document.title}
+        if approved_by is not None:
+            details["approved_by"] = approved_by.audit_actor().id
+            details["approved_by_name"] = approved_by.audit_actor().name
+        if proposal is not None:
+            details["proposal"] = proposal.public_id
+        record(events.DOCUMENT_DELETED, actor=actor, target=document, workspace=document.workspace, details=details)
+        document.delete()
+
+
+def comment_create(*, actor: Principal, document: Document, body: str) -> Comment:
+    body = _clean_body(body, limit=COMMENT_MAX, required=True)
+    with transaction.atomic():
+        comment = Comment.objects.create(public_id=new_public_id("cmt"), document=document, body=body, author=actor)
+        record(events.COMMENT_CREATED, actor=actor, target=comment, workspace=document.workspace,
+               details={"document": document.public_id})
+    return comment
+
+
+# Proposals (the consent gate) -------------------------------------------------------------
+
+
+def proposal_create(*, actor: Principal, document: Document, reason: str = "") -> Proposal:
+    with transaction.atomic():
+        existing = Proposal.objects.filter(
+            document=document, proposer=actor, status=ProposalStatus.PENDING, expires_at__gt=timezone.now()
+        ).first()
+        if existing is not None:
+            return existing
+        proposal = Proposal.objects.create(
+            public_id=new_public_id("prp"), workspace=document.workspace, proposer=actor,
+            operation="document.delete", document=document, target_id=document.public_id,
+            target_name=document.title, reason=(reason or "")[:500],
+            expires_at=timezone.now() + timedelta(seconds=settings.DOCK_PROPOSAL_TTL_SECONDS),
+        )
+        record(events.PROPOSAL_CREATED, actor=actor, target=proposal, workspace=document.workspace,
+               details={"operation": proposal.operation, "document": document.public_id})
+    return proposal
+
+
+def _locked_pending(proposal: Proposal) -> Proposal:
+    proposal = (
+        Proposal.objects.select_for_update()
+        .select_related("workspace", "workspace__org", "proposer", "proposer__org", "proposer__owner", "document")
+        .get(pk=proposal.pk)
+    )
+    if proposal.status != ProposalStatus.PENDING:
+        raise InvalidTransition(f"This proposal is already {proposal.status}.")
+    if proposal.expires_at <= timezone.now():
+        proposal.status = ProposalStatus.EXPIRED
+        proposal.save(update_fields=["status"])
+        record(events.PROPOSAL_EXPIRED, actor=proposal.proposer, target=proposal, workspace=proposal.workspace)
+        raise InvalidTransition("This proposal has expired.")
+    return proposal
+
+
+def proposal_approve(*, actor, proposal: Proposal) -> Proposal:
+    """Carry out the operation, attributed to the proposer, with the approver recorded.
+    Who may approve is decided by the caller (identity.consent)."""
+    with transaction.atomic():
+        proposal = _locked_pending(proposal)
+        proposal.status = ProposalStatus.APPROVED
+        proposal.decided_by = actor if isinstance(actor, Principal) else None
+        proposal.decided_at = timezone.now()
+        proposal.save(update_fields=["status", "decided_by", "decided_at"])
+        record(events.PROPOSAL_APPROVED, actor=actor, target=proposal, workspace=proposal.workspace,
+               details={"proposer": proposal.proposer.public_id, "operation": proposal.operation})
+        if proposal.document is None:
+            raise InvalidTransition("The document is already gone.")
+        document_delete(actor=proposal.proposer, document=proposal.document, approved_by=actor, proposal=proposal)
+    return proposal
+
+
+def proposal_reject(*, actor, proposal: Proposal) -> Proposal:
+    with transaction.atomic():
+        proposal = _locked_pending(proposal)
+        proposal.status = ProposalStatus.REJECTED
+        proposal.decided_by = actor if isinstance(actor, Principal) else None
+        proposal.decided_at = timezone.now()
+        proposal.save(update_fields=["status", "decided_by", "decided_at"])
+        record(events.PROPOSAL_REJECTED, actor=actor, target=proposal, workspace=proposal.workspace,
+               details={"proposer": proposal.proposer.public_id})
+    return proposal
+
+
+def proposals_cancel(*, actor, proposals, reason: str) -> int:
+    """Cancel pending proposals (e.g. the proposer's owner left the workspace)."""
+    pending = list(
+        proposals.filter(status=ProposalStatus.PENDING).select_related("workspace", "workspace__org")
+    )
+    if pending:
+        Proposal.objects.filter(pk__in=[p.pk for p in pending]).update(status=ProposalStatus.CANCELLED, decided_at=timezone.now())
+        for proposal in pending:
+            record(events.PROPOSAL_CANCELLED, actor=actor, target=proposal, workspace=proposal.workspace, details={"reason": reason})
+    return len(pending)

@@ -1,0 +1,78 @@
+"""The consent gate: irreversible operations asked for by a non-human become proposals
+that a human (the owner or a workspace admin) or a second, independently owned agent
+with `delete` decides."""
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from dock.workspaces import services as workspace_services
+from dock.workspaces.models import Document, Proposal, ProposalStatus
+
+from . import access
+from . import capabilities as caps
+from .errors import Forbidden
+from .models import Kind, Principal, Status
+
+
+def document_delete_request(*, actor: Principal, document: Document) -> Proposal | None:
+    """A human's delete runs now; an agent's (or service account's) becomes a proposal.
+    Either way the actor must hold `delete` in the workspace, checked in the same
+    transaction as the write."""
+    with transaction.atomic():
+        access.require(actor, document.workspace, caps.DELETE, lock=True)
+        if actor.kind == Kind.HUMAN:
+            workspace_services.document_delete(actor=actor, document=document)
+            return None
+        return workspace_services.proposal_create(actor=actor, document=document)
+
+
+def may_decide(actor, proposal: Proposal) -> bool:
+    if not isinstance(actor, Principal):
+        return True  # the operator (CLI as the system)
+    if actor.status != Status.ACTIVE or actor.pk == proposal.proposer_id:
+        return False
+    proposer = proposal.proposer
+    if actor.kind == Kind.HUMAN:
+        if proposer.owner_id == actor.pk:
+            return True
+        return access.check(actor.pk, proposal.workspace_id).allows(caps.MANAGE)
+    if actor.kind == Kind.AGENT:
+        if actor.owner_id == proposer.owner_id:
+            return False  # a second agent must be owned by someone else
+        return access.check(actor.pk, proposal.workspace_id).allows(caps.DELETE)
+    return False
+
+
+def _decide(*, actor, proposal: Proposal, approve: bool) -> Proposal:
+    with transaction.atomic():
+        if not may_decide(actor, proposal):
+            raise Forbidden("You cannot decide this proposal.")
+        if approve:
+            return workspace_services.proposal_approve(actor=actor, proposal=proposal)
+        return workspace_services.proposal_reject(actor=actor, proposal=proposal)
+
+
+def proposal_approve(*, actor, proposal: Proposal) -> Proposal:
+    return _decide(actor=actor, proposal=proposal, approve=True)
+
+
+def proposal_reject(*, actor, proposal: Proposal) -> Proposal:
+    return _decide(actor=actor, proposal=proposal, approve=False)
+
+
+def proposals_for(actor: Principal, *, pending_only: bool = False):
+    """Proposals the actor made, or may decide."""
+    qs = Proposal.objects.select_related("workspace", "workspace__org", "proposer", "proposer__owner", "decided_by")
+    if actor.kind == Kind.AGENT:
+        visible = access.visible_workspaces(actor)
+        mine_or_decidable = Q(proposer=actor) | (Q(workspace__in=[w.pk for w in visible if w.caps & caps.DELETE]) & ~Q(proposer__owner_id=actor.owner_id))
+    elif actor.kind == Kind.HUMAN:
+        admin_of = [w.pk for w in access.visible_workspaces(actor) if w.caps & caps.MANAGE]
+        mine_or_decidable = Q(proposer__owner=actor) | Q(workspace__in=admin_of)
+    else:
+        mine_or_decidable = Q(proposer=actor)
+    qs = qs.filter(mine_or_decidable)
+    if pending_only:
+        qs = qs.filter(status=ProposalStatus.PENDING, expires_at__gt=timezone.now())
+    return qs.order_by("-created_at", "-id")

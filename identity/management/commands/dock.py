@@ -1,0 +1,394 @@
+"""The operator CLI: `manage.py dock …`.
+
+Every subcommand calls the same services as the dashboard, acts as the system (audited),
+prints JSON on stdout, and answers bad input with one line on stderr and exit 1.
+"""
+
+import argparse
+import os
+import json
+import sys
+from datetime import datetime
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, transaction
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils import timezone
+
+from audit import context
+from audit.export import FORMATS
+from audit.refs import SYSTEM
+from audit.selectors import chain_head, export_rows, filtered_events
+from dock.workspaces import services as ws
+from dock.workspaces.models import Membership, Proposal, Role, Visibility, Workspace
+from identity import capabilities, consent
+from identity.errors import ServiceError
+from identity.models import ApiKey, Kind, Org, OrgRole, Principal, User
+from identity.presenters import principal_detail
+from identity.services import agents, keys, service_accounts, users
+
+
+Refusal = CommandError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise Refusal(f"{self.prog}: {message}")
+
+
+def _org(slug: str) -> Org:
+    org = Org.objects.filter(slug=slug).first()
+    if org is None:
+        raise Refusal(f"no org with the slug {slug!r}")
+    return org
+
+
+def _user(email: str) -> User:
+    user = User.objects.filter(email=(email or "").strip().lower()).first()
+    if user is None:
+        raise Refusal(f"no user with the email {email!r}")
+    return user
+
+
+def _workspace(slug: str) -> Workspace:
+    workspace = Workspace.objects.select_related("org").filter(slug=slug).first()
+    if workspace is None:
+        raise Refusal(f"no workspace with the slug {slug!r}")
+    return workspace
+
+
+def _principal(handle: str, kind: str) -> Principal:
+    qs = Principal.objects.select_related("org", "owner").filter(kind=kind)
+    principal = qs.filter(handle=handle).first() or qs.filter(public_id=handle).first()
+    if principal is None and kind == Kind.SERVICE:
+        named = list(qs.filter(display_name=handle)[:2])
+        if len(named) > 1:
+            raise Refusal(f"more than one service account is named {handle!r}: use its handle")
+        principal = named[0] if named else None
+    if principal is None:
+        noun = "agent" if kind == Kind.AGENT else "service account"
+        raise Refusal(f"no {noun} {handle!r}")
+    return principal
+
+
+def _scope(text: str) -> int:
+    try:
+        return capabilities.parse(text)
+    except capabilities.UnknownCapability as exc:
+        raise Refusal(str(exc)) from None
+
+
+def _when(text: str | None, name: str):
+    if not text:
+        return None
+    value = parse_datetime(text)
+    if value is None:
+        day = parse_date(text)
+        if day is not None:
+            value = datetime(day.year, day.month, day.day)
+    if value is None:
+        raise Refusal(f"{name}: {text!r} is not an ISO date or time")
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, timezone.UTC)
+    return value
+
+
+def _workspace_json(w: Workspace) -> dict:
+    return {"slug": w.slug, "name": w.name, "org": w.org.slug, "visibility": w.visibility, "restricted": w.restricted}
+
+
+def _proposal_json(p: Proposal) -> dict:
+    return {
+        "id": p.public_id,
+        "status": p.status if p.status != "pending" or p.is_pending else "expired",
+        "operation": p.operation,
+        "workspace": p.workspace.slug,
+        "target": {"kind": "document", "id": p.target_id, "name": p.target_name},
+        "proposer": {"id": p.proposer.public_id, "handle": p.proposer.handle},
+        "created": p.created_at.isoformat(),
+        "expires": p.expires_at.isoformat(),
+        "decided_by": p.decided_by.public_id if p.decided_by else None,
+    }
+
+
+class Command(BaseCommand):
+    help = "Provision and operate Dock without a browser."
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.error = _Parser.error.__get__(parser)
+        return parser
+
+    def add_arguments(self, parser):
+        groups = parser.add_subparsers(dest="group", required=True, parser_class=_Parser)
+
+        org = groups.add_parser("org").add_subparsers(dest="action", required=True, parser_class=_Parser)
+        p = org.add_parser("create")
+        p.add_argument("slug")
+        p.add_argument("--name", required=True)
+
+        user = groups.add_parser("user").add_subparsers(dest="action", required=True, parser_class=_Parser)
+        p = user.add_parser("create")
+        p.add_argument("email")
+        p.add_argument("--org", required=True)
+        p.add_argument("--name")
+        p.add_argument("--role", default="member", choices=OrgRole.values)
+        p.add_argument("--password-stdin", action="store_true")
+        p = user.add_parser("deactivate")
+        p.add_argument("email")
+
+        workspace = groups.add_parser("workspace").add_subparsers(dest="action", required=True, parser_class=_Parser)
+        p = workspace.add_parser("create")
+        p.add_argument("slug")
+        p.add_argument("--org", required=True)
+        p.add_argument("--name", required=True)
+        p.add_argument("--visibility", default="members", choices=Visibility.values)
+        p.add_argument("--restricted", action="store_true")
+
+        member = groups.add_parser("member").add_subparsers(dest="action", required=True, parser_class=_Parser)
+        p = member.add_parser("add")
+        p.add_argument("workspace")
+        p.add_argument("email")
+        p.add_argument("--role", default="viewer", choices=Role.values)
+        p = member.add_parser("remove")
+        p.add_argument("workspace")
+        p.add_argument("email")
+
+        agent = groups.add_parser("agent").add_subparsers(dest="action", required=True, parser_class=_Parser)
+        p = agent.add_parser("create")
+        p.add_argument("--owner", required=True)
+        p.add_argument("--name", required=True)
+        p.add_argument("--scope", default="read")
+        for verb in ("pause", "resume", "revoke", "restore", "rotate"):
+            agent.add_parser(verb).add_argument("handle")
+        p = agent.add_parser("elevate")
+        p.add_argument("handle")
+        p.add_argument("workspace")
+
+        proposal = groups.add_parser("proposal").add_subparsers(dest="action", required=True, parser_class=_Parser)
+        p = proposal.add_parser("list")
+        p.add_argument("--as", dest="as_email")
+        p.add_argument("--all", action="store_true", help="include decided proposals")
+        for verb in ("approve", "reject"):
+            p = proposal.add_parser(verb)
+            p.add_argument("id")
+            p.add_argument("--as", dest="as_email")
+
+        service = groups.add_parser("service").add_subparsers(dest="action", required=True, parser_class=_Parser)
+        p = service.add_parser("create")
+        p.add_argument("name")
+        p.add_argument("--org", required=True)
+        p = service.add_parser("grant")
+        p.add_argument("name")
+        p.add_argument("workspace")
+        p.add_argument("--role", required=True, choices=[Role.VIEWER, Role.EDITOR])
+        service.add_parser("rotate").add_argument("name")
+        service.add_parser("revoke").add_argument("name")
+        p = service.add_parser("adopt")
+        p.add_argument("name")
+        p.add_argument("--owner", required=True)
+
+        audit = groups.add_parser("audit").add_subparsers(dest="action", required=True, parser_class=_Parser)
+        p = audit.add_parser("export")
+        p.add_argument("--format", default="jsonl", choices=sorted(FORMATS))
+        p.add_argument("--actor")
+        p.add_argument("--owner")
+        p.add_argument("--kind", choices=["human", "agent", "service", "system"])
+        p.add_argument("--workspace")
+        p.add_argument("--action", dest="event")
+        p.add_argument("--since")
+        p.add_argument("--until")
+        audit.add_parser("head")
+
+    def run_from_argv(self, argv):
+        try:
+            return super().run_from_argv(argv)
+        except CommandError as exc:  # raised while parsing, before Django's own handler
+            self.stderr.write(f"CommandError: {exc}")
+            sys.exit(1)
+
+    def execute(self, *args, **options):
+        try:
+            with context.bound(request_id=f"cli-{context.new_request_id()}", ip=None):
+                return super().execute(*args, **options)
+        except CommandError:
+            raise
+        except ServiceError as exc:
+            raise CommandError(exc.detail) from None
+        except DatabaseError as exc:
+            raise CommandError(f"database error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
+    def emit(self, data) -> None:
+        self.stdout.write(json.dumps(data, ensure_ascii=False))
+
+    def handle(self, *args, group, action, **o):
+        handler = getattr(self, f"do_{group}_{action}")
+        result = handler(**o)
+        if result is not None:
+            self.emit(result)
+
+    # org / user -----------------------------------------------------------------------
+
+    def do_org_create(self, *, slug, name, **_):
+        org = users.org_create(actor=SYSTEM, slug=slug, name=name)
+        return {"slug": org.slug, "name": org.name, "created": org.created_at.isoformat()}
+
+    def do_user_create(self, *, email, org, name, role, password_stdin, **_):
+        password = None
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+            if not password:
+                raise Refusal("--password-stdin: no password on standard input")
+        user = users.user_create(actor=SYSTEM, email=email, org=_org(org), display_name=name, role=role, password=password)
+        return {**principal_detail(user.principal), "email": user.email, "org_role": user.org_role}
+
+    def do_user_deactivate(self, *, email, **_):
+        user = users.user_deactivate(actor=SYSTEM, user=_user(email))
+        suspended = list(user.principal.agents.values_list("handle", flat=True))
+        return {**principal_detail(user.principal), "email": user.email, "agents_suspended": suspended}
+
+    # workspaces ---------------------------------------------------------------------------
+
+    def do_workspace_create(self, *, slug, org, name, visibility, restricted, **_):
+        workspace = ws.workspace_create(
+            actor=SYSTEM, org=_org(org), slug=slug, name=name, visibility=visibility, restricted=restricted
+        )
+        return _workspace_json(workspace)
+
+    def do_member_add(self, *, workspace, email, role, **_):
+        w, user = _workspace(workspace), _user(email)
+        membership = ws.membership_add(actor=SYSTEM, workspace=w, principal=user.principal, role=role)
+        return {"workspace": w.slug, "member": principal_detail(user.principal), "role": membership.role}
+
+    def do_member_remove(self, *, workspace, email, **_):
+        w, user = _workspace(workspace), _user(email)
+        membership = Membership.objects.filter(workspace=w, principal=user.principal).first()
+        if membership is None:
+            raise Refusal(f"{email} is not a member of {w.slug}")
+        agents_affected = list(user.principal.agents.values_list("handle", flat=True))
+        ws.membership_remove(actor=SYSTEM, membership=membership, allow_last_admin=True)
+        return {"workspace": w.slug, "removed": principal_detail(user.principal), "agents_affected": agents_affected}
+
+    # agents -------------------------------------------------------------------------------
+
+    def do_agent_create(self, *, owner, name, scope, **_):
+        agent, key = agents.agent_create(actor=SYSTEM, owner=_user(owner).principal, name=name, scope=_scope(scope))
+        return {**principal_detail(agent), "key": key}
+
+    def _agent_transition(self, handle, service):
+        return principal_detail(service(actor=SYSTEM, agent=_principal(handle, Kind.AGENT)))
+
+    def do_agent_pause(self, *, handle, **_):
+        return self._agent_transition(handle, agents.agent_pause)
+
+    def do_agent_resume(self, *, handle, **_):
+        return self._agent_transition(handle, agents.agent_resume)
+
+    def do_agent_revoke(self, *, handle, **_):
+        return self._agent_transition(handle, agents.agent_revoke)
+
+    def do_agent_restore(self, *, handle, **_):
+        return self._agent_transition(handle, agents.agent_restore)
+
+    def _rotate(self, principal: Principal) -> dict:
+        with transaction.atomic():
+            current = keys.current_key(principal)
+            if current is None:
+                new_key, plaintext = keys.key_issue(actor=SYSTEM, principal=principal)
+                old = None
+            else:
+                new_key, plaintext = keys.key_rotate(actor=SYSTEM, key=current)
+                old = ApiKey.objects.get(pk=current.pk)
+        return {
+            "handle": principal.handle,
+            "id": principal.public_id,
+            "key": plaintext,
+            "prefix": new_key.prefix,
+            "old_key_valid_until": old.expires_at.isoformat() if old else None,
+        }
+
+    def do_agent_rotate(self, *, handle, **_):
+        return self._rotate(_principal(handle, Kind.AGENT))
+
+    def do_agent_elevate(self, *, handle, workspace, **_):
+        agent, w = _principal(handle, Kind.AGENT), _workspace(workspace)
+        ws.elevation_grant(actor=SYSTEM, workspace=w, agent=agent)
+        return {"agent": principal_detail(agent), "workspace": w.slug, "elevated": True}
+
+    # proposals ----------------------------------------------------------------------------
+
+    def _as(self, as_email):
+        return _user(as_email).principal if as_email else SYSTEM
+
+    def do_proposal_list(self, *, as_email, all, **_):
+        actor = self._as(as_email)
+        if actor is SYSTEM:
+            qs = Proposal.objects.select_related("workspace", "proposer", "decided_by").order_by("-created_at", "-id")
+            if not all:
+                qs = qs.filter(status="pending", expires_at__gt=timezone.now())
+        else:
+            qs = consent.proposals_for(actor, pending_only=not all)
+        return {"items": [_proposal_json(p) for p in qs[:500]]}
+
+    def _proposal(self, public_id: str) -> Proposal:
+        proposal = Proposal.objects.select_related("workspace", "proposer", "proposer__owner").filter(public_id=public_id).first()
+        if proposal is None:
+            raise Refusal(f"no proposal {public_id!r}")
+        return proposal
+
+    def do_proposal_approve(self, *, id, as_email, **_):
+        return _proposal_json(consent.proposal_approve(actor=self._as(as_email), proposal=self._proposal(id)))
+
+    def do_proposal_reject(self, *, id, as_email, **_):
+        return _proposal_json(consent.proposal_reject(actor=self._as(as_email), proposal=self._proposal(id)))
+
+    # service accounts -----------------------------------------------------------------------
+
+    def do_service_create(self, *, name, org, **_):
+        service, key = service_accounts.service_create(actor=SYSTEM, org=_org(org), name=name)
+        return {**principal_detail(service), "key": key}
+
+    def do_service_grant(self, *, name, workspace, role, **_):
+        service, w = _principal(name, Kind.SERVICE), _workspace(workspace)
+        membership = ws.membership_add(actor=SYSTEM, workspace=w, principal=service, role=role)
+        return {"service": principal_detail(service), "workspace": w.slug, "role": membership.role}
+
+    def do_service_rotate(self, *, name, **_):
+        return self._rotate(_principal(name, Kind.SERVICE))
+
+    def do_service_revoke(self, *, name, **_):
+        return principal_detail(service_accounts.service_revoke(actor=SYSTEM, service=_principal(name, Kind.SERVICE)))
+
+    def do_service_adopt(self, *, name, owner, **_):
+        agent, key = service_accounts.service_adopt(
+            actor=SYSTEM, service=_principal(name, Kind.SERVICE), owner=_user(owner).principal
+        )
+        agent = Principal.objects.select_related("org", "owner").get(pk=agent.pk)
+        return {**principal_detail(agent), "key": key}
+
+    # audit ----------------------------------------------------------------------------------
+
+    def do_audit_export(self, *, format, actor, owner, kind, workspace, event, since, until, **_):
+        actor_id = None
+        if actor:
+            found = Principal.objects.filter(handle=actor).values_list("public_id", flat=True).first()
+            actor_id = found or actor  # a public id, or "system"
+        owner_id = _user(owner).principal.public_id if owner else None
+        since_at, until_at = _when(since, "--since"), _when(until, "--until")
+        if since_at and until_at and since_at > until_at:
+            raise Refusal("--since is after --until")
+        qs = filtered_events(
+            actor_id=actor_id, actor_kind=kind, owner_id=owner_id, workspace=workspace, action=event,
+            since=since_at, until=until_at,
+        )
+        out = self.stdout._out
+        try:
+            for line in FORMATS[format](export_rows(qs)):
+                out.write(line)
+            out.flush()
+        except BrokenPipeError:
+            # The reader (e.g. `head`) closed the pipe: stop quietly.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+
+    def do_audit_head(self, **_):
+        return chain_head()

@@ -1,0 +1,186 @@
+from django.db import transaction
+
+from audit import events
+from audit.services import record
+
+from .. import capabilities
+from ..errors import Forbidden, InvalidInput, InvalidTransition
+from ..models import Kind, Principal, Status
+from ..signals import agent_revoked, agent_transferred
+from .keys import _new_key, keys_revoke_all
+from .principals import principal_build, store_avatar
+
+
+def _check_scope(scope: int) -> int:
+    if scope & ~capabilities.AGENT_SCOPE_MASK:
+        raise InvalidInput("Agents never manage members, invitations or grants.", fields={"scope": "Not an agent capability."})
+    return scope
+
+
+def agent_create(
+    *,
+    actor,
+    owner: Principal,
+    name: str,
+    scope: int = capabilities.READ,
+    handle: str | None = None,
+    avatar=None,
+    bio: str = "",
+) -> tuple[Principal, str]:
+    """A new agent and its first key (plaintext, shown once)."""
+    if owner.kind != Kind.HUMAN:
+        raise InvalidInput("An agent's owner must be a human.", fields={"owner": "Choose a human."})
+    if owner.status != Status.ACTIVE:
+        raise InvalidTransition(f"{owner.display_name} is not active and cannot own new agents.")
+    _check_scope(scope)
+    with transaction.atomic():
+        agent = principal_build(
+            kind=Kind.AGENT, org=owner.org, display_name=name, handle=handle, owner=owner, scope=scope, bio=bio[:280]
+        )
+        if avatar is not None:
+            store_avatar(agent, avatar)
+            agent.save(update_fields=["avatar"])
+        key, plaintext = _new_key(actor=actor, principal=agent)
+        record(
+            events.AGENT_CREATED,
+            actor=actor,
+            target=agent,
+            details={"owner": owner.public_id, "scope": capabilities.names(scope), "key": key.prefix},
+        )
+    return agent, plaintext
+
+
+def _locked(agent: Principal) -> Principal:
+    locked = Principal.objects.select_for_update().select_related("org", "owner").get(pk=agent.pk)
+    if locked.kind != Kind.AGENT:
+        raise InvalidInput(f"{locked.handle} is not an agent.")
+    return locked
+
+
+def _transition(*, actor, agent: Principal, allowed: set[str], to: str, event: str, refusal: dict[str, str]) -> Principal:
+    with transaction.atomic():
+        agent = _locked(agent)
+        if agent.status not in allowed:
+            reason = refusal.get(agent.status) or f"{agent.handle} is {agent.status}."
+            raise InvalidTransition(reason)
+        previous = agent.status
+        agent.status = to
+        agent.save(update_fields=["status"])
+        record(event, actor=actor, target=agent, details={"from": previous, "to": to})
+        if to == Status.REVOKED:
+            keys_revoke_all(actor=actor, principal=agent, reason="agent revoked")
+            agent_revoked.send(sender=Principal, agent=agent, actor=actor)
+    return agent
+
+
+def agent_pause(*, actor, agent: Principal) -> Principal:
+    """Reversible: keys are kept but rejected while paused."""
+    return _transition(
+        actor=actor, agent=agent, allowed={Status.ACTIVE}, to=Status.PAUSED, event=events.AGENT_PAUSED,
+        refusal={Status.PAUSED: f"{agent.handle} is already paused."},
+    )
+
+
+def agent_resume(*, actor, agent: Principal) -> Principal:
+    return _transition(
+        actor=actor, agent=agent, allowed={Status.PAUSED}, to=Status.ACTIVE, event=events.AGENT_RESUMED,
+        refusal={
+            Status.ACTIVE: f"{agent.handle} is already active.",
+            Status.SUSPENDED: f"{agent.handle} is suspended: an org admin restores it once its owner is active.",
+            Status.REVOKED: f"{agent.handle} is revoked; revocation is permanent.",
+        },
+    )
+
+
+def agent_revoke(*, actor, agent: Principal) -> Principal:
+    """Permanent: keys destroyed, pending proposals cancelled."""
+    return _transition(
+        actor=actor, agent=agent, allowed={Status.ACTIVE, Status.PAUSED, Status.SUSPENDED}, to=Status.REVOKED,
+        event=events.AGENT_REVOKED, refusal={Status.REVOKED: f"{agent.handle} is already revoked."},
+    )
+
+
+def agent_suspend(*, actor, agent: Principal, reason: str) -> Principal:
+    with transaction.atomic():
+        agent = _locked(agent)
+        if agent.status not in (Status.ACTIVE, Status.PAUSED):
+            return agent
+        previous = agent.status
+        agent.status = Status.SUSPENDED
+        agent.save(update_fields=["status"])
+        record(events.AGENT_SUSPENDED, actor=actor, target=agent, details={"from": previous, "reason": reason})
+    return agent
+
+
+def agent_restore(*, actor, agent: Principal) -> Principal:
+    """Only an org admin lifts a suspension, and only once the owner is active again."""
+    with transaction.atomic():
+        agent = _locked(agent)
+        if agent.status != Status.SUSPENDED:
+            raise InvalidTransition(f"{agent.handle} is {agent.status}, not suspended.")
+        if agent.owner.status != Status.ACTIVE:
+            raise InvalidTransition(
+                f"{agent.handle}'s owner {agent.owner.display_name} is not active: reactivate them or transfer the agent first."
+            )
+        agent.status = Status.ACTIVE
+        agent.save(update_fields=["status"])
+        record(events.AGENT_RESTORED, actor=actor, target=agent)
+    return agent
+
+
+def agent_transfer(*, actor, agent: Principal, new_owner: Principal) -> Principal:
+    """Hand an agent to another human: its access is recomputed from the new owner at once."""
+    if new_owner.kind != Kind.HUMAN or new_owner.status != Status.ACTIVE:
+        raise InvalidInput("The new owner must be an active human.", fields={"owner": "Choose an active human."})
+    with transaction.atomic():
+        agent = _locked(agent)
+        if agent.status == Status.REVOKED:
+            raise InvalidTransition(f"{agent.handle} is revoked.")
+        if new_owner.org_id != agent.org_id:
+            raise InvalidInput("The new owner must belong to the agent's org.", fields={"owner": "Choose someone in this org."})
+        previous = agent.owner
+        if previous.pk == new_owner.pk:
+            raise InvalidTransition(f"{new_owner.display_name} already owns {agent.handle}.")
+        agent.owner = new_owner
+        agent.save(update_fields=["owner"])
+        record(
+            events.AGENT_TRANSFERRED,
+            actor=actor,
+            target=agent,
+            details={"from": previous.public_id, "from_name": previous.display_name, "to": new_owner.public_id},
+        )
+        agent_transferred.send(sender=Principal, agent=agent, previous_owner=previous, actor=actor)
+    return agent
+
+
+def agent_set_scope(*, actor, agent: Principal, scope: int) -> Principal:
+    _check_scope(scope)
+    with transaction.atomic():
+        agent = _locked(agent)
+        old = agent.scope
+        if old == scope:
+            return agent
+        agent.scope = scope
+        agent.save(update_fields=["scope"])
+        record(
+            events.AGENT_SCOPE_CHANGED, actor=actor, target=agent,
+            details={"from": capabilities.names(old), "to": capabilities.names(scope)},
+        )
+    return agent
+
+
+def may_manage_agent(actor: Principal, agent: Principal) -> bool:
+    """Owners manage their agents; org owners and admins manage every agent in the org."""
+    if actor.kind != Kind.HUMAN or actor.status != Status.ACTIVE:
+        return False
+    if agent.owner_id == actor.pk:
+        return True
+    user = getattr(actor, "user", None)
+    return bool(user and user.is_org_admin and actor.org_id == agent.org_id)
+
+
+def require_manager(actor: Principal, agent: Principal) -> None:
+    if not may_manage_agent(actor, agent):
+        raise Forbidden("Only the agent's owner or an org admin can do that.")
+
+

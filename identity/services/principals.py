@@ -1,0 +1,92 @@
+import re
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.text import slugify
+
+from audit import events
+from audit.services import record
+
+from ..avatars import AvatarError, clean_upload
+from ..errors import Conflict, InvalidInput
+from ..ids import new_public_id
+from ..models import ID_PREFIX, Org, Principal, handle_validator
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_display_name(name: str) -> str:
+    """Names are shown everywhere and exported to CSV: no control or bidi characters."""
+    name = _CONTROL.sub("", name or "").strip()
+    name = re.sub(r"\s+", " ", name)
+    if not name:
+        raise InvalidInput("A name is required.", fields={"name": "A name is required."})
+    if len(name) > 120:
+        raise InvalidInput("Names are at most 120 characters.", fields={"name": "At most 120 characters."})
+    return name
+
+
+def free_handle(base: str) -> str:
+    stem = slugify(base)[:34].strip("-") or "principal"
+    if len(stem) < 2:
+        stem = f"{stem}-x"
+    candidate, n = stem, 1
+    while Principal.objects.filter(handle=candidate).exists():
+        n += 1
+        candidate = f"{stem}-{n}"
+    return candidate
+
+
+def check_handle(handle: str) -> str:
+    handle = handle.strip().lower()
+    try:
+        handle_validator(handle)
+    except ValidationError as exc:
+        raise InvalidInput(exc.messages[0], fields={"handle": exc.messages[0]}) from None
+    if Principal.objects.filter(handle=handle).exists():
+        raise Conflict(f"The handle {handle!r} is taken.", fields={"handle": "That handle is taken."})
+    return handle
+
+
+def principal_build(*, kind: str, org: Org, display_name: str, handle: str | None = None, **fields) -> Principal:
+    """Create the principal row; callers own the transaction and the audit event."""
+    display_name = clean_display_name(display_name)
+    handle = check_handle(handle) if handle else free_handle(display_name)
+    return Principal.objects.create(
+        public_id=new_public_id(ID_PREFIX[kind]),
+        kind=kind,
+        org=org,
+        display_name=display_name,
+        handle=handle,
+        **fields,
+    )
+
+
+def store_avatar(principal: Principal, upload) -> None:
+    try:
+        png = clean_upload(upload)
+    except AvatarError as exc:
+        raise InvalidInput(str(exc), fields={"avatar": str(exc)}) from None
+    from django.core.files.base import ContentFile
+
+    from ..ids import random_base62
+
+    principal.avatar.save(f"{principal.public_id}-{random_base62(8)}.png", ContentFile(png), save=False)
+
+
+def principal_update_profile(*, actor, principal: Principal, display_name: str | None = None, avatar=None) -> Principal:
+    with transaction.atomic():
+        changed = {}
+        if display_name is not None:
+            new_name = clean_display_name(display_name)
+            if new_name != principal.display_name:
+                changed["display_name"] = {"from": principal.display_name, "to": new_name}
+                principal.display_name = new_name
+        if avatar is not None:
+            store_avatar(principal, avatar)
+            changed["avatar"] = "uploaded"
+        if not changed:
+            return principal
+        principal.save(update_fields=["display_name", "avatar"])
+        record(events.PRINCIPAL_PROFILE_UPDATED, actor=actor, target=principal, details=changed)
+    return principal

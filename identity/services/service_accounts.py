@@ -1,0 +1,71 @@
+from django.db import transaction
+
+from audit import events
+from audit.services import record
+
+from ..errors import InvalidInput, InvalidTransition
+from ..models import Kind, Org, Principal, Status
+from ..signals import service_adopted
+from .keys import _new_key, keys_revoke_all
+from .principals import principal_build
+
+
+def service_create(*, actor, org: Org, name: str, handle: str | None = None) -> tuple[Principal, str]:
+    """An org-owned automation: no human owner, access only by explicit grants."""
+    with transaction.atomic():
+        service = principal_build(kind=Kind.SERVICE, org=org, display_name=name, handle=handle)
+        key, plaintext = _new_key(actor=actor, principal=service)
+        record(events.SERVICE_CREATED, actor=actor, target=service, details={"key": key.prefix})
+    return service, plaintext
+
+
+def _locked_service(service: Principal) -> Principal:
+    locked = Principal.objects.select_for_update().select_related("org").get(pk=service.pk)
+    if locked.kind != Kind.SERVICE:
+        raise InvalidInput(f"{locked.handle} is not a service account.")
+    return locked
+
+
+def service_revoke(*, actor, service: Principal) -> Principal:
+    with transaction.atomic():
+        service = _locked_service(service)
+        if service.status == Status.REVOKED:
+            raise InvalidTransition(f"{service.handle} is already revoked.")
+        service.status = Status.REVOKED
+        service.save(update_fields=["status"])
+        record(events.SERVICE_REVOKED, actor=actor, target=service)
+        keys_revoke_all(actor=actor, principal=service, reason="service account revoked")
+    return service
+
+
+def service_adopt(*, actor, service: Principal, owner: Principal) -> tuple[Principal, str]:
+    """Turn a service account into an agent owned by `owner`, in one transaction.
+
+    The principal (id, handle, history) stays; explicit grants go (receivers), access
+    comes from the new owner from now on; old keys are destroyed and one new key issued.
+    """
+    from .. import capabilities
+
+    if owner.kind != Kind.HUMAN or owner.status != Status.ACTIVE:
+        raise InvalidInput("The new owner must be an active human.", fields={"owner": "Choose an active human."})
+    with transaction.atomic():
+        service = _locked_service(service)
+        if service.status == Status.REVOKED:
+            raise InvalidTransition(f"{service.handle} is revoked.")
+        if owner.org_id != service.org_id:
+            raise InvalidInput("The new owner must belong to the service account's org.")
+        service_adopted.send(sender=Principal, principal=service, actor=actor)
+        revoked = keys_revoke_all(actor=actor, principal=service, reason="adopted as agent")
+        service.kind = Kind.AGENT
+        service.owner = owner
+        if not service.scope:
+            service.scope = capabilities.READ | capabilities.COMMENT | capabilities.WRITE
+        service.save(update_fields=["kind", "owner", "scope"])
+        key, plaintext = _new_key(actor=actor, principal=service)
+        record(
+            events.SERVICE_ADOPTED,
+            actor=actor,
+            target=service,
+            details={"owner": owner.public_id, "owner_name": owner.display_name, "keys_revoked": revoked, "key": key.prefix},
+        )
+    return service, plaintext
