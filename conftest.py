@@ -125,3 +125,31 @@ def audit_mark() -> int:
     from audit.models import AuditEvent
 
     return AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+# Browser tests -------------------------------------------------------------------------
+# pytest-playwright drives the distribution's chromium (never a downloaded build).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_FLAGS, "headless": True}
+
+
+def pytest_configure(config):
+    import os
+
+    # Playwright's sync API runs an event loop; Django's ORM is called from the test
+    # thread around it.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
