@@ -1,0 +1,182 @@
+/*
+  Dock — the little JavaScript the pages use. No framework, no inline handlers,
+  no eval: it runs under a strict Content-Security-Policy. Every page works
+  without it; this only adds comfort.
+
+  - Copy to clipboard:  <button type="button" data-copy="agt_123">  copies the value;
+                        <button type="button" data-copy-target="#key">  copies the
+                        text of the element the selector finds.
+  - Confirm:            <form data-confirm="Revoke Scribe?">, or data-confirm on the
+                        submit button or on a link. For htmx elements prefer
+                        hx-confirm; data-confirm on them works too (it is bridged
+                        through the htmx:confirm event, so nobody is asked twice).
+  - Menus:              <details class="menu"> closes on outside click and Escape.
+  - Flash messages:     <button data-dismiss> removes its .flash.
+*/
+(function () {
+  "use strict";
+
+  var HTMX_ATTRS = ["hx-get", "hx-post", "hx-put", "hx-patch", "hx-delete",
+    "data-hx-get", "data-hx-post", "data-hx-put", "data-hx-patch", "data-hx-delete"];
+
+  function drivenByHtmx(el) {
+    if (!el || !window.htmx) return false;
+    for (var i = 0; i < HTMX_ATTRS.length; i++) {
+      if (el.hasAttribute(HTMX_ATTRS[i])) return true;
+    }
+    var boosted = el.closest("[hx-boost], [data-hx-boost]");
+    if (boosted) {
+      var value = boosted.getAttribute("hx-boost") || boosted.getAttribute("data-hx-boost");
+      return value === "true";
+    }
+    return false;
+  }
+
+  /* Announcements for screen readers ("Copied"). */
+  var live = null;
+  function announce(text) {
+    if (!live) {
+      live = document.createElement("div");
+      live.className = "sr-only";
+      live.setAttribute("aria-live", "polite");
+      live.setAttribute("role", "status");
+      document.body.appendChild(live);
+    }
+    live.textContent = "";
+    window.setTimeout(function () { live.textContent = text; }, 30);
+  }
+
+  /* ---- copy to clipboard ---- */
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    // Plain-http fallback: a temporary off-screen textarea.
+    return new Promise(function (resolve, reject) {
+      var area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.className = "sr-only";
+      document.body.appendChild(area);
+      area.select();
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      document.body.removeChild(area);
+      if (ok) { resolve(); } else { reject(new Error("copy failed")); }
+    });
+  }
+
+  function valueToCopy(button) {
+    var selector = button.getAttribute("data-copy-target");
+    if (selector) {
+      var target = document.querySelector(selector);
+      if (!target) return null;
+      return ("value" in target && target.value !== undefined && target.tagName !== "BUTTON")
+        ? target.value : target.textContent.trim();
+    }
+    return button.getAttribute("data-copy");
+  }
+
+  function showCopied(button) {
+    var hasText = button.textContent.trim() !== "";
+    if (hasText && !button.hasAttribute("data-copy-label")) {
+      button.setAttribute("data-copy-label", button.textContent);
+      button.textContent = "Copied";
+    }
+    button.setAttribute("data-copied", "");
+    window.clearTimeout(button._dockCopyTimer);
+    button._dockCopyTimer = window.setTimeout(function () {
+      button.removeAttribute("data-copied");
+      if (button.hasAttribute("data-copy-label")) {
+        button.textContent = button.getAttribute("data-copy-label");
+        button.removeAttribute("data-copy-label");
+      }
+    }, 1600);
+    announce("Copied to clipboard");
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy], [data-copy-target]");
+    if (!button) return;
+    event.preventDefault();
+    var text = valueToCopy(button);
+    if (text === null || text === "") return;
+    copyText(text).then(function () { showCopied(button); }, function () {
+      announce("Could not copy; select the text and copy it by hand");
+    });
+  });
+
+  /* ---- confirm before destructive actions ---- */
+
+  function confirmed(message) {
+    return !message || window.confirm(message);
+  }
+
+  // Plain forms: the submitter's data-confirm wins over the form's.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var submitter = event.submitter || null;
+    if (drivenByHtmx(form) || drivenByHtmx(submitter)) return; // see htmx:confirm below
+    var message = (submitter && submitter.getAttribute("data-confirm")) ||
+      form.getAttribute("data-confirm");
+    if (!confirmed(message)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
+  // Links (GET only: a link never changes state, but may lead to a confirm page).
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a[data-confirm]");
+    if (!link || drivenByHtmx(link)) return;
+    if (!confirmed(link.getAttribute("data-confirm"))) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
+  // htmx: hx-confirm is htmx's own; data-confirm on an htmx element is bridged here.
+  document.addEventListener("htmx:confirm", function (event) {
+    var detail = event.detail || {};
+    var el = detail.elt;
+    if (!el || el.closest("[hx-confirm], [data-hx-confirm]")) return;
+    var submitter = null;
+    var trigger = detail.triggeringEvent;
+    if (trigger && trigger.submitter) submitter = trigger.submitter;
+    var source = (submitter && submitter.closest("[data-confirm]")) || el.closest("[data-confirm]");
+    if (!source) return;
+    event.preventDefault();
+    if (window.confirm(source.getAttribute("data-confirm"))) {
+      detail.issueRequest(true);
+    }
+  });
+
+  /* ---- menus ---- */
+
+  document.addEventListener("click", function (event) {
+    var open = document.querySelectorAll("details.menu[open]");
+    for (var i = 0; i < open.length; i++) {
+      if (!open[i].contains(event.target)) open[i].removeAttribute("open");
+    }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var open = document.querySelectorAll("details.menu[open]");
+    for (var i = 0; i < open.length; i++) {
+      open[i].removeAttribute("open");
+      var summary = open[i].querySelector("summary");
+      if (summary && open[i].contains(document.activeElement)) summary.focus();
+    }
+  });
+
+  /* ---- flash messages ---- */
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-dismiss]");
+    if (!button) return;
+    var flash = button.closest(".flash");
+    if (flash) flash.remove();
+  });
+})();
