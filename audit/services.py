@@ -1,6 +1,9 @@
 """`record` is the only code that writes audit events."""
 
-from django.db import connection, transaction
+import contextlib
+import contextvars
+
+from django.db import connection
 from django.utils import timezone
 
 from . import chain, context, events
@@ -12,6 +15,9 @@ class AuditError(RuntimeError):
     pass
 
 
+_batch: contextvars.ContextVar[list | None] = contextvars.ContextVar("dock_audit_batch", default=None)
+
+
 def _locked_head() -> ChainHead:
     head = ChainHead.objects.select_for_update().filter(pk=1).first()
     if head is None:
@@ -20,44 +26,86 @@ def _locked_head() -> ChainHead:
     return head
 
 
-def record(action: str, *, actor, target=None, workspace=None, org: str | None = None, details=None) -> AuditEvent:
+def _require_transaction() -> None:
+    if not connection.in_atomic_block:
+        raise AuditError("audit events must be recorded inside the transaction of the change they record")
+
+
+def _prepare(action, *, actor, target, workspace, org, details) -> dict:
+    if action not in events.REGISTRY:
+        raise AuditError(f"unregistered audit event {action!r}")
+    who = as_actor(actor)
+    what = as_target(target)
+    where = as_workspace(workspace)
+    request_id, ip = context.current()
+    return {
+        "action": action,
+        "actor_id": who.id,
+        "actor_kind": who.kind,
+        "actor_name": who.name[:200],
+        "owner_id": who.owner_id,
+        "owner_name": who.owner_name[:200],
+        "org": org or (where.org if where else "") or (what.org if what else "") or who.org,
+        "actor_org": who.org,
+        "workspace": where.slug if where else "",
+        "target_kind": what.kind if what else "",
+        "target_id": what.id if what else "",
+        "target_name": (what.name if what else "")[:200],
+        "details": details or {},
+        "request_id": request_id,
+        "ip": ip or "",
+    }
+
+
+def _append(rows: list[dict]) -> None:
+    # The head row lock orders writers: each event's prev_hash is the hash of the event
+    # committed just before it, on PostgreSQL as on SQLite. Held until commit.
+    head = _locked_head()
+    now = timezone.now()
+    prev = head.hash
+    objects = []
+    for row in rows:
+        row["occurred_at"] = now
+        row["prev_hash"] = prev
+        row["hash"] = prev = chain.compute_hash(row)
+        objects.append(AuditEvent(**row))
+    if len(objects) == 1:
+        objects[0].save(force_insert=True)
+    else:
+        AuditEvent.objects.bulk_create(objects)
+    ChainHead.objects.filter(pk=1).update(hash=prev, count=head.count + len(objects), last_event_id=objects[-1].pk)
+
+
+def record(action: str, *, actor, target=None, workspace=None, org: str | None = None, details=None) -> None:
     """Append one event to the chain, inside the caller's transaction.
 
     Called outside a transaction it refuses: an event that could commit without its
     change (or a change without its event) is exactly what the audit log exists to rule out.
     """
-    if action not in events.REGISTRY:
-        raise AuditError(f"unregistered audit event {action!r}")
-    if not connection.in_atomic_block:
-        raise AuditError("audit.record must run inside the transaction of the change it records")
-    who = as_actor(actor)
-    what = as_target(target)
-    where = as_workspace(workspace)
-    request_id, ip = context.current()
+    _require_transaction()
+    row = _prepare(action, actor=actor, target=target, workspace=workspace, org=org, details=details)
+    pending = _batch.get()
+    if pending is not None:
+        pending.append(row)
+    else:
+        _append([row])
 
-    with transaction.atomic():
-        # The head row lock orders writers: each event's prev_hash is the hash of the
-        # event committed just before it, on PostgreSQL as on SQLite.
-        head = _locked_head()
-        row = {
-            "occurred_at": timezone.now(),
-            "action": action,
-            "actor_id": who.id,
-            "actor_kind": who.kind,
-            "actor_name": who.name[:200],
-            "owner_id": who.owner_id,
-            "owner_name": who.owner_name[:200],
-            "org": org or (where.org if where else "") or (what.org if what else "") or who.org,
-            "workspace": where.slug if where else "",
-            "target_kind": what.kind if what else "",
-            "target_id": what.id if what else "",
-            "target_name": (what.name if what else "")[:200],
-            "details": details or {},
-            "request_id": request_id,
-            "ip": ip or "",
-            "prev_hash": head.hash,
-        }
-        row["hash"] = chain.compute_hash(row)
-        event = AuditEvent.objects.create(actor_org=who.org, **row)
-        ChainHead.objects.filter(pk=1).update(hash=row["hash"], count=head.count + 1, last_event_id=event.id)
-    return event
+
+@contextlib.contextmanager
+def batch():
+    """Collect the events recorded inside the block and append them in one go at its end
+    (one head lock, one insert): for cascades that record many events. The block must be
+    inside the change's transaction; if it raises, nothing is appended (and the
+    transaction rolls back with the exception)."""
+    _require_transaction()
+    if _batch.get() is not None:  # nested: the outer batch appends
+        yield
+        return
+    pending: list[dict] = []
+    token = _batch.set(pending)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+    if pending:
+        _append(pending)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from audit import events
-from audit.services import record
+from audit.services import batch, record
 from identity.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from identity.ids import new_public_id
 from identity.models import Kind, Org, Principal, Status
@@ -185,7 +185,7 @@ def _last_admin(membership: Membership) -> bool:
 def membership_set_role(*, actor, membership: Membership, role: str, allow_last_admin: bool = False) -> Membership:
     """Change a member's role; lowering it takes their agents' extra rights with it, now."""
     _check_role(role)
-    with transaction.atomic():
+    with transaction.atomic(), batch():
         membership = _locked_membership(membership)
         old = membership.role
         if old == role:
@@ -205,7 +205,7 @@ def membership_set_role(*, actor, membership: Membership, role: str, allow_last_
 def membership_remove(*, actor, membership: Membership, allow_last_admin: bool = False) -> None:
     """Remove a member. Their agents lose the access in this same transaction: access is
     computed from the membership, and receivers clear elevations and pending proposals."""
-    with transaction.atomic():
+    with transaction.atomic(), batch():
         membership = _locked_membership(membership)
         if not allow_last_admin and _last_admin(membership):
             raise InvalidTransition("A workspace needs at least one admin: make someone else admin first.")
@@ -307,10 +307,9 @@ def elevation_grant(*, actor, workspace: Workspace, agent: Principal) -> Elevati
 
 def elevations_remove(*, actor, workspace: Workspace, agents, reason: str) -> int:
     """Remove the elevations of `agents` in `workspace` (one DELETE) and record each."""
-    qs = Elevation.objects.filter(workspace=workspace, agent__in=agents)
-    removed = list(qs.select_related("agent", "agent__owner", "agent__org"))
+    removed = list(Elevation.objects.filter(workspace=workspace, agent__in=agents).select_related("agent", "agent__owner", "agent__org"))
     if removed:
-        qs.delete()
+        Elevation.objects.filter(pk__in=[e.pk for e in removed]).delete()
         for elevation in removed:
             record(events.AGENT_ELEVATION_REMOVED, actor=actor, target=elevation.agent, workspace=workspace, details={"reason": reason})
     return len(removed)

@@ -1,7 +1,7 @@
 from django.db import transaction
 
 from audit import events
-from audit.services import record
+from audit.services import batch, record
 
 from .. import capabilities
 from ..errors import Forbidden, InvalidInput, InvalidTransition
@@ -58,7 +58,7 @@ def _locked(agent: Principal) -> Principal:
 
 
 def _transition(*, actor, agent: Principal, allowed: set[str], to: str, event: str, refusal: dict[str, str]) -> Principal:
-    with transaction.atomic():
+    with transaction.atomic(), batch():
         agent = _locked(agent)
         if agent.status not in allowed:
             reason = refusal.get(agent.status) or f"{agent.handle} is {agent.status}."
@@ -132,7 +132,7 @@ def agent_transfer(*, actor, agent: Principal, new_owner: Principal) -> Principa
     """Hand an agent to another human: its access is recomputed from the new owner at once."""
     if new_owner.kind != Kind.HUMAN or new_owner.status != Status.ACTIVE:
         raise InvalidInput("The new owner must be an active human.", fields={"owner": "Choose an active human."})
-    with transaction.atomic():
+    with transaction.atomic(), batch():
         agent = _locked(agent)
         if agent.status == Status.REVOKED:
             raise InvalidTransition(f"{agent.handle} is revoked.")

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from audit import events
 from audit.refs import as_actor
-from audit.services import record
+from audit.services import batch, record
 
 from .. import keys
 from ..errors import InvalidTransition
@@ -91,7 +91,7 @@ def current_key(principal: Principal) -> ApiKey | None:
 def org_keys_rotate(*, actor, org: Org, grace_seconds: int | None = None) -> list[tuple[Principal, ApiKey, str]]:
     """Incident response: every current key of every agent and service account in the org."""
     issued = []
-    with transaction.atomic():
+    with transaction.atomic(), batch():
         current = (
             ApiKey.objects.select_related("principal")
             .filter(principal__org=org, revoked_at__isnull=True, expires_at__isnull=True)

@@ -1,7 +1,7 @@
 from django.db import transaction
 
 from audit import events
-from audit.services import record
+from audit.services import batch, record
 
 from ..errors import InvalidInput, InvalidTransition
 from ..models import Kind, Org, Principal, Status
@@ -48,7 +48,7 @@ def service_adopt(*, actor, service: Principal, owner: Principal) -> tuple[Princ
 
     if owner.kind != Kind.HUMAN or owner.status != Status.ACTIVE:
         raise InvalidInput("The new owner must be an active human.", fields={"owner": "Choose an active human."})
-    with transaction.atomic():
+    with transaction.atomic(), batch():
         service = _locked_service(service)
         if service.status == Status.REVOKED:
             raise InvalidTransition(f"{service.handle} is revoked.")

@@ -5,7 +5,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from audit import events
-from audit.services import record
+from audit.services import batch, record
 
 from ..errors import Conflict, InvalidInput, InvalidTransition
 from ..models import Kind, Org, OrgRole, Principal, Status, User
@@ -97,7 +97,7 @@ def user_set_password(*, actor, user: User, password: str) -> User:
 def user_deactivate(*, actor, user: User) -> User:
     """Deactivate a human: their sessions end, and (by receivers, in this same
     transaction) their agents are suspended and every agent key revoked."""
-    with transaction.atomic():
+    with transaction.atomic(), batch():
         principal = Principal.objects.select_for_update().get(pk=user.principal_id)
         if principal.status == Status.DEACTIVATED:
             raise InvalidTransition(f"{user.email} is already deactivated.")
@@ -124,7 +124,7 @@ def user_reactivate(*, actor, user: User) -> User:
 
 def user_delete(*, actor, user: User) -> None:
     """Delete a human and, by cascade, their agents. Audit events stay."""
-    with transaction.atomic():
+    with transaction.atomic(), batch():
         principal = Principal.objects.select_related("org").get(pk=user.principal_id)
         agents = list(principal.agents.values_list("public_id", flat=True))
         principal_deleting.send(sender=User, principal=principal, actor=actor)
