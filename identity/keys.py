@@ -21,7 +21,7 @@ SECRET_LENGTH = 40
 CHECKSUM_LENGTH = 6
 MAX_KEY_LENGTH = 200
 KEY_PATTERN = r"dock_[0-9A-Za-z]{8}_[0-9A-Za-z]{32,}[0-9A-Za-z]{6}"
-KEY_RE = re.compile(rf"^dock_([0-9A-Za-z]{{8}})_([0-9A-Za-z]{{32,}})([0-9A-Za-z]{{6}})$")
+KEY_RE = re.compile(r"^dock_([0-9A-Za-z]{8})_([0-9A-Za-z]{32,})([0-9A-Za-z]{6})$")
 
 
 def base62(number: int, width: int) -> str:

@@ -78,6 +78,9 @@ class Principal(models.Model):
     def __str__(self):
         return self.display_name
 
+    def get_absolute_url(self) -> str:
+        return reverse("profile", args=[self.handle])
+
     @property
     def is_human(self) -> bool:
         return self.kind == Kind.HUMAN
@@ -105,9 +108,6 @@ class Principal(models.Model):
             # Uploaded avatars change under the same id: bust caches by file name.
             return f"{url}?v={self.avatar.name.rsplit('/', 1)[-1][:16]}"
         return url
-
-    def get_absolute_url(self) -> str:
-        return reverse("profile", args=[self.handle])
 
     def audit_actor(self) -> ActorRef:
         if self.kind == Kind.HUMAN:

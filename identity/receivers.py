@@ -7,7 +7,7 @@ change (and its audit events) rolls back.
 from audit import events
 from audit.services import record
 from dock.workspaces import services as workspace_services
-from dock.workspaces.models import Elevation, Membership, Proposal, ROLE_CAPS
+from dock.workspaces.models import ROLE_CAPS, Elevation, Membership, Proposal
 from dock.workspaces.signals import membership_removed, membership_role_changed
 
 from .models import Kind, Principal, Status

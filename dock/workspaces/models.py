@@ -83,6 +83,9 @@ class Elevation(models.Model):
         constraints = [models.UniqueConstraint(fields=["workspace", "agent"], name="elevation_unique")]
         indexes = [models.Index(fields=["agent"], name="elevation_by_agent")]
 
+    def __str__(self):
+        return f"{self.agent} elevated in {self.workspace}"
+
 
 class Invitation(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
@@ -142,6 +145,9 @@ class Revision(models.Model):
         constraints = [models.UniqueConstraint(fields=["document", "number"], name="revision_unique")]
         ordering = ["-number"]
 
+    def __str__(self):
+        return f"{self.document} r{self.number}"
+
 
 class Comment(models.Model):
     public_id = models.CharField(max_length=40, unique=True, editable=False)
@@ -152,6 +158,9 @@ class Comment(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["document", "created_at"], name="comment_by_document")]
+
+    def __str__(self):
+        return self.body[:60]
 
     def audit_target(self) -> TargetRef:
         return TargetRef("comment", self.public_id, self.body[:60])

@@ -109,7 +109,7 @@ def workspace_update(*, actor, workspace: Workspace, **changes) -> Workspace:
     if unknown:
         raise InvalidInput(f"Unknown field(s): {', '.join(sorted(unknown))}.")
     with transaction.atomic():
-        workspace = Workspace.objects.select_for_update().select_related("org").get(pk=workspace.pk)
+        workspace = Workspace.objects.select_for_update(of=("self",)).select_related("org").get(pk=workspace.pk)
         diff = {}
         for field, value in changes.items():
             if field == "name":
@@ -164,7 +164,7 @@ def membership_add(*, actor, workspace: Workspace, principal: Principal, role: s
 def _locked_membership(membership: Membership) -> Membership:
     try:
         return (
-            Membership.objects.select_for_update()
+            Membership.objects.select_for_update(of=("self",))
             .select_related("workspace", "workspace__org", "principal", "principal__org")
             .get(pk=membership.pk)
         )
@@ -257,7 +257,7 @@ def invitation_accept(*, actor: Principal, token: str) -> Membership:
         found = invitation_lookup(token)
         if found is None:
             raise NotFound("This invitation link is not valid.")
-        invitation = Invitation.objects.select_for_update().select_related("workspace", "workspace__org").get(pk=found.pk)
+        invitation = Invitation.objects.select_for_update(of=("self",)).select_related("workspace", "workspace__org").get(pk=found.pk)
         if invitation.accepted_at is not None or invitation.revoked_at is not None:
             raise InvalidTransition("This invitation has already been used.")
         if invitation.expires_at <= timezone.now():
@@ -280,7 +280,7 @@ def invitation_accept(*, actor: Principal, token: str) -> Membership:
 
 def invitation_revoke(*, actor, invitation: Invitation) -> Invitation:
     with transaction.atomic():
-        invitation = Invitation.objects.select_for_update().select_related("workspace", "workspace__org").get(pk=invitation.pk)
+        invitation = Invitation.objects.select_for_update(of=("self",)).select_related("workspace", "workspace__org").get(pk=invitation.pk)
         if invitation.accepted_at is not None or invitation.revoked_at is not None:
             raise InvalidTransition("This invitation is no longer open.")
         invitation.revoked_at = timezone.now()
@@ -318,6 +318,13 @@ def elevations_remove(*, actor, workspace: Workspace, agents, reason: str) -> in
 # Documents and comments -----------------------------------------------------------------
 
 
+def _locked_document(document: Document) -> Document:
+    try:
+        return Document.objects.select_for_update(of=("self",)).select_related("workspace", "workspace__org").get(pk=document.pk)
+    except Document.DoesNotExist:
+        raise NotFound("That document no longer exists.") from None
+
+
 def document_create(*, actor: Principal, workspace: Workspace, title: str, body: str = "") -> Document:
     title = _clean_title(title)
     body = _clean_body(body)
@@ -334,7 +341,7 @@ def document_create(*, actor: Principal, workspace: Workspace, title: str, body:
 
 def document_update(*, actor: Principal, document: Document, title: str | None = None, body: str | None = None) -> Document:
     with transaction.atomic():
-        document = Document.objects.select_for_update().select_related("workspace", "workspace__org").get(pk=document.pk)
+        document = _locked_document(document)
         changed = []
         if title is not None:
             title = _clean_title(title)
@@ -359,7 +366,7 @@ def document_update(*, actor: Principal, document: Document, title: str | None =
 def document_delete(*, actor: Principal, document: Document, approved_by=None, proposal: Proposal | None = None) -> None:
     """Irreversible. An agent's delete reaches here only through an approved proposal."""
     with transaction.atomic():
-        document = Document.objects.select_for_update().select_related("workspace", "workspace__org").get(pk=document.pk)
+        document = _locked_document(document)
         details = {"title": document.title}
         if approved_by is not None:
             details["approved_by"] = approved_by.audit_actor().id
@@ -402,7 +409,7 @@ def proposal_create(*, actor: Principal, document: Document, reason: str = "") -
 
 def _locked_pending(proposal: Proposal) -> Proposal:
     proposal = (
-        Proposal.objects.select_for_update()
+        Proposal.objects.select_for_update(of=("self",))
         .select_related("workspace", "workspace__org", "proposer", "proposer__org", "proposer__owner", "document")
         .get(pk=proposal.pk)
     )

@@ -51,7 +51,7 @@ def agent_create(
 
 
 def _locked(agent: Principal) -> Principal:
-    locked = Principal.objects.select_for_update().select_related("org", "owner").get(pk=agent.pk)
+    locked = Principal.objects.select_for_update(of=("self",)).select_related("org", "owner").get(pk=agent.pk)
     if locked.kind != Kind.AGENT:
         raise InvalidInput(f"{locked.handle} is not an agent.")
     return locked

@@ -40,7 +40,7 @@ def key_rotate(*, actor, key: ApiKey, grace_seconds: int | None = None) -> tuple
     """
     grace = settings.DOCK_KEY_GRACE_SECONDS if grace_seconds is None else grace_seconds
     with transaction.atomic():
-        key = ApiKey.objects.select_for_update().select_related("principal", "principal__org", "principal__owner").get(pk=key.pk)
+        key = ApiKey.objects.select_for_update(of=("self",)).select_related("principal", "principal__org", "principal__owner").get(pk=key.pk)
         if key.revoked_at is not None or not key.digest:
             raise InvalidTransition(f"Key {key.display} is revoked.")
         if key.expires_at is not None:
@@ -64,7 +64,7 @@ def key_rotate(*, actor, key: ApiKey, grace_seconds: int | None = None) -> tuple
 def key_revoke(*, actor, key: ApiKey) -> ApiKey:
     """Immediate: the key is destroyed (its digest wiped), not just flagged."""
     with transaction.atomic():
-        key = ApiKey.objects.select_for_update().select_related("principal", "principal__org", "principal__owner").get(pk=key.pk)
+        key = ApiKey.objects.select_for_update(of=("self",)).select_related("principal", "principal__org", "principal__owner").get(pk=key.pk)
         if key.revoked_at is not None:
             return key
         key.revoked_at = timezone.now()

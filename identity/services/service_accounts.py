@@ -20,7 +20,7 @@ def service_create(*, actor, org: Org, name: str, handle: str | None = None) -> 
 
 
 def _locked_service(service: Principal) -> Principal:
-    locked = Principal.objects.select_for_update().select_related("org").get(pk=service.pk)
+    locked = Principal.objects.select_for_update(of=("self",)).select_related("org").get(pk=service.pk)
     if locked.kind != Kind.SERVICE:
         raise InvalidInput(f"{locked.handle} is not a service account.")
     return locked

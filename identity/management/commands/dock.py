@@ -5,15 +5,15 @@ prints JSON on stdout, and answers bad input with one line on stderr and exit 1.
 """
 
 import argparse
-import os
 import json
+import os
 import sys
 from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, transaction
-from django.utils.dateparse import parse_date, parse_datetime
 from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
 from audit import context
 from audit.export import FORMATS
@@ -26,7 +26,6 @@ from identity.errors import ServiceError
 from identity.models import ApiKey, Kind, Org, OrgRole, Principal, User
 from identity.presenters import principal_detail
 from identity.services import agents, keys, service_accounts, users
-
 
 Refusal = CommandError
 
