@@ -8,7 +8,7 @@ import argparse
 import json
 import os
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, transaction
@@ -80,15 +80,18 @@ def _scope(text: str) -> int:
 def _when(text: str | None, name: str):
     if not text:
         return None
-    value = parse_datetime(text)
-    if value is None:
-        day = parse_date(text)
-        if day is not None:
-            value = datetime(day.year, day.month, day.day)
+    try:
+        value = parse_datetime(text)
+        if value is None:
+            day = parse_date(text)
+            if day is not None:
+                value = datetime(day.year, day.month, day.day)
+    except ValueError:
+        value = None
     if value is None:
         raise Refusal(f"{name}: {text!r} is not an ISO date or time")
     if timezone.is_naive(value):
-        value = timezone.make_aware(value, timezone.UTC)
+        value = value.replace(tzinfo=UTC)
     return value
 
 

@@ -1,0 +1,169 @@
+"""The operator CLI: JSON on stdout, one line on stderr and exit 1 for bad input."""
+
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+
+from audit.models import AuditEvent
+from identity.management.commands.dock import Command
+from identity.models import ApiKey, Principal, Status
+
+
+def dock(*args) -> dict:
+    out = io.StringIO()
+    call_command("dock", *args, stdout=out)
+    text = out.getvalue().strip()
+    return json.loads(text) if text else {}
+
+
+def fails(*args, capsys, monkeypatch) -> str:
+    """Run as from the shell: returns stderr; asserts exit status 1 and a single line."""
+    # run_from_argv closes every connection when it ends; keep the test's transaction.
+    monkeypatch.setattr("django.core.management.base.connections.close_all", lambda: None)
+    with pytest.raises(SystemExit) as exit_info:
+        Command().run_from_argv(["manage.py", "dock", *args])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err and "\n" not in err and "Traceback" not in err
+    return err
+
+
+@pytest.fixture
+def acme(db):
+    dock("org", "create", "acme", "--name", "Acme Robotics")
+    dock("user", "create", "alice@acme.test", "--org", "acme", "--name", "Alice Adams", "--role", "owner")
+    dock("workspace", "create", "roadmap", "--org", "acme", "--name", "Roadmap")
+    dock("member", "add", "roadmap", "alice@acme.test", "--role", "editor")
+
+
+def test_every_create_prints_ids_and_slugs(db):
+    org = dock("org", "create", "acme", "--name", "Acme")
+    assert org["slug"] == "acme"
+    user = dock("user", "create", "alice@acme.test", "--org", "acme", "--name", "Alice Adams")
+    assert user["id"].startswith("usr_") and user["handle"] == "alice-adams" and user["org_role"] == "member"
+    w = dock("workspace", "create", "roadmap", "--org", "acme", "--name", "Roadmap", "--visibility", "org", "--restricted")
+    assert w == {"slug": "roadmap", "name": "Roadmap", "org": "acme", "visibility": "org", "restricted": True}
+    agent = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Scout", "--scope", "read,comment")
+    assert {"handle", "id", "key"} <= set(agent) and agent["id"].startswith("agt_")
+    assert agent["scope"] == ["read", "comment"] and agent["owner"]["id"] == user["id"]
+    svc = dock("service", "create", "Nightly Digest", "--org", "acme")
+    assert svc["id"].startswith("svc_") and svc["key"].startswith("dock_")
+
+
+def test_password_stdin(db, monkeypatch):
+    from django.contrib.auth import authenticate
+
+    dock("org", "create", "acme", "--name", "Acme")
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough passphrase\n"))
+    dock("user", "create", "bob@acme.test", "--org", "acme", "--password-stdin")
+    assert authenticate(username="bob@acme.test", password="a long enough passphrase") is not None
+
+
+def test_agent_lifecycle_through_the_cli(acme):
+    agent = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Scout")
+    handle = agent["handle"]
+    assert dock("agent", "pause", handle)["status"] == "paused"
+    assert dock("agent", "resume", handle)["status"] == "active"
+    rotated = dock("agent", "rotate", handle)
+    assert rotated["key"].startswith("dock_") and rotated["key"] != agent["key"] and rotated["old_key_valid_until"]
+    dock("workspace", "create", "vault", "--org", "acme", "--name", "Vault", "--restricted")
+    assert dock("agent", "elevate", handle, "vault")["elevated"] is True
+    assert dock("agent", "revoke", handle)["status"] == "revoked"
+    assert not ApiKey.objects.filter(principal__handle=handle, revoked_at__isnull=True).exists()
+
+
+def test_deactivate_and_restore(acme):
+    agent = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Scout")
+    out = dock("user", "deactivate", "alice@acme.test")
+    assert out["status"] == "deactivated" and out["agents_suspended"] == [agent["handle"]]
+    assert Principal.objects.get(handle=agent["handle"]).status == Status.SUSPENDED
+
+
+def test_member_remove_reports_affected_agents(acme):
+    agent = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Scout")
+    out = dock("member", "remove", "roadmap", "alice@acme.test")
+    assert out["agents_affected"] == [agent["handle"]]
+
+
+def test_proposals_through_the_cli(acme):
+    from dock.workspaces.models import Workspace
+    from dock.workspaces.services import document_create
+    from identity import consent
+
+    bot = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Sweeper", "--scope", "read,delete")
+    sweeper = Principal.objects.get(handle=bot["handle"])
+    alice = Principal.objects.get(handle="alice-adams")
+    doc = document_create(actor=alice, workspace=Workspace.objects.get(slug="roadmap"), title="Old notes")
+    proposal = consent.document_delete_request(actor=sweeper, document=doc)
+    listed = dock("proposal", "list", "--as", "alice@acme.test")["items"]
+    assert [p["id"] for p in listed] == [proposal.public_id]
+    assert dock("proposal", "approve", proposal.public_id, "--as", "alice@acme.test")["status"] == "approved"
+    deleted = AuditEvent.objects.get(action="document.deleted")
+    assert deleted.actor_id == sweeper.public_id and deleted.details["approved_by"] == alice.public_id
+
+
+def test_service_accounts_through_the_cli(acme):
+    svc = dock("service", "create", "Nightly Digest", "--org", "acme")
+    assert dock("service", "grant", "Nightly Digest", "roadmap", "--role", "viewer")["role"] == "viewer"
+    assert dock("service", "rotate", svc["handle"])["key"] != svc["key"]
+    adopted = dock("service", "adopt", svc["handle"], "--owner", "alice@acme.test")
+    assert adopted["id"] == svc["id"] and adopted["kind"] == "agent" and adopted["owner"]["handle"] == "alice-adams"
+    other = dock("service", "create", "Janitor", "--org", "acme")
+    assert dock("service", "revoke", other["handle"])["status"] == "revoked"
+
+
+def test_audit_export_and_head(acme, capsys):
+    call_command("dock", "audit", "export", "--kind", "system")
+    lines = capsys.readouterr().out.strip().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert rows and all(r["actor_kind"] == "system" for r in rows)
+    assert list(rows[0]) == [
+        "occurred_at", "action", "actor_id", "actor_kind", "actor_name", "owner_id", "owner_name", "org",
+        "workspace", "target_kind", "target_id", "target_name", "details", "request_id", "ip", "prev_hash", "hash",
+    ]
+    call_command("dock", "audit", "export", "--format", "csv", "--workspace", "roadmap")
+    csv_lines = capsys.readouterr().out.strip().splitlines()
+    assert csv_lines[0].startswith("occurred_at,action,actor_id") and len(csv_lines) == 1 + AuditEvent.objects.filter(workspace="roadmap").count()
+    head = dock("audit", "head")
+    assert head["count"] == AuditEvent.objects.count() and len(head["hash"]) == 64
+
+
+def test_every_command_is_audited_as_the_system_with_a_request_id(acme):
+    events = AuditEvent.objects.order_by("id")
+    assert {e.actor_kind for e in events} == {"system"}
+    assert all(e.request_id.startswith("cli-") for e in events)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["agent", "create", "--owner", "nobody@acme.test", "--name", "X"], "no user"),
+        (["org", "create", "acme", "--name", "Again"], "already exists"),
+        (["agent", "create", "--owner", "alice@acme.test", "--name", "X", "--scope", "read,fly"], "unknown capability"),
+        (["workspace", "create", "Bad Slug!", "--org", "acme", "--name", "X"], "not a valid slug"),
+        (["workspace", "create", "roadmap", "--org", "acme", "--name", "X"], "already exists"),
+        (["user", "create", "not-an-email", "--org", "acme"], "not a valid email"),
+        (["user", "create", "bob@acme.test", "--org", "nowhere"], "no org"),
+        (["member", "add", "roadmap", "alice@acme.test"], "already a member"),
+        (["member", "remove", "nowhere", "alice@acme.test"], "no workspace"),
+        (["agent", "pause", "ghost"], "no agent"),
+        (["proposal", "approve", "prp_missing"], "no proposal"),
+        (["audit", "export", "--since", "yesterday"], "not an ISO date"),
+        (["audit", "export", "--until", "2026-13-45"], "not an ISO date"),
+        (["audit", "export", "--since", "2026-02-01", "--until", "2026-01-01"], "after"),
+        (["bogus"], "invalid choice"),
+        (["agent", "create", "--name", "X"], "required"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(acme, capsys, monkeypatch, args, message):
+    before = AuditEvent.objects.count()
+    assert message in fails(*args, capsys=capsys, monkeypatch=monkeypatch)
+    assert AuditEvent.objects.count() == before
+
+
+def test_resuming_a_revoked_agent_is_refused(acme, capsys, monkeypatch):
+    agent = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Scout")
+    dock("agent", "revoke", agent["handle"])
+    assert "revoked" in fails("agent", "resume", agent["handle"], capsys=capsys, monkeypatch=monkeypatch)
