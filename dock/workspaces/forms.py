@@ -1,0 +1,104 @@
+"""Forms for the workspace pages. They check shape only; the services decide the rest and
+their errors come back onto the fields (`add_service_error`)."""
+
+from django import forms
+from django.utils.text import slugify
+
+from identity.errors import ServiceError
+
+from .models import Role, Visibility
+from .services import BODY_MAX, COMMENT_MAX, TITLE_MAX
+
+# Paths under /w/ that a workspace slug would shadow.
+RESERVED_SLUGS = {"new"}
+
+
+def add_service_error(form: forms.Form, exc: ServiceError) -> None:
+    """Put a service's refusal next to the field it is about, or on top of the form."""
+    placed = False
+    for name, message in (exc.fields or {}).items():
+        if name in form.fields:
+            form.add_error(name, message)
+            placed = True
+    if not placed:
+        form.add_error(None, exc.detail)
+
+
+class Form(forms.Form):
+    """Labels without a trailing colon, as the rest of the dashboard writes them."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class WorkspaceForm(Form):
+    name = forms.CharField(max_length=TITLE_MAX)
+    slug = forms.SlugField(
+        max_length=64, required=False,
+        help_text="The workspace's address: /w/your-slug/. Lowercase letters, digits and hyphens; leave it blank to derive one from the name.",
+    )
+    visibility = forms.ChoiceField(
+        choices=Visibility.choices, initial=Visibility.MEMBERS, widget=forms.RadioSelect,
+        help_text="Org visibility lets everyone in your org read (and their agents, if their scope allows).",
+    )
+    restricted = forms.BooleanField(
+        required=False, label="Restricted",
+        help_text="Members' agents get no access here until a workspace admin elevates each one.",
+    )
+    description = forms.CharField(max_length=500, required=False, help_text="Optional: one line on what this workspace is for.", widget=forms.Textarea(attrs={"rows": 3}))
+
+    def clean_slug(self):
+        slug = (self.cleaned_data.get("slug") or "").strip().lower()
+        if not slug:
+            slug = slugify(self.data.get("name", ""))[:64].strip("-")
+            if not slug:
+                raise forms.ValidationError("Choose a slug: the name has no letters or digits to derive one from.")
+        if slug in RESERVED_SLUGS:
+            raise forms.ValidationError(f"“{slug}” is reserved; choose another slug.")
+        return slug
+
+
+class DocumentForm(Form):
+    title = forms.CharField(max_length=TITLE_MAX)
+    body = forms.CharField(required=False, max_length=BODY_MAX, strip=False, widget=forms.Textarea(attrs={"rows": 16}))
+
+
+class NewDocumentForm(DocumentForm):
+    """The short form beside the document list; the body can grow later."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["body"].widget.attrs["rows"] = 5
+
+
+class CommentForm(Form):
+    body = forms.CharField(
+        label="Comment", max_length=COMMENT_MAX, strip=False, widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def clean_body(self):
+        body = self.cleaned_data["body"]
+        if not body.strip():
+            raise forms.ValidationError("Write something first.")
+        return body
+
+
+class InviteForm(Form):
+    email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "off"}))
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.EDITOR)
+
+
+class RoleForm(Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class InviteSignupForm(Form):
+    """A new person joining through an invitation: the email is the invited one, fixed."""
+
+    name = forms.CharField(label="Your name", max_length=120, widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    password = forms.CharField(
+        label="Password", strip=False, max_length=128,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 10 characters, not a common one.",
+    )

@@ -1,0 +1,288 @@
+"""Reads for the workspace pages. Each takes the acting principal and returns only what it
+may see; a workspace it cannot see does not exist for it (NotVisible → 404).
+
+The access decision for a workspace is made once per request (`workspace_get`) and rides
+on the workspace object; every other selector re-checks it is for the same principal,
+and asks the database again when it is not.
+"""
+
+from dataclasses import dataclass, field
+
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from identity import access
+from identity import capabilities as caps
+from identity.errors import Forbidden
+from identity.models import Kind, Principal, Status
+
+from .models import ROLE_CAPS, Comment, Document, Elevation, Invitation, Membership, Revision, Role, Workspace
+
+MEMBERS_PER_PAGE = 25
+DOCUMENTS_PER_PAGE = 30
+REVISIONS_SHOWN = 20
+
+_PRINCIPAL_FIELDS = ("author", "author__owner")
+
+
+def _decision(principal: Principal, workspace: Workspace) -> access.Decision:
+    decision = getattr(workspace, "decision", None)
+    if decision is None or getattr(workspace, "decision_for", None) != principal.pk:
+        decision = access.check(principal.pk, workspace.pk)
+        workspace.decision, workspace.decision_for = decision, principal.pk
+    if not decision.visible:
+        raise access.NotVisible("Not found.")
+    return decision
+
+
+def _require(principal: Principal, workspace: Workspace, capability: int) -> access.Decision:
+    decision = _decision(principal, workspace)
+    if not decision.allows(capability):
+        raise Forbidden(f"This needs the {', '.join(caps.names(capability))} capability here.")
+    return decision
+
+
+# Workspaces ------------------------------------------------------------------------------
+
+
+def workspace_get(*, principal: Principal, slug: str) -> Workspace:
+    """The workspace `slug` with `.decision` (what `principal` may do there) attached."""
+    workspace = Workspace.objects.select_related("org").filter(slug=slug).first()
+    if workspace is None:
+        raise access.NotVisible("Not found.")
+    _decision(principal, workspace)
+    return workspace
+
+
+# Documents ---------------------------------------------------------------------------------
+
+
+def document_page(*, principal: Principal, workspace: Workspace, page: str | int | None):
+    _decision(principal, workspace)
+    documents = (
+        Document.objects.filter(workspace=workspace)
+        .select_related("author", "author__owner", "updated_by", "updated_by__owner")
+        .defer("body")
+        .order_by("-created_at", "-id")
+    )
+    return Paginator(documents, DOCUMENTS_PER_PAGE).get_page(page)
+
+
+def document_get(*, principal: Principal, workspace: Workspace, public_id: str) -> Document:
+    _decision(principal, workspace)
+    document = (
+        Document.objects.filter(workspace=workspace, public_id=public_id)
+        .select_related("author", "author__owner", "updated_by", "updated_by__owner")
+        .first()
+    )
+    if document is None:
+        raise access.NotVisible("Not found.")
+    document.workspace = workspace
+    return document
+
+
+def comments_of(*, principal: Principal, document: Document) -> list[Comment]:
+    _decision(principal, document.workspace)
+    return list(
+        Comment.objects.filter(document=document).select_related(*_PRINCIPAL_FIELDS).order_by("created_at", "id")
+    )
+
+
+def revisions_of(*, principal: Principal, document: Document) -> list[Revision]:
+    _decision(principal, document.workspace)
+    return list(
+        Revision.objects.filter(document=document).select_related(*_PRINCIPAL_FIELDS)
+        .defer("body").order_by("-number")[:REVISIONS_SHOWN]
+    )
+
+
+# Members -----------------------------------------------------------------------------------
+
+
+@dataclass
+class AgentHere:
+    """One of a member's agents, and what it may do in this workspace because of them."""
+
+    agent: Principal
+    decision: access.Decision
+    elevated: bool
+    restricted: bool
+
+    @property
+    def caps(self) -> list[str]:
+        return self.decision.names
+
+    @property
+    def can_elevate(self) -> bool:
+        """A restricted workspace keeps the owner's role from carrying over until elevated."""
+        return self.restricted and not self.elevated and self.agent.status != Status.REVOKED
+
+
+@dataclass
+class MemberRow:
+    membership: Membership
+    agents: list[AgentHere] = field(default_factory=list)
+
+    @property
+    def principal(self) -> Principal:
+        return self.membership.principal
+
+    @property
+    def caps(self) -> list[str]:
+        return caps.names(ROLE_CAPS[self.membership.role])
+
+
+def agent_decision(*, agent: Principal, owner_status: str | None, role: str | None, workspace: Workspace, elevated: bool) -> access.Decision:
+    """The access rules (identity.access.decide) applied to facts already in memory."""
+    return access.decide(
+        kind=agent.kind, status=agent.status, scope=agent.scope, org_id=agent.org_id, owner_status=owner_status,
+        role=role, workspace_org_id=workspace.org_id, visibility=workspace.visibility,
+        restricted=workspace.restricted, elevated=elevated,
+    )
+
+
+def _rows(workspace: Workspace, memberships: list[Membership]) -> list[MemberRow]:
+    """Attach each member's agents (prefetched) and their decisions; one query for elevations."""
+    agent_ids = [a.pk for m in memberships for a in m.principal.live_agents]
+    elevated = set()
+    if workspace.restricted and agent_ids:
+        elevated = set(
+            Elevation.objects.filter(workspace=workspace, agent_id__in=agent_ids).values_list("agent_id", flat=True)
+        )
+    rows = []
+    for membership in memberships:
+        owner = membership.principal
+        row = MemberRow(membership)
+        for agent in owner.live_agents:
+            agent.owner = owner
+            is_elevated = agent.pk in elevated
+            row.agents.append(AgentHere(
+                agent, agent_decision(agent=agent, owner_status=owner.status, role=membership.role,
+                                      workspace=workspace, elevated=is_elevated),
+                is_elevated, workspace.restricted,
+            ))
+        rows.append(row)
+    return rows
+
+
+def _memberships(workspace: Workspace):
+    live_agents = Prefetch(
+        "principal__agents",
+        queryset=Principal.objects.filter(kind=Kind.AGENT).exclude(status=Status.REVOKED).order_by("display_name", "id"),
+        to_attr="live_agents",
+    )
+    return (
+        Membership.objects.filter(workspace=workspace)
+        .select_related("principal")
+        .prefetch_related(live_agents)
+    )
+
+
+def member_page(*, principal: Principal, workspace: Workspace, page: str | int | None):
+    """Human members (paginated), each with their agents and what those agents get here."""
+    _decision(principal, workspace)
+    humans = _memberships(workspace).filter(principal__kind=Kind.HUMAN).order_by("principal__display_name", "principal_id")
+    paginator = Paginator(humans, MEMBERS_PER_PAGE)
+    page_obj = paginator.get_page(page)
+    page_obj.rows = _rows(workspace, list(page_obj.object_list))
+    return page_obj
+
+
+def service_grants(*, principal: Principal, workspace: Workspace, limit: int = 100) -> list[Membership]:
+    _decision(principal, workspace)
+    return list(
+        Membership.objects.filter(workspace=workspace, principal__kind=Kind.SERVICE)
+        .select_related("principal").order_by("principal__display_name", "principal_id")[:limit]
+    )
+
+
+def member_get(*, principal: Principal, workspace: Workspace, handle: str) -> MemberRow:
+    """One member (human or service account) and their agents here."""
+    _decision(principal, workspace)
+    membership = _memberships(workspace).filter(principal__handle=handle).first()
+    if membership is None:
+        raise access.NotVisible("Not found.")
+    membership.workspace = workspace
+    return _rows(workspace, [membership])[0]
+
+
+def invitations_open(*, principal: Principal, workspace: Workspace) -> list[Invitation]:
+    """Open invitations, for those who manage the workspace (nobody else sees them)."""
+    if not _decision(principal, workspace).allows(caps.MANAGE):
+        return []
+    return list(
+        Invitation.objects.filter(
+            workspace=workspace, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+        )
+        .select_related("invited_by", "invited_by__owner")
+        .order_by("-created_at", "-id")[:100]
+    )
+
+
+def invitation_get(*, principal: Principal, workspace: Workspace, pk: int) -> Invitation:
+    _require(principal, workspace, caps.MANAGE)
+    invitation = Invitation.objects.filter(workspace=workspace, pk=pk).first()
+    if invitation is None:
+        raise access.NotVisible("Not found.")
+    invitation.workspace = workspace
+    return invitation
+
+
+@dataclass
+class Impact:
+    """What removing a member would take away from their agents."""
+
+    agent: Principal
+    now: list[str]
+    after: list[str]
+
+    @property
+    def loses_all(self) -> bool:
+        return not self.after
+
+
+def removal_impact(*, principal: Principal, workspace: Workspace, row: MemberRow) -> list[Impact]:
+    """The agents that lose access if `row`'s member is removed (computed, not guessed:
+    the same rules with the membership gone)."""
+    _require(principal, workspace, caps.MANAGE)
+    owner = row.principal
+    impact = []
+    for here in row.agents:
+        # Leaving also drops the agent's elevations here, so `elevated` goes too.
+        after = agent_decision(agent=here.agent, owner_status=owner.status, role=None, workspace=workspace, elevated=False)
+        lost = here.decision.caps & ~after.caps
+        if lost:
+            impact.append(Impact(here.agent, here.decision.names, after.names))
+    return impact
+
+
+def is_last_admin(*, principal: Principal, workspace: Workspace, membership: Membership) -> bool:
+    """Whether `membership` is the workspace's only human admin (who cannot leave or be lowered)."""
+    _decision(principal, workspace)
+    if membership.role != Role.ADMIN or membership.principal.kind != Kind.HUMAN:
+        return False
+    return not (
+        Membership.objects.filter(workspace=workspace, role=Role.ADMIN, principal__kind=Kind.HUMAN)
+        .exclude(pk=membership.pk).exists()
+    )
+
+
+def agent_in_workspace(*, principal: Principal, workspace: Workspace, handle: str) -> AgentHere:
+    """An agent whose owner is a member here (the only agents a workspace admin elevates)."""
+    _require(principal, workspace, caps.MANAGE)
+    agent = (
+        Principal.objects.filter(kind=Kind.AGENT, handle=handle)
+        .select_related("owner", "org").first()
+    )
+    if agent is None:
+        raise access.NotVisible("Not found.")
+    membership = Membership.objects.filter(workspace=workspace, principal_id=agent.owner_id).first()
+    if membership is None:
+        raise access.NotVisible("Not found.")
+    elevated = Elevation.objects.filter(workspace=workspace, agent=agent).exists()
+    return AgentHere(
+        agent, agent_decision(agent=agent, owner_status=agent.owner.status, role=membership.role,
+                              workspace=workspace, elevated=elevated),
+        elevated, workspace.restricted,
+    )

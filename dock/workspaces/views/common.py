@@ -1,0 +1,76 @@
+"""What every workspace view shares: who is acting, one URL for page and fragment, and
+turning refusals into 404s, 403 pages or messages."""
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
+
+from identity import capabilities as caps
+from identity.errors import Forbidden, NotFound, ServiceError
+from identity.models import Principal
+
+from .. import selectors
+
+
+def acting(request) -> Principal:
+    """The principal behind the session: the dashboard is for humans."""
+    return request.user.principal
+
+
+def page(request, template: str, context: dict, *, fragment: str | None = None, status: int = 200) -> HttpResponse:
+    """The full page, or just `fragment` of it when htmx asked (one URL, both answers).
+    `fragment` names a partial of `template`, or of another one as "other.html#name"."""
+    name = template
+    if fragment and request.htmx:
+        name = fragment if "#" in fragment else f"{template}#{fragment}"
+    response = render(request, name, context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def invalid_status(request) -> int:
+    """Form errors: htmx only swaps 2xx answers, a full page says 400."""
+    return 200 if request.htmx else 400
+
+
+def refused(request, exc: ServiceError, *, status: int | None = None) -> HttpResponse:
+    """A refusal the page did not expect (a lost race, a stale button): say so plainly."""
+    if isinstance(exc, NotFound):
+        raise Http404(exc.detail)
+    if request.htmx:
+        # The fragment the user clicked is stale; reload the page around the message.
+        messages.error(request, exc.detail)
+        response = HttpResponse(status=200)
+        response["HX-Refresh"] = "true"
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+    return page(request, "workspaces/refused.html", {"detail": exc.detail},
+                status=status or (403 if isinstance(exc, Forbidden) else exc.status))
+
+
+def need(workspace, capability: int) -> None:
+    """Refuse early (403) from the decision made for this request; writes still check
+    again, locked, inside their transaction."""
+    if not workspace.decision.allows(capability):
+        raise Forbidden(f"This needs the {', '.join(caps.names(capability))} capability here.")
+
+
+def workspace_view(view):
+    """Log in required; resolve `slug` to a workspace the acting principal can see (else
+    404) and pass it on with its access decision attached as `workspace.decision`."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, slug: str, *args, **kwargs):
+        me = acting(request)
+        try:
+            workspace = selectors.workspace_get(principal=me, slug=slug)
+            return view(request, workspace, *args, **kwargs)
+        except ServiceError as exc:
+            return refused(request, exc)
+
+    return wrapper

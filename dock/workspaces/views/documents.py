@@ -1,0 +1,105 @@
+from django.contrib import messages
+from django.db import transaction
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from identity import access, consent
+from identity import capabilities as caps
+from identity.errors import ServiceError
+
+from .. import selectors, services
+from ..forms import CommentForm, DocumentForm, add_service_error
+from .common import acting, invalid_status, need, page, workspace_view
+
+
+def _document_context(me, workspace, document, **extra) -> dict:
+    return {
+        "workspace": workspace,
+        "decision": workspace.decision,
+        "document": document,
+        "comments": selectors.comments_of(principal=me, document=document),
+        "revisions": selectors.revisions_of(principal=me, document=document),
+        "tab": "documents",
+        **extra,
+    }
+
+
+@workspace_view
+@require_http_methods(["GET"])
+def document(request, workspace, doc_id: str):
+    me = acting(request)
+    doc = selectors.document_get(principal=me, workspace=workspace, public_id=doc_id)
+    comment_form = CommentForm() if workspace.decision.allows(caps.COMMENT) else None
+    return page(request, "workspaces/document.html", _document_context(me, workspace, doc, comment_form=comment_form))
+
+
+@workspace_view
+@require_http_methods(["GET", "POST"])
+def document_edit(request, workspace, doc_id: str):
+    me = acting(request)
+    doc = selectors.document_get(principal=me, workspace=workspace, public_id=doc_id)
+    # Seeing the form needs write too: a reader is told so rather than shown a form that fails.
+    need(workspace, caps.WRITE)
+    form = DocumentForm(request.POST or None, initial={"title": doc.title, "body": doc.body})
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                with transaction.atomic():
+                    access.require(me, workspace, caps.WRITE, lock=True)
+                    services.document_update(actor=me, document=doc, title=form.cleaned_data["title"], body=form.cleaned_data["body"])
+            except ServiceError as exc:
+                if not exc.fields:
+                    raise
+                add_service_error(form, exc)
+            else:
+                messages.success(request, "Saved.")
+                return redirect("document", slug=workspace.slug, doc_id=doc.public_id)
+        status = invalid_status(request)
+    return page(request, "workspaces/document_edit.html",
+                {"workspace": workspace, "decision": workspace.decision, "document": doc, "form": form, "tab": "documents"},
+                status=status)
+
+
+@workspace_view
+@require_http_methods(["GET", "POST"])
+def document_delete(request, workspace, doc_id: str):
+    """GET asks for confirmation; POST deletes through the consent gate (a human's delete
+    runs at once; the gate checks `delete` in the same transaction)."""
+    me = acting(request)
+    doc = selectors.document_get(principal=me, workspace=workspace, public_id=doc_id)
+    need(workspace, caps.DELETE)
+    if request.method == "POST":
+        consent.document_delete_request(actor=me, document=doc)
+        messages.success(request, f"Deleted “{doc.title}”.")
+        return redirect("workspace", slug=workspace.slug)
+    return page(request, "workspaces/document_delete.html",
+                {"workspace": workspace, "decision": workspace.decision, "document": doc, "tab": "documents"})
+
+
+@workspace_view
+@require_http_methods(["POST"])
+def document_comment(request, workspace, doc_id: str):
+    me = acting(request)
+    doc = selectors.document_get(principal=me, workspace=workspace, public_id=doc_id)
+    form = CommentForm(request.POST)
+    status = 200
+    if form.is_valid():
+        try:
+            with transaction.atomic():
+                access.require(me, workspace, caps.COMMENT, lock=True)
+                services.comment_create(actor=me, document=doc, body=form.cleaned_data["body"])
+        except ServiceError as exc:
+            if not exc.fields:
+                raise
+            add_service_error(form, exc)
+            status = invalid_status(request)
+        else:
+            if not request.htmx:
+                return redirect(reverse("document", args=[workspace.slug, doc.public_id]) + "#comments")
+            form = CommentForm()
+    else:
+        status = invalid_status(request)
+    return page(request, "workspaces/document.html", _document_context(me, workspace, doc, comment_form=form),
+                fragment="comments", status=status)

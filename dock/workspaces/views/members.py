@@ -1,0 +1,239 @@
+"""Members, invitations, roles, removal with its impact preview, and elevations.
+Every write: in one transaction, require MANAGE (locked), then the service."""
+
+from django.contrib import messages
+from django.db import transaction
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
+
+from identity import access
+from identity import capabilities as caps
+from identity.errors import InvalidTransition, ServiceError
+
+from .. import mail, selectors, services
+from ..forms import InviteForm, RoleForm, add_service_error
+from ..models import Role
+from .common import acting, invalid_status, need, page, workspace_view
+
+MEMBER_ROW = "workspaces/members.html#member"
+
+
+def _members_context(request, me, workspace, **extra) -> dict:
+    manage = workspace.decision.allows(caps.MANAGE)
+    context = {
+        "workspace": workspace,
+        "decision": workspace.decision,
+        "manage": manage,
+        "members": selectors.member_page(principal=me, workspace=workspace, page=request.GET.get("page")),
+        "services": selectors.service_grants(principal=me, workspace=workspace),
+        "roles": Role.choices,
+        "tab": "members",
+    }
+    context.update(_invitations_context(me, workspace, manage=manage))
+    context.update(extra)
+    return context
+
+
+def _invitations_context(me, workspace, *, manage: bool, form=None, link=None, invited=None) -> dict:
+    if not manage:
+        return {"invitations": [], "invite_form": None}
+    return {
+        "invitations": selectors.invitations_open(principal=me, workspace=workspace),
+        "invite_form": form or InviteForm(),
+        "new_link": link,
+        "invited": invited,
+    }
+
+
+def _members_url(workspace) -> str:
+    return reverse("workspace-members", args=[workspace.slug])
+
+
+@workspace_view
+@require_http_methods(["GET"])
+def members(request, workspace):
+    me = acting(request)
+    return page(request, "workspaces/members.html", _members_context(request, me, workspace), fragment="member-list")
+
+
+@workspace_view
+@require_http_methods(["GET", "POST"])
+def invitation_create(request, workspace):
+    """POST an email and role; the answer shows the link once (only its hash is kept) and
+    the email goes out after the commit."""
+    if request.method == "GET":
+        return redirect(_members_url(workspace) + "#invite")
+    me = acting(request)
+    need(workspace, caps.MANAGE)
+    form = InviteForm(request.POST)
+    status, link, invitation = 200, None, None
+    if form.is_valid():
+        try:
+            with transaction.atomic():
+                access.require(me, workspace, caps.MANAGE, lock=True)
+                invitation, token = services.invitation_create(
+                    actor=me, workspace=workspace, email=form.cleaned_data["email"], role=form.cleaned_data["role"],
+                )
+                link = request.build_absolute_uri(reverse("invite-accept", args=[token]))
+                mail.invitation_send(invitation=invitation, link=link)
+        except ServiceError as exc:
+            if not exc.fields:
+                raise
+            add_service_error(form, exc)
+            status = invalid_status(request)
+        else:
+            form = InviteForm(initial={"role": form.cleaned_data["role"]})
+    else:
+        status = invalid_status(request)
+    if request.htmx:
+        context = {"workspace": workspace, "decision": workspace.decision, "manage": True}
+        context.update(_invitations_context(me, workspace, manage=True, form=form, link=link, invited=invitation))
+        return page(request, "workspaces/members.html", context, fragment="invitations", status=status)
+    # A full page answers the POST itself: the link exists only in this response.
+    context = _members_context(request, me, workspace)
+    context.update(_invitations_context(me, workspace, manage=True, form=form, link=link, invited=invitation))
+    return page(request, "workspaces/members.html", context, status=status)
+
+
+@workspace_view
+@require_http_methods(["POST"])
+def invitation_revoke(request, workspace, pk: int):
+    me = acting(request)
+    invitation = selectors.invitation_get(principal=me, workspace=workspace, pk=pk)
+    try:
+        with transaction.atomic():
+            access.require(me, workspace, caps.MANAGE, lock=True)
+            services.invitation_revoke(actor=me, invitation=invitation)
+    except InvalidTransition as exc:
+        messages.info(request, exc.detail)
+    if request.htmx:
+        context = {"workspace": workspace, "decision": workspace.decision, "manage": True}
+        context.update(_invitations_context(me, workspace, manage=True))
+        return page(request, "workspaces/members.html", context, fragment="invitations")
+    messages.success(request, f"Withdrew the invitation to {invitation.email}.")
+    return redirect(_members_url(workspace))
+
+
+def _member_response(request, me, workspace, handle: str, *, error: str | None = None, status: int = 200):
+    row = selectors.member_get(principal=me, workspace=workspace, handle=handle)
+    context = {
+        "workspace": workspace, "decision": workspace.decision, "row": row, "roles": Role.choices,
+        "manage": workspace.decision.allows(caps.MANAGE), "row_error": error, "tab": "members",
+    }
+    return page(request, "workspaces/member.html", context, fragment=MEMBER_ROW, status=status)
+
+
+@workspace_view
+@require_http_methods(["GET"])
+def member(request, workspace, handle: str):
+    """One member and their agents: the row the members page swaps in place."""
+    return _member_response(request, acting(request), workspace, handle)
+
+
+@workspace_view
+@require_http_methods(["POST"])
+def member_role(request, workspace, handle: str):
+    me = acting(request)
+    need(workspace, caps.MANAGE)
+    row = selectors.member_get(principal=me, workspace=workspace, handle=handle)
+    form = RoleForm(request.POST)
+    error = None
+    if not form.is_valid():
+        error = "Choose one of the roles: " + ", ".join(Role.values) + "."
+    else:
+        try:
+            with transaction.atomic():
+                access.require(me, workspace, caps.MANAGE, lock=True)
+                services.membership_set_role(actor=me, membership=row.membership, role=form.cleaned_data["role"])
+        except ServiceError as exc:
+            if exc.status == 403:
+                raise
+            error = exc.detail
+    if request.htmx:
+        # The acting admin may just have lowered themselves: the row then shows no controls.
+        workspace.decision = access.check(me.pk, workspace.pk)
+        if not workspace.decision.visible:
+            return HttpResponseClientRedirect(reverse("home"))
+        return _member_response(request, me, workspace, handle, error=error, status=200)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"{row.principal.display_name} is now {form.cleaned_data['role']}.")
+    return redirect(_members_url(workspace))
+
+
+@workspace_view
+@require_http_methods(["GET", "POST"])
+def member_remove(request, workspace, handle: str):
+    """GET: the impact preview (the agents that will lose access), as a fragment in place
+    or as a confirm page. POST: remove, and with the membership goes the agents' access."""
+    me = acting(request)
+    need(workspace, caps.MANAGE)
+    row = selectors.member_get(principal=me, workspace=workspace, handle=handle)
+    impact = selectors.removal_impact(principal=me, workspace=workspace, row=row)
+    context = {
+        "workspace": workspace, "decision": workspace.decision, "row": row, "impact": impact,
+        "manage": True, "tab": "members", "myself": row.principal.pk == me.pk,
+        "last_admin": selectors.is_last_admin(principal=me, workspace=workspace, membership=row.membership),
+    }
+    if request.method == "GET":
+        return page(request, "workspaces/member_remove.html", context, fragment="impact")
+    try:
+        with transaction.atomic():
+            access.require(me, workspace, caps.MANAGE, lock=True)
+            services.membership_remove(actor=me, membership=row.membership)
+    except InvalidTransition as exc:
+        context["error"] = exc.detail
+        return page(request, "workspaces/member_remove.html", context, fragment="impact", status=invalid_status(request))
+    name = row.principal.display_name
+    lost = len([i for i in impact if i.loses_all])
+    summary = f"Removed {name} from {workspace.name}." + (
+        f" {lost} of their agents lost access." if lost == len(impact) and lost else
+        f" {len(impact)} of their agents lost some or all access." if impact else ""
+    )
+    if context["myself"]:
+        messages.success(request, summary)
+        home = reverse("home")
+        return HttpResponseClientRedirect(home) if request.htmx else redirect(home)
+    if request.htmx:
+        return page(request, "workspaces/member_remove.html", {**context, "summary": summary}, fragment="removed")
+    messages.success(request, summary)
+    return redirect(_members_url(workspace))
+
+
+def _elevation(request, workspace, handle: str, *, grant: bool):
+    me = acting(request)
+    here = selectors.agent_in_workspace(principal=me, workspace=workspace, handle=handle)
+    try:
+        with transaction.atomic():
+            access.require(me, workspace, caps.MANAGE, lock=True)
+            if grant:
+                services.elevation_grant(actor=me, workspace=workspace, agent=here.agent)
+            else:
+                services.elevations_remove(actor=me, workspace=workspace, agents=[here.agent], reason="removed by a workspace admin")
+    except ServiceError as exc:
+        if exc.status == 403:
+            raise
+        if request.htmx:
+            return _member_response(request, me, workspace, here.agent.owner.handle, error=exc.detail)
+        messages.info(request, exc.detail)
+        return redirect(_members_url(workspace))
+    if request.htmx:
+        return _member_response(request, me, workspace, here.agent.owner.handle)
+    verb = "elevated in" if grant else "no longer elevated in"
+    messages.success(request, f"{here.agent.display_name} is {verb} {workspace.name}.")
+    return redirect(_members_url(workspace))
+
+
+@workspace_view
+@require_http_methods(["POST"])
+def elevation_grant(request, workspace, handle: str):
+    return _elevation(request, workspace, handle, grant=True)
+
+
+@workspace_view
+@require_http_methods(["POST"])
+def elevation_remove(request, workspace, handle: str):
+    return _elevation(request, workspace, handle, grant=False)
