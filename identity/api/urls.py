@@ -1,1 +1,48 @@
-urlpatterns: list = []
+"""/api/v1/: the ninja API, with SPEC's error shape on the paths ninja itself answers
+plainly (unknown routes, wrong methods) and a cap on request bodies."""
+
+from functools import wraps
+
+from django.http import Http404
+from django.urls import re_path
+
+from .errors import INVALID, METHOD_NOT_ALLOWED, NOT_FOUND, error_response
+from .views import api
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+def _guarded(view):
+    @wraps(view)
+    def guarded(request, *args, **kwargs):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return error_response(400, INVALID, "Content-Length is not a number.")
+        if length > MAX_BODY_BYTES:
+            return error_response(413, INVALID, f"Request bodies are at most {MAX_BODY_BYTES // 1024} KiB.")
+        try:
+            response = view(request, *args, **kwargs)
+        except Http404:  # ninja's bare root answers by raising it
+            return no_such_endpoint(request)
+        if response.status_code == 405 and not response.get("Content-Type", "").startswith("application/json"):
+            allowed = response.get("Allow", "")
+            response = error_response(405, METHOD_NOT_ALLOWED, f"Allowed methods: {allowed}.", headers={"Allow": allowed})
+        return response
+
+    return guarded
+
+
+def no_such_endpoint(request, rest=""):
+    return error_response(404, NOT_FOUND, "No such endpoint; see /api/v1/openapi.json.")
+
+
+_patterns, _app_name, _namespace = api.urls
+for _pattern in _patterns:
+    _pattern.callback = _guarded(_pattern.callback)
+
+urlpatterns = [
+    *_patterns,
+    re_path(r"^(?P<rest>.*)$", no_such_endpoint),
+]
+app_name = _namespace  # "api": ninja reverses its own routes under this namespace

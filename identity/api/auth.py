@@ -1,0 +1,146 @@
+"""Bearer-key authentication for agents and service accounts.
+
+Order matters: a malformed key or a bad checksum is refused before any database work;
+then one query fetches key, principal, org and owner (and, for workspace-scoped reads,
+the caller's access facts there); the digest is compared in constant time; the rate
+limit is counted before anything is written, so refusals cannot be used to flood the
+audit log. Human session cookies are never looked at here.
+"""
+
+from functools import cached_property
+
+from django.utils import timezone
+
+from audit.middleware import client_ip
+from audit.refs import TargetRef
+
+from .. import access, keys
+from ..models import Kind, Status
+from ..services.keys import key_touch
+from . import queries, ratelimit
+from .errors import AGENT_INACTIVE, RATE_LIMITED, ApiError, invalid_key
+
+# Compared against when the prefix is unknown, so that both refusals cost the same.
+_NO_DIGEST = "0" * 64
+
+
+class Caller:
+    """The authenticated principal of one request, built from the auth row."""
+
+    def __init__(self, row, *, prefix: str):
+        self.row = row
+        self.prefix = prefix
+        self.key_id = row[0]
+        at = queries.PRINCIPAL.at
+        self.principal_id = row[at["id"]]
+        self.kind = row[at["kind"]]
+        self.status = row[at["status"]]
+        self.scope = row[at["scope"]]
+        self.org_id = row[at["org_id"]]
+        self.owner_id = row[at["owner_id"]]
+        self.owner_status = row[queries.OWNER.at["status"]]
+
+    @cached_property
+    def principal(self):
+        """The caller as a model instance (with org and owner), for services and access."""
+        principal = queries.PRINCIPAL.build(self.row)
+        principal.org = queries.ORG.build(self.row)
+        if self.owner_id is not None:
+            principal.owner = queries.OWNER.build(self.row)
+        return principal
+
+    @property
+    def member_id(self) -> int:
+        """Whose membership counts for this caller: an agent's owner's, else its own."""
+        return self.owner_id if self.kind == Kind.AGENT else self.principal_id
+
+    def decision_in_workspace(self) -> access.Decision | None:
+        """The access decision in the workspace named by the request's path, from the
+        facts the auth query fetched (None if there is no such workspace)."""
+        w = queries.WORKSPACE_START
+        workspace_id, workspace_org, visibility, restricted, role, elevation_id = self.row[w:w + 6]
+        if workspace_id is None:
+            return None
+        return self.decide(workspace_org=workspace_org, visibility=visibility, restricted=restricted, role=role, elevation_id=elevation_id)
+
+    @property
+    def workspace_id(self) -> int | None:
+        return self.row[queries.WORKSPACE_START]
+
+    def decide(self, *, workspace_org, visibility, restricted, role, elevation_id) -> access.Decision:
+        return access.decide(
+            kind=self.kind, status=self.status, scope=self.scope, org_id=self.org_id, owner_status=self.owner_status,
+            role=role, workspace_org_id=workspace_org, visibility=visibility, restricted=bool(restricted),
+            elevated=elevation_id is not None,
+        )
+
+
+def rate_limited(retry_after: int) -> ApiError:
+    return ApiError(429, RATE_LIMITED, "Too many requests: slow down.", headers={"Retry-After": str(retry_after)})
+
+
+def _bearer_token(request) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def authenticate(request, *, workspace_slug: str | None = None) -> Caller:
+    """The caller of `request`, or an ApiError (401, 403 agent_inactive, 429)."""
+    token = _bearer_token(request)
+    if token is None:
+        raise invalid_key("Send your API key as `Authorization: Bearer <key>`.")
+    prefix = keys.parse(token)
+    if prefix is None:
+        raise invalid_key("That is not a Dock API key (malformed or bad checksum).")
+    # From here on the key was well formed: refusals are audited (see api.denials).
+    request.dock_key_prefix = prefix
+
+    row = queries.auth_row(prefix, workspace_slug)
+    stored = row[1] if row is not None else ""
+    if not keys.matches(token, stored or _NO_DIGEST):
+        # Whoever sent this is unknown: count it against their address, never against
+        # the agent whose prefix they used.
+        wait = ratelimit.hit(f"ip:{client_ip(request) or 'unknown'}")
+        if wait is not None:
+            raise rate_limited(wait)
+        if row is None:
+            request.dock_denied_target = TargetRef("api_key", prefix, f"dock_{prefix}_…")
+            reason = "unknown_key"
+        else:
+            claimed = queries.PRINCIPAL.build(row)
+            claimed.org = queries.ORG.build(row)
+            request.dock_denied_target = claimed
+            reason = "revoked_key" if row[3] is not None or not stored else "wrong_secret"
+        raise _denied(invalid_key(), reason)
+
+    caller = Caller(row, prefix=prefix)
+    wait = ratelimit.hit(f"p:{caller.principal_id}")
+    if wait is not None:
+        raise rate_limited(wait)
+    # The key is genuinely this principal's from here on: it is the actor of any refusal.
+    request.dock_caller = caller
+
+    now = timezone.now()
+    revoked_at, expires_at = row[3], queries.aware(row[2])
+    if revoked_at is not None:
+        raise _denied(invalid_key(), "revoked_key")
+    if expires_at is not None and expires_at <= now:
+        raise _denied(invalid_key("This key was rotated and its grace period is over: use the new key."), "expired_key")
+    if caller.kind == Kind.HUMAN:
+        raise _denied(invalid_key("Humans sign in with a password; API keys belong to agents and service accounts."), "human_key")
+    if caller.status != Status.ACTIVE:
+        if caller.kind == Kind.AGENT and caller.status in (Status.PAUSED, Status.SUSPENDED):
+            raise _denied(ApiError(403, AGENT_INACTIVE, f"This agent is {caller.status}."), f"agent_{caller.status}")
+        raise _denied(invalid_key(), f"principal_{caller.status}")
+
+    key_touch(key_id=caller.key_id, last_used_at=queries.aware(row[4]), now=now)
+    return caller
+
+
+def _denied(error: ApiError, reason: str) -> ApiError:
+    """Name the reason the audit event records (finer than the error code)."""
+    error.reason = reason
+    return error

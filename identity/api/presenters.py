@@ -1,0 +1,85 @@
+"""The API's JSON shapes, as plain dicts (SPEC "Agent JSON API")."""
+
+from dock.workspaces.models import ProposalStatus
+from identity.presenters import principal_ref
+
+from ..models import Principal
+from . import queries
+from .rendering import iso
+
+
+def author_from_row(public_id, handle, kind, display_name, avatar, cache: dict) -> dict | None:
+    """A principal ref from raw columns; one per distinct author per response."""
+    if public_id is None:
+        return None
+    ref = cache.get(public_id)
+    if ref is None:
+        # The model owns the avatar URL rule (uploaded file or generated orb).
+        avatar_url = Principal(public_id=public_id, avatar=avatar or "").avatar_url
+        ref = cache[public_id] = {
+            "id": public_id, "handle": handle, "kind": kind, "display_name": display_name, "avatar_url": avatar_url,
+        }
+    return ref
+
+
+def document_from_row(row, workspace_slug: str, cache: dict) -> dict:
+    """Row as selected by queries.DOCUMENT_ROW."""
+    _pk, public_id, title, body, created, updated, *author = row[:11]
+    return {
+        "id": public_id,
+        "workspace": workspace_slug,
+        "title": title,
+        "body": body,
+        "author": author_from_row(*author, cache),
+        "created": iso(queries.aware(created)),
+        "updated": iso(queries.aware(updated)),
+    }
+
+
+def document(doc) -> dict:
+    return {
+        "id": doc.public_id,
+        "workspace": doc.workspace.slug,
+        "title": doc.title,
+        "body": doc.body,
+        "author": principal_ref(doc.author),
+        "created": iso(doc.created_at),
+        "updated": iso(doc.updated_at),
+    }
+
+
+def comment(c, *, document_id: str) -> dict:
+    return {"id": c.public_id, "document": document_id, "body": c.body, "author": principal_ref(c.author), "created": iso(c.created_at)}
+
+
+def proposal(p) -> dict:
+    status = p.status
+    if status == ProposalStatus.PENDING and not p.is_pending:
+        status = ProposalStatus.EXPIRED  # past its expiry, not yet swept
+    return {
+        "id": p.public_id,
+        "status": status,
+        "operation": p.operation,
+        "workspace": p.workspace.slug,
+        "target": {"kind": "document", "id": p.target_id, "name": p.target_name},
+        "proposer": principal_ref(p.proposer),
+        "created": iso(p.created_at),
+        "expires": iso(p.expires_at),
+        "decided_by": principal_ref(p.decided_by),
+        "decided_at": iso(p.decided_at),
+    }
+
+
+def me(p) -> dict:
+    from .. import capabilities
+
+    owner = p.owner if p.owner_id else None
+    return {
+        "id": p.public_id,
+        "handle": p.handle,
+        "kind": p.kind,
+        "display_name": p.display_name,
+        "status": p.status,
+        "scope": capabilities.names(p.scope),
+        "owner": {"id": owner.public_id, "handle": owner.handle, "display_name": owner.display_name} if owner else None,
+    }

@@ -1,0 +1,327 @@
+"""Each endpoint × each principal state × each way a workspace can (not) be visible."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from audit.refs import SYSTEM
+from conftest import audit_mark
+from dock.workspaces import services as ws_services
+from dock.workspaces.models import Comment, Document, Proposal, Revision
+from identity.api.testing import ApiClient
+from identity.models import ApiKey
+from identity.services import agents
+from identity.services import keys as key_services
+
+pytestmark = pytest.mark.django_db
+
+FULL = "read,comment,write,delete"
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+class World:
+    """An owner with an all-scope agent, and workspaces for every visibility case."""
+
+    def __init__(self, make):
+        self.make = make
+        self.org = make.org(slug="acme")
+        self.other_org = make.org(slug="globex")
+        self.owner = make.human(self.org, "Olive Owner")
+        self.colleague = make.human(self.org, "Carl Colleague")
+        self.foreigner = make.human(self.other_org, "Fay Foreign")
+        self.agent, self.key = make.agent(self.owner, "Scout", scope=FULL)
+
+        def workspace(slug, org, *, visibility="members", restricted=False, owner_role=None, author=None):
+            w = make.workspace(org, slug, visibility=visibility, restricted=restricted)
+            author = author or (self.colleague if org == self.org else self.foreigner)
+            make.member(w, author, "admin")
+            if owner_role:
+                make.member(w, self.owner, owner_role)
+            return w, make.document(w, author, title=f"Doc in {slug}")
+
+        self.spaces = {
+            "member": workspace("member", self.org, owner_role="editor"),
+            "org_visible": workspace("org-visible", self.org, visibility="org"),
+            "restricted": workspace("restricted", self.org, restricted=True, owner_role="editor"),
+            "restricted_elevated": workspace("restricted-elevated", self.org, restricted=True, owner_role="editor"),
+            "other_org": workspace("other-org", self.other_org),
+            "other_org_visible": workspace("other-org-visible", self.other_org, visibility="org"),
+            "cross_org_via_owner": workspace("cross-org", self.other_org, owner_role="editor"),
+            "viewer": workspace("viewer", self.org, owner_role="viewer"),
+        }
+        ws_services.elevation_grant(actor=SYSTEM, workspace=self.spaces["restricted_elevated"][0], agent=self.agent)
+
+
+@pytest.fixture
+def world(make):
+    return World(make)
+
+
+# What each endpoint does, as a function of (client, workspace, document) → response.
+ENDPOINTS = {
+    "list": lambda c, w, d: c.get(f"/api/v1/workspaces/{w.slug}/documents"),
+    "create": lambda c, w, d: c.post(f"/api/v1/workspaces/{w.slug}/documents", {"title": "New", "body": "b"}),
+    "read": lambda c, w, d: c.get(f"/api/v1/documents/{d.public_id}"),
+    "update": lambda c, w, d: c.patch(f"/api/v1/documents/{d.public_id}", {"body": "changed"}),
+    "comment": lambda c, w, d: c.post(f"/api/v1/documents/{d.public_id}/comments", {"body": "Nice"}),
+    "delete": lambda c, w, d: c.delete(f"/api/v1/documents/{d.public_id}"),
+}
+OK = {"list": 200, "create": 201, "read": 200, "update": 200, "comment": 201, "delete": 202}
+READ_ONLY = {"list": 200, "create": 403, "read": 200, "update": 403, "comment": 403, "delete": 403}
+HIDDEN = dict.fromkeys(ENDPOINTS, 404)
+
+EXPECTED = {
+    "member": (OK, ["read", "comment", "write", "delete"]),
+    "org_visible": (READ_ONLY, ["read"]),
+    "restricted": (HIDDEN, None),
+    "restricted_elevated": (OK, ["read", "comment", "write", "delete"]),
+    "other_org": (HIDDEN, None),
+    "other_org_visible": (HIDDEN, None),
+    "cross_org_via_owner": (OK, ["read", "comment", "write", "delete"]),
+    "viewer": (READ_ONLY, ["read"]),
+}
+
+
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+@pytest.mark.parametrize("space", list(EXPECTED))
+def test_visibility_matrix(world, space, endpoint):
+    w, d = world.spaces[space]
+    expected = EXPECTED[space][0][endpoint]
+    mark = audit_mark()
+    r = ENDPOINTS[endpoint](ApiClient(world.key), w, d)
+    assert r.status_code == expected, (space, endpoint, r.data)
+    events = list(AuditEvent.objects.filter(id__gt=mark).order_by("id"))
+    if expected in (403, 404):
+        assert r.data["error"] == {403: "forbidden", 404: "not_found"}[expected]
+        (event,) = events
+        assert event.action == "api.denied"
+        assert (event.actor_id, event.owner_id) == (world.agent.public_id, world.owner.public_id)
+        assert event.details["status"] == expected
+        # A refusal in a workspace the agent can see names it; a hidden one is never named.
+        assert event.workspace == (w.slug if expected == 403 else "")
+    elif endpoint in ("list", "read"):
+        assert events == []
+    else:
+        assert events, "every write is audited"
+        assert all(e.actor_id == world.agent.public_id and e.owner_id == world.owner.public_id for e in events)
+        assert all(e.request_id and e.ip == "127.0.0.1" for e in events)
+
+
+@pytest.mark.parametrize("space", list(EXPECTED))
+def test_workspaces_list_matches_visibility(world, space):
+    r = ApiClient(world.key).get("/api/v1/workspaces")
+    assert r.status_code == 200
+    listed = {item["slug"]: item for item in r.data["items"]}
+    w, _ = world.spaces[space]
+    caps = EXPECTED[space][1]
+    if caps is None:
+        assert w.slug not in listed
+    else:
+        assert listed[w.slug] == {"slug": w.slug, "name": w.name, "capabilities": caps}
+
+
+def test_scope_caps_the_owners_role(world, make):
+    reader, key = make.agent(world.owner, "Reader", scope="read")
+    w, d = world.spaces["member"]
+    c = ApiClient(key)
+    assert ENDPOINTS["read"](c, w, d).status_code == 200
+    assert ENDPOINTS["create"](c, w, d).status_code == 403
+    assert ENDPOINTS["comment"](c, w, d).status_code == 403
+    assert ENDPOINTS["delete"](c, w, d).status_code == 403
+    commenter, key = make.agent(world.owner, "Commenter", scope="comment")
+    c = ApiClient(key)
+    assert ENDPOINTS["comment"](c, w, d).status_code == 201
+    # Visible (it may comment) but not readable: 403, not 404.
+    assert ENDPOINTS["read"](c, w, d).status_code == 403
+    assert ENDPOINTS["list"](c, w, d).status_code == 403
+
+
+def test_owner_removed_takes_the_agent_out_at_once(world):
+    w, d = world.spaces["member"]
+    c = ApiClient(world.key)
+    assert ENDPOINTS["read"](c, w, d).status_code == 200
+    membership = w.memberships.get(principal=world.owner)
+    ws_services.membership_remove(actor=SYSTEM, membership=membership)
+    assert ENDPOINTS["read"](c, w, d).status_code == 404
+    assert ENDPOINTS["list"](c, w, d).status_code == 404
+
+
+# Principal states × endpoints ------------------------------------------------------------------
+
+ALL_ENDPOINTS = [*ENDPOINTS, "me", "workspaces", "proposals", "approve", "reject"]
+
+
+def _call(name, client, world, proposal):
+    w, d = world.spaces["member"]
+    if name in ENDPOINTS:
+        return ENDPOINTS[name](client, w, d)
+    if name == "me":
+        return client.get("/api/v1/me")
+    if name == "workspaces":
+        return client.get("/api/v1/workspaces")
+    if name == "proposals":
+        return client.get("/api/v1/proposals")
+    return client.post(f"/api/v1/proposals/{proposal.public_id}/{name}")
+
+
+def _make_state(world, state):
+    key_row = ApiKey.objects.get(principal=world.agent)
+    if state == "paused":
+        agents.agent_pause(actor=world.owner, agent=world.agent)
+    elif state == "suspended":
+        agents.agent_suspend(actor=SYSTEM, agent=world.agent, reason="test")
+    elif state == "revoked":
+        agents.agent_revoke(actor=world.owner, agent=world.agent)
+    elif state in ("rotated_in_grace", "rotated_after_grace"):
+        key_services.key_rotate(actor=world.owner, key=key_row)
+        if state == "rotated_after_grace":
+            ApiKey.objects.filter(pk=key_row.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+
+STATES = {
+    "active": None,
+    "rotated_in_grace": None,
+    "paused": (403, "agent_inactive"),
+    "suspended": (403, "agent_inactive"),
+    "revoked": (401, "invalid_key"),
+    "rotated_after_grace": (401, "invalid_key"),
+}
+SUCCESS = {**OK, "me": 200, "workspaces": 200, "proposals": 200, "approve": 200, "reject": 200}
+
+
+@pytest.mark.parametrize("endpoint", ALL_ENDPOINTS)
+@pytest.mark.parametrize("state", list(STATES))
+def test_state_matrix(world, make, state, endpoint):
+    # A proposal by another owner's agent, for the decide endpoints to act on.
+    w, _ = world.spaces["member"]
+    make.member(w, world.colleague, "editor") if not w.memberships.filter(principal=world.colleague).exists() else None
+    proposer, _ = make.agent(world.colleague, "Proposer", scope=FULL)
+    target = make.document(w, world.colleague, title="To delete")
+    from identity import consent
+
+    proposal = consent.document_delete_request(actor=proposer, document=target)
+    _make_state(world, state)
+    mark = audit_mark()
+    r = _call(endpoint, ApiClient(world.key), world, proposal)
+    if STATES[state] is None:
+        assert r.status_code == SUCCESS[endpoint], r.data
+    else:
+        status, code = STATES[state]
+        assert (r.status_code, r.data["error"]) == (status, code)
+        (event,) = AuditEvent.objects.filter(id__gt=mark)
+        assert event.action == "api.denied" and event.details["status"] == status
+        # Nothing happened besides the refusal's own record.
+        assert Proposal.objects.get(pk=proposal.pk).status == "pending"
+
+
+# Shapes ------------------------------------------------------------------------------------
+
+
+def test_document_and_comment_shapes_carry_the_agent_as_author(world):
+    w, _ = world.spaces["member"]
+    c = ApiClient(world.key)
+    r = c.post(f"/api/v1/workspaces/{w.slug}/documents", {"title": "Agent notes", "body": "Hello"})
+    assert r.status_code == 201
+    doc = r.data
+    assert set(doc) == {"id", "workspace", "title", "body", "author", "created", "updated"}
+    assert doc["workspace"] == w.slug and doc["title"] == "Agent notes" and doc["body"] == "Hello"
+    assert doc["author"] == {
+        "id": world.agent.public_id, "handle": world.agent.handle, "kind": "agent", "display_name": "Scout",
+        "avatar_url": f"/a/{world.agent.public_id}.png",
+    }
+    stored = Document.objects.get(public_id=doc["id"])
+    assert stored.author_id == world.agent.pk
+    assert Revision.objects.get(document=stored).author_id == world.agent.pk
+
+    assert c.get(f"/api/v1/documents/{doc['id']}").data == doc
+
+    r = c.patch(f"/api/v1/documents/{doc['id']}", {"title": "Agent notes, v2"})
+    assert r.status_code == 200 and r.data["title"] == "Agent notes, v2" and r.data["body"] == "Hello"
+    assert r.data["author"]["id"] == world.agent.public_id
+    assert list(Revision.objects.filter(document=stored).values_list("number", "author_id")) == [
+        (2, world.agent.pk), (1, world.agent.pk)
+    ]
+
+    r = c.post(f"/api/v1/documents/{doc['id']}/comments", {"body": "Looks right"})
+    assert r.status_code == 201
+    assert set(r.data) == {"id", "document", "body", "author", "created"}
+    assert r.data["document"] == doc["id"] and r.data["author"]["kind"] == "agent"
+    assert Comment.objects.get(public_id=r.data["id"]).author_id == world.agent.pk
+
+
+def test_documents_newest_first_with_keyset_cursor(world, make):
+    w, first = world.spaces["member"]
+    now = timezone.now()
+    docs = [first]
+    for i in range(5):
+        docs.append(make.document(w, world.colleague, title=f"D{i}"))
+    # Same timestamp for two of them: the id breaks the tie.
+    Document.objects.filter(pk__in=[docs[2].pk, docs[3].pk]).update(created_at=now)
+    expected = [d.public_id for d in Document.objects.filter(workspace=w).order_by("-created_at", "-id")]
+    c = ApiClient(world.key)
+    seen, cursor = [], None
+    while True:
+        path = f"/api/v1/workspaces/{w.slug}/documents?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        r = c.get(path)
+        assert r.status_code == 200
+        seen += [item["id"] for item in r.data["items"]]
+        cursor = r.data["next"]
+        if cursor is None:
+            break
+    assert seen == expected
+
+
+def test_cursor_from_another_workspace_or_tampered_is_400(world):
+    c = ApiClient(world.key)
+    w, _ = world.spaces["member"]
+    for i in range(3):
+        world.make.document(w, world.colleague, title=f"X{i}")
+    cursor = c.get(f"/api/v1/workspaces/{w.slug}/documents?limit=1").data["next"]
+    assert cursor
+    other, _ = world.spaces["cross_org_via_owner"]
+    r = c.get(f"/api/v1/workspaces/{other.slug}/documents?cursor={cursor}")
+    assert r.status_code == 400 and r.data["error"] == "invalid" and "cursor" in r.data["fields"]
+    tampered = cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB")
+    for bad in (tampered, "nonsense", "x" * 400, cursor + "x"):
+        r = c.get(f"/api/v1/workspaces/{w.slug}/documents?cursor={bad}")
+        assert r.status_code == 400 and r.data["error"] == "invalid"
+
+
+def test_workspaces_paginate(world):
+    c = ApiClient(world.key)
+    slugs, cursor = [], None
+    while True:
+        r = c.get("/api/v1/workspaces?limit=2" + (f"&cursor={cursor}" if cursor else ""))
+        slugs += [item["slug"] for item in r.data["items"]]
+        cursor = r.data["next"]
+        if not cursor:
+            break
+    assert slugs == sorted(s for s, (_, caps) in ((world.spaces[k][0].slug, EXPECTED[k]) for k in EXPECTED) if caps)
+
+
+def test_service_account_uses_the_same_endpoints(world, make):
+    service, key = make.service(world.org, "Importer")
+    w, d = world.spaces["member"]
+    c = ApiClient(key)
+    assert ENDPOINTS["list"](c, w, d).status_code == 404
+    make.member(w, service, "editor")
+    for name, status in OK.items():
+        r = ENDPOINTS[name](c, w, d)
+        assert r.status_code == status, (name, r.data)
+    assert c.get("/api/v1/workspaces").data["items"] == [
+        {"slug": w.slug, "name": w.name, "capabilities": ["read", "comment", "write", "delete"]}
+    ]
+    created = Document.objects.filter(workspace=w, author=service)
+    assert created.exists()
+    # Service accounts see only explicit grants: not the org-visible workspace.
+    ow, od = world.spaces["org_visible"]
+    assert ENDPOINTS["read"](c, ow, od).status_code == 404

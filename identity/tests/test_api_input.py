@@ -1,0 +1,231 @@
+"""Bad input never changes anything and always answers SPEC's error shape: JSON, never
+HTML, never a 500."""
+
+import pytest
+from django.core.cache import cache
+
+from conftest import audit_mark
+from dock.workspaces.models import Comment, Document
+from identity.api.testing import ApiClient
+from identity.api.urls import MAX_BODY_BYTES
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def setup(make):
+    org = make.org()
+    owner = make.human(org, "Olive Owner")
+    ws = make.workspace(org, "team")
+    make.member(ws, owner, "editor")
+    agent, key = make.agent(owner, "Scout", scope="read,comment,write,delete")
+    doc = make.document(ws, owner, title="Original", body="Body")
+    return ApiClient(key), ws, doc
+
+
+def _unchanged(doc, mark):
+    stored = Document.objects.get(pk=doc.pk)
+    assert (stored.title, stored.body) == ("Original", "Body")
+    assert Document.objects.count() == 1 and Comment.objects.count() == 0
+    from audit.models import AuditEvent
+
+    assert not AuditEvent.objects.filter(id__gt=mark).exclude(action="api.denied").exists()
+
+
+CREATE = "/api/v1/workspaces/team/documents"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({}, "title"),
+        ({"body": "no title"}, "title"),
+        ({"title": ""}, "title"),
+        ({"title": "   "}, "title"),
+        ({"title": 123}, "title"),
+        ({"title": None}, "title"),
+        ({"title": ["a"]}, "title"),
+        ({"title": "x" * 201}, "title"),
+        ({"title": "ok", "body": 5}, "body"),
+        ({"title": "ok", "body": "x" * 100_001}, "body"),
+        ({"title": "ok", "author": "usr_someone"}, "author"),
+        ({"title": "ok", "workspace": "elsewhere"}, "workspace"),
+    ],
+)
+def test_create_rejects_bad_fields(setup, payload, field):
+    client, ws, doc = setup
+    mark = audit_mark()
+    r = client.post(CREATE, payload)
+    assert r.status_code == 400, r.data
+    assert r.data["error"] == "invalid"
+    assert field in r.data["fields"], r.data
+    _unchanged(doc, mark)
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"title": ""}, "title"),
+        ({"title": 1}, "title"),
+        ({"body": {"a": 1}}, "body"),
+        ({"body": "x" * 100_001}, "body"),
+        ({"id": "doc_x"}, "id"),
+        ({"title": "ok", "extra": True}, "extra"),
+    ],
+)
+def test_update_rejects_bad_fields(setup, payload, field):
+    client, ws, doc = setup
+    mark = audit_mark()
+    r = client.patch(f"/api/v1/documents/{doc.public_id}", payload)
+    assert r.status_code == 400 and r.data["error"] == "invalid" and field in r.data["fields"], r.data
+    _unchanged(doc, mark)
+
+
+@pytest.mark.parametrize("payload", [{}, {"body": ""}, {"body": "   "}, {"body": "x" * 10_001}, {"body": 1}, {"text": "hi"}])
+def test_comment_rejects_bad_fields(setup, payload):
+    client, ws, doc = setup
+    mark = audit_mark()
+    r = client.post(f"/api/v1/documents/{doc.public_id}/comments", payload)
+    assert r.status_code == 400 and r.data["error"] == "invalid", r.data
+    _unchanged(doc, mark)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ['{"title": "x"', "not json", "[1, 2]", '"a string"', "null", "42", '{"title": "x"}garbage', "\xff\xfe"],
+)
+def test_malformed_or_non_object_json_is_400(setup, raw):
+    client, ws, doc = setup
+    mark = audit_mark()
+    r = client.post(CREATE, raw=raw)
+    assert r.status_code == 400 and r.data["error"] == "invalid", r.data
+    _unchanged(doc, mark)
+
+
+def test_no_body_is_400(setup):
+    client, ws, doc = setup
+    r = client.post(CREATE, raw="")
+    assert r.status_code == 400 and r.data["error"] == "invalid"
+
+
+def test_huge_body_is_capped_before_anything_runs(setup, django_assert_num_queries):
+    client, ws, doc = setup
+    mark = audit_mark()
+    raw = '{"title": "big", "body": "' + "x" * (MAX_BODY_BYTES + 10) + '"}'
+    with django_assert_num_queries(0):
+        r = client.post(CREATE, raw=raw)
+    assert r.status_code == 413 and r.data["error"] == "invalid"
+    r = client.post(CREATE, raw="x" * (3 * 1024 * 1024))  # past Django's own upload cap too
+    assert r.status_code == 413
+    _unchanged(doc, mark)
+
+
+def test_body_just_under_the_cap_reaches_validation(setup):
+    client, ws, doc = setup
+    raw = '{"title": "big", "body": "' + "x" * (MAX_BODY_BYTES - 100) + '"}'
+    r = client.post(CREATE, raw=raw)
+    assert r.status_code == 400 and "body" in r.data["fields"]  # over the 100 000-character body limit
+
+
+def test_unicode_and_control_characters(setup):
+    client, ws, doc = setup
+    r = client.post(CREATE, {"title": "Zoë\u202e \x00 notes", "body": "naïve \x00 text ✓"})
+    assert r.status_code == 201
+    assert r.data["title"] == "Zoë  notes" and r.data["body"] == "naïve  text ✓"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/documents/doc_doesnotexist",
+        "/api/v1/documents/" + "x" * 500,
+        "/api/v1/documents/%00",
+        "/api/v1/workspaces/nope/documents",
+    ],
+)
+def test_unknown_ids_are_404(setup, path):
+    client, ws, doc = setup
+    r = client.get(path)
+    assert r.status_code == 404 and r.data["error"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/v1/proposals/prp_nope/approve"),
+        ("POST", "/api/v1/proposals/prp_nope/reject"),
+        ("PATCH", "/api/v1/documents/doc_nope"),
+        ("DELETE", "/api/v1/documents/doc_nope"),
+        ("POST", "/api/v1/documents/doc_nope/comments"),
+    ],
+)
+def test_unknown_ids_on_writes_are_404(setup, method, path):
+    client, ws, doc = setup
+    r = client.request(method, path, {"body": "x"} if "comments" in path else ({"title": "t"} if method == "PATCH" else None))
+    assert r.status_code == 404 and r.data["error"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PUT", "/api/v1/documents/doc_x"),
+        ("POST", "/api/v1/me"),
+        ("DELETE", "/api/v1/workspaces"),
+        ("GET", "/api/v1/proposals/prp_x/approve"),
+        ("PATCH", "/api/v1/workspaces/team/documents"),
+        ("HEAD", "/api/v1/me"),
+    ],
+)
+def test_wrong_methods_are_405_json(setup, method, path):
+    client, ws, doc = setup
+    response = client.client.generic(method, path, HTTP_AUTHORIZATION=f"Bearer {client.key}")
+    assert response.status_code == 405
+    if method != "HEAD":
+        assert response.json()["error"] == "method_not_allowed"
+    assert response["Content-Type"] == "application/json"
+    assert response["Allow"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/", "/api/v1/nothing", "/api/v1/me/", "/api/v1/documents", "/api/v1/docs"])
+def test_unknown_routes_are_404_json(setup, path):
+    client, ws, doc = setup
+    r = client.get(path)
+    assert r.status_code == 404 and r.data["error"] == "not_found"
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=abc", "limit=-1", "pending=maybe"])
+def test_bad_query_parameters_are_400(setup, query):
+    client, ws, doc = setup
+    path = "/api/v1/proposals" if query.startswith("pending") else "/api/v1/workspaces/team/documents"
+    r = client.get(f"{path}?{query}")
+    assert r.status_code == 400 and r.data["error"] == "invalid" and r.data["fields"], r.data
+
+
+def test_unauthenticated_bad_input_is_401_first(setup):
+    client, ws, doc = setup
+    r = client.post(CREATE, raw="not json", key=None)
+    assert r.status_code == 401
+
+
+def test_openapi_document_needs_no_key(setup):
+    client, ws, doc = setup
+    r = client.get("/api/v1/openapi.json", key=None)
+    assert r.status_code == 200
+    spec = r.data
+    assert spec["openapi"].startswith("3.")
+    assert set(spec["paths"]) == {
+        "/api/v1/me", "/api/v1/workspaces", "/api/v1/workspaces/{slug}/documents", "/api/v1/documents/{id}",
+        "/api/v1/documents/{id}/comments", "/api/v1/proposals", "/api/v1/proposals/{id}/approve",
+        "/api/v1/proposals/{id}/reject",
+    }
+    # The hot read is described with its bearer auth like every other operation.
+    get_docs = spec["paths"]["/api/v1/workspaces/{slug}/documents"]["get"]
+    assert get_docs["security"] == [{"AgentKey": []}]
+    assert spec["components"]["securitySchemes"]["AgentKey"] == {"type": "http", "scheme": "bearer"}
