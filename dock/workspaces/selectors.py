@@ -9,7 +9,7 @@ and asks the database again when it is not.
 from dataclasses import dataclass, field
 
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch
 from django.utils import timezone
 
 from identity import access
@@ -143,39 +143,32 @@ def agent_decision(*, agent: Principal, owner_status: str | None, role: str | No
 
 
 def _rows(workspace: Workspace, memberships: list[Membership]) -> list[MemberRow]:
-    """Attach each member's agents (prefetched) and their decisions; one query for elevations."""
-    agent_ids = [a.pk for m in memberships for a in m.principal.live_agents]
-    elevated = set()
-    if workspace.restricted and agent_ids:
-        elevated = set(
-            Elevation.objects.filter(workspace=workspace, agent_id__in=agent_ids).values_list("agent_id", flat=True)
-        )
+    """Each member with their agents (prefetched, with `elevated_here`) and their decisions."""
     rows = []
     for membership in memberships:
         owner = membership.principal
         row = MemberRow(membership)
         for agent in owner.live_agents:
             agent.owner = owner
-            is_elevated = agent.pk in elevated
             row.agents.append(AgentHere(
                 agent, agent_decision(agent=agent, owner_status=owner.status, role=membership.role,
-                                      workspace=workspace, elevated=is_elevated),
-                is_elevated, workspace.restricted,
+                                      workspace=workspace, elevated=agent.elevated_here),
+                agent.elevated_here, workspace.restricted,
             ))
         rows.append(row)
     return rows
 
 
 def _memberships(workspace: Workspace):
-    live_agents = Prefetch(
-        "principal__agents",
-        queryset=Principal.objects.filter(kind=Kind.AGENT).exclude(status=Status.REVOKED).order_by("display_name", "id"),
-        to_attr="live_agents",
+    agents = (
+        Principal.objects.filter(kind=Kind.AGENT).exclude(status=Status.REVOKED)
+        .annotate(elevated_here=Exists(Elevation.objects.filter(workspace=workspace, agent=OuterRef("pk"))))
+        .order_by("display_name", "id")
     )
     return (
         Membership.objects.filter(workspace=workspace)
         .select_related("principal")
-        .prefetch_related(live_agents)
+        .prefetch_related(Prefetch("principal__agents", queryset=agents, to_attr="live_agents"))
     )
 
 

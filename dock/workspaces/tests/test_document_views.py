@@ -1,0 +1,146 @@
+"""/w/<slug>/d/<doc_id>/: read, edit with revisions, comment, delete through the consent gate."""
+
+import pytest
+from django.urls import reverse
+
+from conftest import actions_since, audit_mark
+from dock.workspaces import services
+from dock.workspaces.models import Comment, Document, Revision
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def doc(make):
+    org = make.org("acme", "Acme")
+    alice = make.human(org, "Alice Adams")
+    viewer = make.human(org, "Vic Viewer")
+    workspace = make.workspace(org, "roadmap")
+    make.member(workspace, alice, "editor")
+    make.member(workspace, viewer, "viewer")
+    scribe, _ = make.agent(alice, "Scribe", scope="read,comment,write")
+    document = make.document(workspace, alice, title="Plan", body="<b>first</b> line\nsecond line")
+    return {"alice": alice, "viewer": viewer, "scribe": scribe, "workspace": workspace, "document": document}
+
+
+def _url(name, document, *extra):
+    return reverse(name, args=[document.workspace.slug, document.public_id, *extra])
+
+
+def test_read_document_escapes_body_and_shows_author(doc, login):
+    response = login(doc["viewer"]).get(_url("document", doc["document"]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "&lt;b&gt;first&lt;/b&gt; line\nsecond line" in html and "<b>first</b>" not in html
+    assert "Written by" in html and "Alice Adams" in html
+    # A viewer gets no edit, delete or comment controls.
+    assert "Edit</a>" not in html and "Delete…" not in html and 'name="body"' not in html
+
+
+def test_agent_edit_is_bylined_by_the_agent_never_its_owner(doc, login):
+    document = doc["document"]
+    services.document_update(actor=doc["scribe"], document=document, body="Rewritten by the agent")
+    services.comment_create(actor=doc["scribe"], document=document, body="Done, see the new text.")
+    response = login(doc["viewer"]).get(_url("document", document))
+    html = response.content.decode()
+    edited = html[html.index("last edited by"):]
+    edited = edited[:edited.index("</time>")]
+    assert 'href="/p/scribe/">Scribe</a>' in edited and "agent · owned by" in edited
+    assert 'class="principal-name" href="/p/alice-adams/"' not in edited
+    comments = html[html.index('id="comments"'):]
+    comment = comments[comments.index('class="comment"'):comments.index("Done, see the new text.")]
+    assert 'class="principal-name" href="/p/scribe/">Scribe</a>' in comment
+    assert 'class="principal-name" href="/p/alice-adams/"' not in comment
+    assert [r.author for r in response.context["revisions"]] == [doc["scribe"], doc["alice"]]
+
+
+def test_edit_keeps_revisions_and_bad_input_changes_nothing(doc, login):
+    document, client = doc["document"], login(doc["alice"])
+    assert client.get(_url("document-edit", document)).status_code == 200
+    mark = audit_mark()
+    response = client.post(_url("document-edit", document), {"title": "", "body": "x"})
+    assert response.status_code == 400 and response.context["form"].errors["title"]
+    assert 'aria-invalid="true"' in response.content.decode()
+    document.refresh_from_db()
+    assert document.title == "Plan" and Revision.objects.filter(document=document).count() == 1
+    assert actions_since(mark) == []
+    response = client.post(_url("document-edit", document), {"title": "Plan v2", "body": "New body"})
+    assert response.status_code == 302 and response["Location"] == _url("document", document)
+    document.refresh_from_db()
+    assert (document.title, document.body, document.updated_by) == ("Plan v2", "New body", doc["alice"])
+    assert list(Revision.objects.filter(document=document).values_list("number", "title")) == [(2, "Plan v2"), (1, "Plan")]
+    assert actions_since(mark) == ["document.updated"]
+
+
+def test_viewer_cannot_edit_comment_or_delete(doc, login):
+    document, client = doc["document"], login(doc["viewer"])
+    mark = audit_mark()
+    assert client.get(_url("document-edit", document)).status_code == 403
+    assert client.post(_url("document-edit", document), {"title": "Mine", "body": ""}).status_code == 403
+    assert client.post(_url("document-comment", document), {"body": "hi"}).status_code == 403
+    assert client.get(_url("document-delete", document)).status_code == 403
+    assert client.post(_url("document-delete", document)).status_code == 403
+    document.refresh_from_db()
+    assert document.title == "Plan" and not Comment.objects.exists() and actions_since(mark) == []
+
+
+def test_document_of_invisible_workspace_or_wrong_workspace_is_404(doc, login, make):
+    document = doc["document"]
+    outsider = make.human(make.org())
+    assert login(outsider).get(_url("document", document)).status_code == 404
+    other = make.workspace(doc["workspace"].org, "other")
+    make.member(other, doc["alice"], "admin")
+    assert login(doc["alice"]).get(reverse("document", args=["other", document.public_id])).status_code == 404
+    assert login(doc["alice"]).get(reverse("document", args=["roadmap", "doc_nope"])).status_code == 404
+
+
+def test_comment_with_htmx_returns_the_comments_fragment(doc, login, htmx):
+    document, client = doc["document"], login(doc["alice"])
+    mark = audit_mark()
+    response = client.post(_url("document-comment", document), {"body": "Nice <i>plan</i>"}, **htmx)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<section id="comments"') and "Nice &lt;i&gt;plan&lt;/i&gt;" in html
+    assert Comment.objects.get().author == doc["alice"]
+    assert actions_since(mark) == ["comment.created"]
+    assert "HX-Request" in response["Vary"]
+
+
+def test_blank_comment_is_a_field_error(doc, login, htmx):
+    document, client = doc["document"], login(doc["alice"])
+    response = client.post(_url("document-comment", document), {"body": "   "}, **htmx)
+    assert response.status_code == 200 and "Write something first." in response.content.decode()
+    response = client.post(_url("document-comment", document), {"body": ""})
+    assert response.status_code == 400
+    assert not Comment.objects.exists()
+
+
+def test_comment_without_js_redirects_back(doc, login):
+    response = login(doc["alice"]).post(_url("document-comment", doc["document"]), {"body": "Plain post"})
+    assert response.status_code == 302 and response["Location"].endswith("#comments")
+
+
+def test_delete_asks_first_then_deletes_through_the_consent_gate(doc, login):
+    document, client = doc["document"], login(doc["alice"])
+    confirm = client.get(_url("document-delete", document))
+    assert confirm.status_code == 200 and "cannot be undone" in confirm.content.decode()
+    assert Document.objects.filter(pk=document.pk).exists()
+    mark = audit_mark()
+    response = client.post(_url("document-delete", document))
+    assert response.status_code == 302 and response["Location"] == reverse("workspace", args=["roadmap"])
+    assert not Document.objects.filter(pk=document.pk).exists()
+    assert actions_since(mark) == ["document.deleted"]
+    assert client.get(_url("document", document)).status_code == 404
+
+
+def test_document_page_query_count(doc, login, make, django_assert_max_num_queries):
+    document = doc["document"]
+    for n in range(15):
+        services.comment_create(actor=doc["scribe"] if n % 2 else doc["alice"], document=document, body=f"Comment {n}")
+        services.document_update(actor=doc["scribe"] if n % 2 else doc["alice"], document=document, body=f"Body {n}")
+    client = login(doc["viewer"])
+    client.get(_url("document", document))
+    with django_assert_max_num_queries(9):
+        assert client.get(_url("document", document)).status_code == 200
+    with django_assert_max_num_queries(7):
+        assert client.get(_url("document-edit", document)).status_code == 403

@@ -1,0 +1,166 @@
+"""/invites/<token>/: single use, expiring, for the invited email only, and telling nobody
+whether an address already has an account."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from conftest import actions_since, audit_mark
+from dock.workspaces import services
+from dock.workspaces.models import Invitation, Membership
+from identity import access
+from identity.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def invite(make):
+    acme = make.org("acme", "Acme")
+    alice = make.human(acme, "Alice Adams", email="alice@acme.test")
+    workspace = make.workspace(acme, "roadmap", name="Roadmap")
+    make.member(workspace, alice, "admin")
+
+    def create(email, role="editor"):
+        invitation, token = services.invitation_create(actor=alice, workspace=workspace, email=email, role=role)
+        return invitation, token, reverse("invite-accept", args=[token])
+
+    return {"acme": acme, "alice": alice, "workspace": workspace, "create": create}
+
+
+def _signup(client, url, name="Dave Doe", password="a sturdy passphrase 42"):
+    return client.post(url, {"name": name, "password": password})
+
+
+def test_new_person_signs_up_joins_the_inviting_org_and_workspace(invite, client):
+    _, _, url = invite["create"]("dave@initech.test", role="editor")
+    page = client.get(url)
+    html = page.content.decode()
+    assert page.status_code == 200 and "dave@initech.test" in html and "Join Roadmap" in html
+    assert "Log in to accept" in html and f"{reverse('login')}?next={url}" in html
+    mark = audit_mark()
+    response = _signup(client, url)
+    assert response.status_code == 302 and response["Location"] == reverse("workspace", args=["roadmap"])
+    user = User.objects.get(email="dave@initech.test")
+    assert user.principal.org == invite["acme"] and user.principal.display_name == "Dave Doe"
+    assert user.org_role == "member" and user.check_password("a sturdy passphrase 42")
+    assert Membership.objects.get(principal=user.principal, workspace=invite["workspace"]).role == "editor"
+    assert actions_since(mark) == ["human.created", "workspace.invitation.accepted", "workspace.member.added", "human.logged_in"]
+    # Logged in as the new person.
+    assert client.get(reverse("workspace", args=["roadmap"])).status_code == 200
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"name": "", "password": "a sturdy passphrase 42"}, "name"),
+    ({"name": "Dave", "password": "short"}, "password"),
+    ({"name": "Dave", "password": "password123"}, "password"),
+    ({"name": "Dave", "password": ""}, "password"),
+])
+def test_bad_signup_input_is_a_field_error_and_nothing_changes(invite, client, data, field):
+    invitation, _, url = invite["create"]("dave@initech.test")
+    mark = audit_mark()
+    response = client.post(url, data)
+    assert response.status_code == 400 and response.context["form"].errors[field]
+    assert 'aria-invalid="true"' in response.content.decode()
+    assert not User.objects.filter(email="dave@initech.test").exists()
+    invitation.refresh_from_db()
+    assert invitation.accepted_at is None and actions_since(mark) == []
+
+
+def test_existing_account_logs_in_and_accepts(invite, make, login):
+    globex = make.org("globex", "Globex")
+    carol = make.human(globex, "Carol Chen", email="carol@globex.test")
+    courier, _ = make.agent(carol, "Courier", scope="read,comment")
+    _, _, url = invite["create"]("carol@globex.test", role="editor")
+    client = login(carol)
+    page = client.get(url)
+    assert "Join Roadmap</button>" in page.content.decode()
+    mark = audit_mark()
+    response = client.post(url)
+    assert response.status_code == 302
+    assert Membership.objects.get(principal=carol).role == "editor"
+    assert carol.org == globex  # joining another org's workspace does not move them
+    # Their agent comes along, capped by its scope, with no per-agent step.
+    assert access.check(courier.pk, invite["workspace"].pk).names == ["read", "comment"]
+    assert actions_since(mark) == ["workspace.invitation.accepted", "workspace.member.added"]
+
+
+def test_accepting_as_someone_else_is_refused_and_changes_nothing(invite, make, login):
+    invitation, _, url = invite["create"]("dave@initech.test")
+    mallory = make.human(make.org(), "Mallory", email="mallory@evil.test")
+    client = login(mallory)
+    page = client.get(url)
+    html = page.content.decode()
+    assert "was sent to <strong>dave@initech.test</strong>" in html and "Join Roadmap</button>" not in html
+    mark = audit_mark()
+    response = client.post(url)
+    assert response.status_code == 409
+    assert "sent to a different email address" in response.content.decode()
+    invitation.refresh_from_db()
+    assert invitation.accepted_at is None
+    assert not Membership.objects.filter(principal=mallory).exists() and actions_since(mark) == []
+
+
+def test_accepted_twice_replayed_expired_withdrawn_and_bogus_links(invite, client, make, login):
+    invitation, token, url = invite["create"]("dave@initech.test")
+    assert _signup(client, url).status_code == 302
+    client.logout()
+    mark = audit_mark()
+    # Replayed after use: anonymous or logged in, a clear message and nothing changed.
+    again = client.get(url)
+    assert again.status_code == 410 and "already been used" in again.content.decode()
+    assert _signup(client, url, name="Eve").status_code == 410
+    dave = User.objects.get(email="dave@initech.test").principal
+    assert login(dave).post(url).status_code == 410
+    expired, _, expired_url = invite["create"]("erin@initech.test")
+    Invitation.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert "expired" in client.get(expired_url).content.decode() and client.get(expired_url).status_code == 410
+    assert _signup(client, expired_url).status_code == 410
+    withdrawn, _, withdrawn_url = invite["create"]("fay@initech.test")
+    services.invitation_revoke(actor=invite["alice"], invitation=withdrawn)
+    mark = audit_mark()
+    assert "withdrawn" in client.get(withdrawn_url).content.decode()
+    assert _signup(client, withdrawn_url).status_code == 410
+    for bogus in ("x" * 43, "short", token[:-1] + ("A" if token[-1] != "A" else "B")):
+        response = client.get(reverse("invite-accept", args=[bogus]))
+        assert response.status_code == 404 and "not valid" in response.content.decode()
+    assert not User.objects.filter(email__in=["erin@initech.test", "fay@initech.test"]).exists()
+    assert actions_since(mark) == []
+
+
+def test_page_is_the_same_whether_or_not_the_address_has_an_account(invite, client, make):
+    """No account enumeration: an inviter opening their own link learns nothing."""
+    make.human(make.org(), "Has Account", email="known@initech.test")
+    _, known_token, known_url = invite["create"]("known@initech.test")
+    _, unknown_token, unknown_url = invite["create"]("unknown@initech.test")
+
+    def normalised(response, email, token):
+        html = response.content.decode().replace(email, "EMAIL").replace(token, "TOKEN")
+        html = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", html)
+        return re.sub(r'"X-CSRFToken": "[^"]+"', "", html)
+
+    known, unknown = client.get(known_url), client.get(unknown_url)
+    assert known.status_code == unknown.status_code == 200
+    assert normalised(known, "known@initech.test", known_token) == normalised(unknown, "unknown@initech.test", unknown_token)
+
+
+def test_signup_colliding_with_an_existing_account_changes_nothing(invite, client, make):
+    make.human(make.org(), "Has Account", email="known@initech.test")
+    invitation, _, url = invite["create"]("known@initech.test")
+    mark = audit_mark()
+    response = _signup(client, url)
+    assert response.status_code == 400
+    assert "log in to accept it" in response.content.decode()
+    invitation.refresh_from_db()
+    assert invitation.accepted_at is None and User.objects.filter(email="known@initech.test").count() == 1
+    assert actions_since(mark) == []
+    assert "_auth_user_id" not in client.session
+
+
+def test_invite_page_query_count(invite, client, django_assert_max_num_queries):
+    _, _, url = invite["create"]("dave@initech.test")
+    with django_assert_max_num_queries(3):
+        assert client.get(url).status_code == 200
