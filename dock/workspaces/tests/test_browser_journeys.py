@@ -1,0 +1,197 @@
+"""The workspace journeys in headless chromium: invite and join (new person, existing
+account, another org with agents), and removal with its impact preview — each checked
+against the agent API afterwards."""
+
+import json
+import re
+import urllib.error
+import urllib.request
+
+import pytest
+from playwright.sync_api import expect
+
+from dock.workspaces.models import Membership
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "a sturdy passphrase 42"
+
+
+def api_get(live_server, path: str, key: str) -> tuple[int, dict]:
+    request = urllib.request.Request(f"{live_server.url}/api/v1{path}", headers={"Authorization": f"Bearer {key}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def invite(page, email: str, role: str) -> str:
+    """On the members page: send an invitation and return the link shown to copy."""
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Role", exact=True).select_option(role)
+    page.get_by_role("button", name="Send invitation").click()
+    link = page.locator("#invite-link")
+    expect(link).to_be_visible()
+    expect(page.locator("#invitations")).to_contain_text(email)
+    return link.inner_text().strip()
+
+
+def test_owner_creates_workspace_and_a_new_teammate_joins_through_the_link(make, live_server, logged_in_page, mailoutbox):
+    acme = make.org("acme", "Acme")
+    alice = make.human(acme, "Alice Adams", email="alice@acme.test")
+
+    owner = logged_in_page(alice)
+    owner.goto("/w/new/")
+    owner.get_by_label("Name").fill("Launch plan")
+    owner.get_by_text("Members only").click()
+    owner.get_by_role("button", name="Create workspace").click()
+    expect(owner).to_have_url(re.compile(r"/w/launch-plan/$"))
+    expect(owner.get_by_role("heading", level=1)).to_have_text("Launch plan")
+    owner.get_by_role("link", name="Members", exact=True).click()
+    expect(owner.locator("#member-alice-adams")).to_contain_text("Alice Adams")
+
+    members_url = owner.url
+    link = invite(owner, "bob@acme.test", "editor")
+    assert owner.url == members_url  # swapped in place by htmx, no navigation
+    assert len(mailoutbox) == 1 and link in mailoutbox[0].body
+
+    teammate = logged_in_page()  # a second browser context, not logged in
+    teammate.goto(link)
+    expect(teammate.get_by_role("heading", level=1)).to_have_text("Join Launch plan")
+    expect(teammate.get_by_label("Email")).to_have_value("bob@acme.test")
+    teammate.get_by_label("Your name").fill("Bob Baker")
+    teammate.get_by_label("Password").fill(PASSWORD)
+    teammate.get_by_role("button", name="Create account and join").click()
+    expect(teammate).to_have_url(re.compile(r"/w/launch-plan/$"))
+    teammate.get_by_role("link", name="Members", exact=True).click()
+    expect(teammate.locator("#member-alice-adams")).to_contain_text("Alice Adams")
+    expect(teammate.locator("#member-bob-baker")).to_contain_text("Bob Baker")
+
+    owner.reload()
+    expect(owner.locator("#member-bob-baker")).to_contain_text("Bob Baker")
+    expect(owner.locator("#member-bob-baker select")).to_have_value("editor")
+    expect(owner.locator("#invitations")).not_to_contain_text("bob@acme.test")  # used up
+
+    # The link works once.
+    again = logged_in_page()
+    again.goto(link)
+    expect(again.get_by_role("alert")).to_contain_text("already been used")
+
+
+def test_teammate_with_an_account_logs_in_to_accept(make, live_server, logged_in_page):
+    acme = make.org("acme", "Acme")
+    alice = make.human(acme, "Alice Adams", email="alice@acme.test")
+    make.human(acme, "Bob Baker", email="bob@acme.test", password=PASSWORD)
+    workspace = make.workspace(acme, "launch-plan", name="Launch plan")
+    make.member(workspace, alice, "admin")
+
+    owner = logged_in_page(alice)
+    owner.goto("/w/launch-plan/members/")
+    link = invite(owner, "bob@acme.test", "viewer")
+
+    teammate = logged_in_page()
+    teammate.goto(link)
+    teammate.get_by_role("link", name="Log in to accept").click()
+    expect(teammate).to_have_url(re.compile(r"/login/\?next=/invites/"))
+    teammate.get_by_label("Email").fill("bob@acme.test")
+    teammate.get_by_label("Password").fill(PASSWORD)
+    teammate.get_by_role("button", name="Log in").click()
+    expect(teammate).to_have_url(link)
+    teammate.get_by_role("button", name="Join Launch plan").click()
+    expect(teammate).to_have_url(re.compile(r"/w/launch-plan/$"))
+    expect(teammate.get_by_text("You are viewer", exact=True)).to_be_visible()
+    teammate.goto("/w/launch-plan/members/")
+    expect(teammate.locator("#member-alice-adams")).to_be_visible()
+    expect(teammate.locator("#member-bob-baker")).to_be_visible()
+    owner.reload()
+    expect(owner.locator("#member-bob-baker")).to_contain_text("Bob Baker")
+
+
+def test_someone_from_another_org_joins_and_their_agents_come_along(make, live_server, logged_in_page):
+    acme, globex = make.org("acme", "Acme"), make.org("globex", "Globex")
+    alice = make.human(acme, "Alice Adams", email="alice@acme.test")
+    carol = make.human(globex, "Carol Chen", email="carol@globex.test")
+    courier, courier_key = make.agent(carol, "Courier", scope="read,comment")
+    workspace = make.workspace(acme, "roadmap", name="Roadmap")
+    make.member(workspace, alice, "admin")
+    make.document(workspace, alice, title="Q3 plan")
+    assert api_get(live_server, "/workspaces/roadmap/documents", courier_key)[0] == 404  # not yet
+
+    owner = logged_in_page(alice)
+    owner.goto("/w/roadmap/members/")
+    link = invite(owner, "carol@globex.test", "editor")
+
+    guest = logged_in_page(carol)
+    guest.goto(link)
+    guest.get_by_role("button", name="Join Roadmap").click()
+    expect(guest).to_have_url(re.compile(r"/w/roadmap/$"))
+    expect(guest.get_by_role("link", name="Q3 plan")).to_be_visible()
+
+    owner.reload()
+    carol_row = owner.locator("#member-carol-chen")
+    agent_row = carol_row.locator("#agent-courier")
+    expect(agent_row).to_contain_text("Courier")
+    expect(agent_row).to_contain_text("agent · owned by Carol Chen")
+    expect(agent_row.locator(".chip-cap")).to_have_text(["read", "comment"])  # editor ∩ scope
+
+    status, body = api_get(live_server, "/workspaces/roadmap/documents", courier_key)
+    assert status == 200, body
+    assert [d["title"] for d in body["items"]] == ["Q3 plan"]
+
+
+def test_removing_a_member_previews_the_agents_that_lose_access(make, live_server, logged_in_page):
+    acme = make.org("acme", "Acme")
+    alice = make.human(acme, "Alice Adams", email="alice@acme.test")
+    bob = make.human(acme, "Bob Baker", email="bob@acme.test")
+    builder, builder_key = make.agent(bob, "Builder", scope="read,write")
+    notes, notes_key = make.agent(bob, "Note Taker", scope="read")
+    workspace = make.workspace(acme, "roadmap", name="Roadmap")
+    make.member(workspace, alice, "admin")
+    make.member(workspace, bob, "editor")
+    make.document(workspace, bob, title="Build log")
+    assert api_get(live_server, "/workspaces/roadmap/documents", builder_key)[0] == 200
+    assert api_get(live_server, "/workspaces/roadmap/documents", notes_key)[0] == 200
+
+    owner = logged_in_page(alice)
+    owner.goto("/w/roadmap/members/")
+    members_url = owner.url
+    bob_row = owner.locator("#member-bob-baker")
+    bob_row.get_by_role("link", name="Remove…").click()
+    preview = bob_row.locator(".impact")
+    expect(preview).to_contain_text("These agents lose access at once")
+    expect(preview).to_contain_text("Builder")
+    expect(preview).to_contain_text("loses read, write — no access left")
+    expect(preview).to_contain_text("Note Taker")
+    assert owner.url == members_url  # the preview loaded into place
+    assert Membership.objects.filter(principal=bob).exists()  # nothing happened yet
+
+    preview.get_by_role("button", name="Remove Bob Baker").click()
+    expect(owner.locator("#member-bob-baker")).to_contain_text("Removed Bob Baker from Roadmap. 2 of their agents lost access.")
+    assert not Membership.objects.filter(principal=bob).exists()
+
+    for key in (builder_key, notes_key):
+        status, body = api_get(live_server, "/workspaces/roadmap/documents", key)
+        assert status == 404 and body["error"] == "not_found"
+    owner.reload()
+    expect(owner.locator("#member-bob-baker")).to_have_count(0)
+
+
+def test_remove_preview_cancel_puts_the_row_back(make, live_server, logged_in_page):
+    acme = make.org("acme", "Acme")
+    alice = make.human(acme, "Alice Adams", email="alice@acme.test")
+    bob = make.human(acme, "Bob Baker", email="bob@acme.test")
+    make.agent(bob, "Builder", scope="read,write")
+    workspace = make.workspace(acme, "roadmap", name="Roadmap")
+    make.member(workspace, alice, "admin")
+    make.member(workspace, bob, "editor")
+
+    owner = logged_in_page(alice)
+    owner.goto("/w/roadmap/members/")
+    row = owner.locator("#member-bob-baker")
+    row.get_by_role("link", name="Remove…").click()
+    expect(row.locator(".impact")).to_be_visible()
+    row.get_by_role("link", name="Cancel").click()
+    expect(owner.locator("#member-bob-baker .impact")).to_have_count(0)
+    expect(owner.locator("#member-bob-baker")).to_contain_text("Builder")
+    assert Membership.objects.filter(principal=bob).exists()
