@@ -13,7 +13,7 @@ INVALID_KEY = "invalid_key"  # 401
 AGENT_INACTIVE = "agent_inactive"  # 403
 FORBIDDEN = "forbidden"  # 403
 NOT_FOUND = "not_found"  # 404
-INVALID = "invalid"  # 400 (and 413 for a body over the cap)
+INVALID = "invalid"  # 400, also for a body over the size cap
 RATE_LIMITED = "rate_limited"  # 429
 METHOD_NOT_ALLOWED = "method_not_allowed"  # 405
 

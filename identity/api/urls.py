@@ -20,7 +20,7 @@ def _guarded(view):
         except ValueError:
             return error_response(400, INVALID, "Content-Length is not a number.")
         if length > MAX_BODY_BYTES:
-            return error_response(413, INVALID, f"Request bodies are at most {MAX_BODY_BYTES // 1024} KiB.")
+            return error_response(400, INVALID, f"Request bodies are at most {MAX_BODY_BYTES // 1024} KiB.")
         try:
             response = view(request, *args, **kwargs)
         except Http404:  # ninja's bare root answers by raising it

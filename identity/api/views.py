@@ -24,7 +24,7 @@ from .rendering import json_response
 router = Router(tags=["agents"])
 
 ERRORS = {code: schemas.Error for code in (400, 401, 403, 404, 429)}
-WRITE_ERRORS = {**ERRORS, 409: schemas.Error, 413: schemas.Error}
+WRITE_ERRORS = {**ERRORS, 409: schemas.Error}
 PAGE_MAX = 100
 
 
