@@ -213,6 +213,15 @@ def invitations_open(*, principal: Principal, workspace: Workspace) -> list[Invi
     )
 
 
+def invitations_open_to(*, principal: Principal, workspace: Workspace, email: str) -> list[Invitation]:
+    """Open invitations to one address (a new one replaces them)."""
+    _require(principal, workspace, caps.MANAGE)
+    return list(Invitation.objects.filter(
+        workspace=workspace, email__iexact=(email or "").strip(), accepted_at__isnull=True, revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    ))
+
+
 def invitation_get(*, principal: Principal, workspace: Workspace, pk: int) -> Invitation:
     _require(principal, workspace, caps.MANAGE)
     invitation = Invitation.objects.filter(workspace=workspace, pk=pk).first()
@@ -224,11 +233,13 @@ def invitation_get(*, principal: Principal, workspace: Workspace, pk: int) -> In
 
 @dataclass
 class Impact:
-    """What removing a member would take away from their agents."""
+    """What removing a member would take away from one of their agents. `now` and `after`
+    are what it may do; for a paused or suspended agent, what it could do once active."""
 
     agent: Principal
     now: list[str]
     after: list[str]
+    dormant: bool = False  # not active now: the loss shows when it is resumed or restored
 
     @property
     def loses_all(self) -> bool:
@@ -237,16 +248,23 @@ class Impact:
 
 def removal_impact(*, principal: Principal, workspace: Workspace, row: MemberRow) -> list[Impact]:
     """The agents that lose access if `row`'s member is removed (computed, not guessed:
-    the same rules with the membership gone)."""
+    the same rules with the membership gone). A paused agent is listed too: resuming it
+    would no longer bring its access back."""
     _require(principal, workspace, caps.MANAGE)
     owner = row.principal
     impact = []
     for here in row.agents:
+        agent = here.agent
+        dormant = agent.status in (Status.PAUSED, Status.SUSPENDED)
+        if dormant:
+            # The same facts with the agent active: what it would get back on resuming.
+            agent = Principal(kind=agent.kind, status=Status.ACTIVE, scope=agent.scope, org_id=agent.org_id)
+        before = agent_decision(agent=agent, owner_status=owner.status, role=row.membership.role,
+                                workspace=workspace, elevated=here.elevated)
         # Leaving also drops the agent's elevations here, so `elevated` goes too.
-        after = agent_decision(agent=here.agent, owner_status=owner.status, role=None, workspace=workspace, elevated=False)
-        lost = here.decision.caps & ~after.caps
-        if lost:
-            impact.append(Impact(here.agent, here.decision.names, after.names))
+        after = agent_decision(agent=agent, owner_status=owner.status, role=None, workspace=workspace, elevated=False)
+        if before.caps & ~after.caps:
+            impact.append(Impact(here.agent, before.names, after.names, dormant))
     return impact
 
 

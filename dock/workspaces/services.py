@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from audit import events
+from audit.refs import TargetRef
 from audit.services import batch, record
 from identity.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from identity.ids import new_public_id
@@ -306,12 +307,18 @@ def elevation_grant(*, actor, workspace: Workspace, agent: Principal) -> Elevati
 
 
 def elevations_remove(*, actor, workspace: Workspace, agents, reason: str) -> int:
-    """Remove the elevations of `agents` in `workspace` (one DELETE) and record each."""
-    removed = list(Elevation.objects.filter(workspace=workspace, agent__in=agents).select_related("agent", "agent__owner", "agent__org"))
+    """Remove the elevations of `agents` in `workspace` and record each (two statements,
+    however many agents: a leaving owner may take a thousand with them)."""
+    removed = list(
+        Elevation.objects.filter(workspace=workspace, agent__in=agents).values_list(
+            "pk", "agent__public_id", "agent__display_name", "agent__org__slug"
+        )
+    )
     if removed:
-        Elevation.objects.filter(pk__in=[e.pk for e in removed]).delete()
-        for elevation in removed:
-            record(events.AGENT_ELEVATION_REMOVED, actor=actor, target=elevation.agent, workspace=workspace, details={"reason": reason})
+        Elevation.objects.filter(pk__in=[pk for pk, *_ in removed]).delete()
+        for _pk, public_id, name, org_slug in removed:
+            record(events.AGENT_ELEVATION_REMOVED, actor=actor, target=TargetRef(Kind.AGENT, public_id, name, org_slug),
+                   workspace=workspace, details={"reason": reason})
     return len(removed)
 
 

@@ -363,3 +363,35 @@ def test_elevation_needs_manage_and_an_owner_here(team, login, make):
 
 def test_role_choices_are_the_workspace_roles():
     assert [value for value, _ in Role.choices] == ["viewer", "editor", "admin"]
+
+
+def test_inviting_an_address_again_replaces_its_earlier_link(team, login, htmx, client):
+    alice = login(team["alice"])
+    first = alice.post(reverse("workspace-invite", args=["roadmap"]), {"email": "dave@initech.test", "role": "viewer"}, **htmx)
+    first_link = re.search(r'<code id="invite-link">([^<]+)</code>', first.content.decode()).group(1)
+    mark = audit_mark()
+    second = alice.post(reverse("workspace-invite", args=["roadmap"]), {"email": "DAVE@initech.test", "role": "editor"}, **htmx)
+    html = second.content.decode()
+    assert "The earlier link to this address no longer works." in html
+    assert actions_since(mark) == ["workspace.invitation.revoked", "workspace.invitation.created"]
+    open_ones = Invitation.objects.filter(revoked_at__isnull=True)
+    assert [(i.email, i.role) for i in open_ones] == [("dave@initech.test", "editor")]
+    assert client.get(first_link.split("testserver", 1)[1]).status_code == 410
+
+
+def test_impact_counts_paused_agents_and_only_elevated_ones_in_restricted_workspaces(team, login):
+    from dock.workspaces.services import elevation_grant
+    from identity.services.agents import agent_pause
+
+    agent_pause(actor=team["alice"], agent=team["reader"])
+    client = login(team["alice"])
+    html = client.get(reverse("workspace-member-remove", args=["roadmap", "alice-adams"])).content.decode()
+    assert "paused; on resuming it would have no access" in html  # Reader
+    assert "loses read, comment, write — no access left" in html  # Scribe
+
+    Workspace.objects.filter(pk=team["workspace"].pk).update(restricted=True)
+    response = client.get(reverse("workspace-member-remove", args=["roadmap", "bob-baker"]))
+    assert response.context["impact"] == []  # Builder was never elevated: nothing to lose
+    elevation_grant(actor=team["alice"], workspace=team["workspace"], agent=team["builder"])
+    response = client.get(reverse("workspace-member-remove", args=["roadmap", "bob-baker"]))
+    assert [(i.agent, i.now, i.after) for i in response.context["impact"]] == [(team["builder"], ["read", "write", "delete"], [])]

@@ -36,7 +36,7 @@ def _members_context(request, me, workspace, **extra) -> dict:
     return context
 
 
-def _invitations_context(me, workspace, *, manage: bool, form=None, link=None, invited=None) -> dict:
+def _invitations_context(me, workspace, *, manage: bool, form=None, link=None, invited=None, replaced=0) -> dict:
     if not manage:
         return {"invitations": [], "invite_form": None}
     return {
@@ -44,6 +44,7 @@ def _invitations_context(me, workspace, *, manage: bool, form=None, link=None, i
         "invite_form": form or InviteForm(),
         "new_link": link,
         "invited": invited,
+        "replaced": replaced,
     }
 
 
@@ -62,17 +63,21 @@ def members(request, workspace):
 @require_http_methods(["GET", "POST"])
 def invitation_create(request, workspace):
     """POST an email and role; the answer shows the link once (only its hash is kept) and
-    the email goes out after the commit."""
+    the email goes out after the commit. Inviting an address again withdraws its earlier
+    link, so only the newest one works."""
     if request.method == "GET":
         return redirect(_members_url(workspace) + "#invite")
     me = acting(request)
     need(workspace, caps.MANAGE)
     form = InviteForm(request.POST)
-    status, link, invitation = 200, None, None
+    status, link, invitation, replaced = 200, None, None, []
     if form.is_valid():
         try:
             with transaction.atomic():
                 access.require(me, workspace, caps.MANAGE, lock=True)
+                replaced = selectors.invitations_open_to(principal=me, workspace=workspace, email=form.cleaned_data["email"])
+                for earlier in replaced:
+                    services.invitation_revoke(actor=me, invitation=earlier)
                 invitation, token = services.invitation_create(
                     actor=me, workspace=workspace, email=form.cleaned_data["email"], role=form.cleaned_data["role"],
                 )
@@ -89,11 +94,13 @@ def invitation_create(request, workspace):
         status = invalid_status(request)
     if request.htmx:
         context = {"workspace": workspace, "decision": workspace.decision, "manage": True}
-        context.update(_invitations_context(me, workspace, manage=True, form=form, link=link, invited=invitation))
+        context.update(_invitations_context(me, workspace, manage=True, form=form, link=link, invited=invitation,
+                                            replaced=len(replaced)))
         return page(request, "workspaces/members.html", context, fragment="invitations", status=status)
     # A full page answers the POST itself: the link exists only in this response.
     context = _members_context(request, me, workspace)
-    context.update(_invitations_context(me, workspace, manage=True, form=form, link=link, invited=invitation))
+    context.update(_invitations_context(me, workspace, manage=True, form=form, link=link, invited=invitation,
+                                        replaced=len(replaced)))
     return page(request, "workspaces/members.html", context, status=status)
 
 
