@@ -4,6 +4,7 @@ import contextlib
 import contextvars
 
 from django.db import connection
+from django.db.models import Subquery
 from django.utils import timezone
 
 from . import chain, context, events
@@ -57,23 +58,47 @@ def _prepare(action, *, actor, target, workspace, org, details) -> dict:
     }
 
 
+_FIELDS = (*chain.HASHED[:8], "actor_org", *chain.HASHED[8:], "hash")
+
+
+def _insert_many(rows: list[dict]) -> None:
+    """One executemany for a batch: the ORM's bulk_create splits into many statements on
+    SQLite and builds a model per row, which dominated large cascades."""
+    table = AuditEvent._meta.db_table
+    quote = connection.ops.quote_name
+    details = AuditEvent._meta.get_field("details")
+    sql = f"INSERT INTO {quote(table)} ({', '.join(quote(f) for f in _FIELDS)}) VALUES ({', '.join(['%s'] * len(_FIELDS))})"
+    params = []
+    for row in rows:
+        values = dict(row)
+        values["occurred_at"] = connection.ops.adapt_datetimefield_value(row["occurred_at"])
+        values["details"] = details.get_db_prep_save(row["details"], connection)
+        params.append([values[name] for name in _FIELDS])
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
 def _append(rows: list[dict]) -> None:
     # The head row lock orders writers: each event's prev_hash is the hash of the event
     # committed just before it, on PostgreSQL as on SQLite. Held until commit.
     head = _locked_head()
     now = timezone.now()
     prev = head.hash
-    objects = []
     for row in rows:
         row["occurred_at"] = now
         row["prev_hash"] = prev
         row["hash"] = prev = chain.compute_hash(row)
-        objects.append(AuditEvent(**row))
-    if len(objects) == 1:
-        objects[0].save(force_insert=True)
-    else:
-        AuditEvent.objects.bulk_create(objects)
-    ChainHead.objects.filter(pk=1).update(hash=prev, count=head.count + len(objects), last_event_id=objects[-1].pk)
+    if len(rows) == 1:
+        event = AuditEvent(**rows[0])
+        event.save(force_insert=True)
+        ChainHead.objects.filter(pk=1).update(hash=prev, count=head.count + 1, last_event_id=event.pk)
+        return
+    _insert_many(rows)
+    ChainHead.objects.filter(pk=1).update(
+        hash=prev,
+        count=head.count + len(rows),
+        last_event_id=Subquery(AuditEvent.objects.filter(hash=prev).values("id")[:1]),
+    )
 
 
 def record(action: str, *, actor, target=None, workspace=None, org: str | None = None, details=None) -> None:
