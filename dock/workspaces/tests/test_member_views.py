@@ -155,6 +155,7 @@ def test_invite_shows_link_once_and_mails_it_after_commit(team, login, htmx, mai
     assert "<html" not in html and 'id="invitations"' in html  # the fragment
     link = re.search(r'<code id="invite-link">([^<]+)</code>', html).group(1)
     assert "/invites/" in link and 'data-copy-target="#invite-link"' in html
+    assert "no-store" in response["Cache-Control"]
     token = link.rstrip("/").rsplit("/", 1)[1]
     invitation = Invitation.objects.get()
     assert (invitation.email, invitation.role, invitation.invited_by) == ("dave@initech.test", "editor", team["alice"])
@@ -395,3 +396,14 @@ def test_impact_counts_paused_agents_and_only_elevated_ones_in_restricted_worksp
     elevation_grant(actor=team["alice"], workspace=team["workspace"], agent=team["builder"])
     response = client.get(reverse("workspace-member-remove", args=["roadmap", "bob-baker"]))
     assert [(i.agent, i.now, i.after) for i in response.context["impact"]] == [(team["builder"], ["read", "write", "delete"], [])]
+
+
+def test_htmx_refusal_reloads_the_page_with_a_message(team, login, htmx):
+    """A stale button (the user lost MANAGE meanwhile): htmx would not swap a 403, so the
+    answer asks for a reload and the message shows on the reloaded page."""
+    client = login(team["bob"])
+    response = client.post(reverse("workspace-member-role", args=["roadmap", "carol-chen"]), {"role": "admin"}, **htmx)
+    assert response.status_code == 200 and response["HX-Refresh"] == "true"
+    assert Membership.objects.get(principal=team["carol"]).role == "viewer"
+    page = client.get(_members_url())
+    assert "This needs the manage capability here." in page.content.decode()

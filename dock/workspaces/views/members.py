@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -96,12 +97,16 @@ def invitation_create(request, workspace):
         context = {"workspace": workspace, "decision": workspace.decision, "manage": True}
         context.update(_invitations_context(me, workspace, manage=True, form=form, link=link, invited=invitation,
                                             replaced=len(replaced)))
-        return page(request, "workspaces/members.html", context, fragment="invitations", status=status)
-    # A full page answers the POST itself: the link exists only in this response.
-    context = _members_context(request, me, workspace)
-    context.update(_invitations_context(me, workspace, manage=True, form=form, link=link, invited=invitation,
-                                        replaced=len(replaced)))
-    return page(request, "workspaces/members.html", context, status=status)
+        response = page(request, "workspaces/members.html", context, fragment="invitations", status=status)
+    else:
+        # A full page answers the POST itself: the link exists only in this response.
+        context = _members_context(request, me, workspace)
+        context.update(_invitations_context(me, workspace, manage=True, form=form, link=link, invited=invitation,
+                                            replaced=len(replaced)))
+        response = page(request, "workspaces/members.html", context, status=status)
+    # The link is a credential shown once: never cached, never replayed from history.
+    patch_cache_control(response, no_store=True, private=True, max_age=0)
+    return response
 
 
 @workspace_view
