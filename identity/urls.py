@@ -1,1 +1,23 @@
-urlpatterns: list = []
+from django.urls import path
+
+from .views import agents, auth, home, people, profiles, proposals
+
+urlpatterns = [
+    path("signup/", auth.signup, name="signup"),
+    path("login/", auth.login_view, name="login"),
+    path("logout/", auth.logout_view, name="logout"),
+    path("account/password/", auth.password_change, name="password-change"),
+    path("", home.home, name="home"),
+    path("people/", people.people, name="people"),
+    path("p/<slug:handle>/", profiles.profile, name="profile"),
+    path("agents/new/", agents.agent_new, name="agent-new"),
+    path("agents/<slug:handle>/pause/", agents.agent_pause, name="agent-pause"),
+    path("agents/<slug:handle>/resume/", agents.agent_resume, name="agent-resume"),
+    path("agents/<slug:handle>/rotate/", agents.agent_rotate, name="agent-rotate"),
+    path("agents/<slug:handle>/revoke/", agents.agent_revoke, name="agent-revoke"),
+    path("agents/<slug:handle>/restore/", agents.agent_restore, name="agent-restore"),
+    path("agents/<slug:handle>/transfer/", agents.agent_transfer, name="agent-transfer"),
+    path("proposals/", proposals.proposals, name="proposals"),
+    path("proposals/<str:public_id>/approve/", proposals.proposal_approve, name="proposal-approve"),
+    path("proposals/<str:public_id>/reject/", proposals.proposal_reject, name="proposal-reject"),
+]

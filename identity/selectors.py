@@ -1,0 +1,222 @@
+"""Reads for the dashboard's identity pages. Each takes the viewing principal and returns
+only what it may see; a principal it may not see is None (the view answers 404)."""
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Prefetch
+from django.utils import timezone
+
+from audit import events as audit_events
+from audit.models import AuditEvent
+from dock.workspaces.models import Membership, Proposal
+
+from . import access, consent
+from .models import ApiKey, Kind, Principal, Status, User
+from .services.agents import may_manage_agent
+
+WITH_FACES = ("org", "owner")
+
+
+def principal_by_email(email: str) -> Principal | None:
+    """For the audit trail of a failed log-in only: never shown to the person trying."""
+    user = User.objects.filter(email=email).select_related("principal__org").first()
+    return user.principal if user else None
+
+
+# People --------------------------------------------------------------------------------
+
+
+def org_people(viewer: Principal, *, kind: str | None = None):
+    """Everyone in the viewer's org, by name; `kind` narrows to humans, agents or services."""
+    qs = Principal.objects.filter(org_id=viewer.org_id).select_related(*WITH_FACES)
+    if kind in Kind.values:
+        qs = qs.filter(kind=kind)
+    return qs.order_by("display_name", "id")
+
+
+def org_kind_counts(viewer: Principal) -> dict[str, int]:
+    rows = Principal.objects.filter(org_id=viewer.org_id).values("kind").annotate(n=Count("id")).order_by()
+    counts = {kind: 0 for kind in Kind.values}
+    counts.update({row["kind"]: row["n"] for row in rows})
+    counts["all"] = sum(counts[k] for k in Kind.values)
+    return counts
+
+
+def org_chart_humans(viewer: Principal):
+    """The org's humans by name, each with `org_agents` (their agents) prefetched: page
+    this queryset and the prefetch runs for the page only."""
+    agents = Principal.objects.filter(kind=Kind.AGENT).select_related(*WITH_FACES).order_by("display_name", "id")
+    return (
+        Principal.objects.filter(org_id=viewer.org_id, kind=Kind.HUMAN)
+        .select_related("org")
+        .prefetch_related(Prefetch("agents", queryset=agents, to_attr="org_agents"))
+        .order_by("display_name", "id")
+    )
+
+
+def org_services(viewer: Principal, limit: int = 50):
+    return list(Principal.objects.filter(org_id=viewer.org_id, kind=Kind.SERVICE).select_related("org").order_by("display_name", "id")[:limit])
+
+
+# Profiles ------------------------------------------------------------------------------
+
+
+def _shares_a_workspace(viewer: Principal, principal: Principal) -> bool:
+    member_id = principal.owner_id if principal.kind == Kind.AGENT else principal.pk
+    visible = access.visible_workspaces(viewer).values("pk")
+    return Membership.objects.filter(principal_id=member_id, workspace__in=visible).exists()
+
+
+def profile_principal(viewer: Principal, handle: str) -> Principal | None:
+    """A principal of the viewer's org, or one met in a workspace the viewer can see."""
+    principal = Principal.objects.select_related(*WITH_FACES, "owner__org").filter(handle=handle).first()
+    if principal is None:
+        return None
+    if principal.org_id == viewer.org_id or _shares_a_workspace(viewer, principal):
+        return principal
+    return None
+
+
+def managed_agent(viewer: Principal, handle: str) -> Principal | None:
+    """An agent of the viewer's org (for the control endpoints); outside the org: None."""
+    return Principal.objects.select_related(*WITH_FACES, "owner__org").filter(
+        handle=handle, kind=Kind.AGENT, org_id=viewer.org_id
+    ).first()
+
+
+def agents_of(owner: Principal):
+    return list(Principal.objects.filter(owner=owner, kind=Kind.AGENT).select_related(*WITH_FACES).order_by("display_name", "id"))
+
+
+def keys_of(principal: Principal, limit: int = 8) -> list[ApiKey]:
+    """Live keys first (current, then those in their grace window), then the most recent
+    spent ones. Digests never leave this function's rows: templates get prefixes."""
+    now = timezone.now()
+    rows = list(
+        ApiKey.objects.filter(principal=principal)
+        .defer("digest")
+        .order_by("-created_at", "-id")[: limit * 2]
+    )
+    for key in rows:
+        key.state = _key_state(key, now)
+    order = {"current": 0, "grace": 1}
+    rows.sort(key=lambda k: (order.get(k.state, 2), -k.created_at.timestamp()))
+    return rows[:limit]
+
+
+def _key_state(key: ApiKey, now) -> str:
+    if key.revoked_at is not None:
+        return "revoked"
+    if key.expires_at is None:
+        return "current"
+    return "grace" if key.expires_at > now else "expired"
+
+
+def transfer_candidates(agent: Principal):
+    return (
+        Principal.objects.filter(org_id=agent.org_id, kind=Kind.HUMAN, status=Status.ACTIVE)
+        .exclude(pk=agent.owner_id)
+        .select_related("org")
+        .order_by("display_name", "id")
+    )
+
+
+def service_grants(viewer: Principal, service: Principal):
+    """A service account's explicit grants, in the workspaces the viewer can see."""
+    visible = access.visible_workspaces(viewer).values("pk")
+    return list(
+        Membership.objects.filter(principal=service, workspace__in=visible)
+        .select_related("workspace", "workspace__org")
+        .order_by("workspace__name")
+    )
+
+
+@dataclass
+class AccessRow:
+    workspace: object
+    explanation: access.Explanation
+
+
+def access_explainer(viewer: Principal, principal: Principal, limit: int = 50) -> list[AccessRow]:
+    """For each workspace the viewer can see: what `principal` may do there and why.
+    Workspaces the viewer cannot see are not named, even if the principal can act there."""
+    workspaces = list(access.visible_workspaces(viewer).order_by("name", "id")[:limit])
+    decisions = access.check_many(principal.pk, [w.pk for w in workspaces])
+    return [AccessRow(w, access.explain(principal, w, decisions[w.pk])) for w in workspaces]
+
+
+def may_see_activity(viewer: Principal, principal: Principal) -> bool:
+    if viewer.pk == principal.pk:
+        return True
+    if principal.kind == Kind.AGENT and may_manage_agent(viewer, principal):
+        return True
+    user = getattr(viewer, "user", None)
+    return bool(user and user.can_audit and viewer.org_id == principal.org_id)
+
+
+def with_actors(events: list[AuditEvent]) -> list[AuditEvent]:
+    """Attach each event's actor (if it still exists) as `event.actor`, in one query, and
+    its registered description as `event.label`, so rows can show the principal card."""
+    ids = {e.actor_id for e in events if e.actor_kind in Kind.values}
+    actors = {p.public_id: p for p in Principal.objects.filter(public_id__in=ids).select_related(*WITH_FACES)} if ids else {}
+    for event in events:
+        event.actor = actors.get(event.actor_id)
+        registered = audit_events.REGISTRY.get(event.action)
+        event.label = registered.description if registered else event.action
+    return events
+
+
+# Sign-ins are in the audit log; on a dashboard they would drown out the work.
+QUIET_ACTIONS = (audit_events.HUMAN_LOGGED_IN, audit_events.HUMAN_LOGGED_OUT, audit_events.HUMAN_LOGIN_FAILED)
+
+
+def activity_of(principal: Principal, limit: int = 10) -> list[AuditEvent]:
+    """What a principal did — for a human, together with what their agents did."""
+    if principal.kind == Kind.HUMAN:
+        return activity_for_owner(principal, limit=limit)
+    return with_actors(list(AuditEvent.objects.filter(actor_id=principal.public_id).exclude(action__in=QUIET_ACTIONS).order_by("-occurred_at", "-id")[:limit]))
+
+
+def activity_for_owner(owner: Principal, limit: int = 10) -> list[AuditEvent]:
+    """Events a human is accountable for: their own and their agents' (one indexed filter)."""
+    return with_actors(list(AuditEvent.objects.filter(owner_id=owner.public_id).exclude(action__in=QUIET_ACTIONS).order_by("-occurred_at", "-id")[:limit]))
+
+
+# Proposals -----------------------------------------------------------------------------
+
+
+def decidable_proposals(viewer: Principal):
+    """Pending proposals the viewer may decide. For a human, every pending proposal that
+    consent.proposals_for returns is one they may decide (their agents', or a workspace
+    they administer), which is exactly consent.may_decide's rule for humans."""
+    return consent.proposals_for(viewer, pending_only=True).select_related("proposer__org", "proposer__owner__org")
+
+
+def agents_proposals(viewer: Principal, limit: int = 50):
+    """Recent proposals made by the viewer's agents, whatever their state."""
+    return list(
+        Proposal.objects.filter(proposer__owner=viewer)
+        .select_related("workspace", "workspace__org", "proposer", "proposer__org", "proposer__owner", "decided_by", "decided_by__org")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def pending_count(viewer: Principal) -> int:
+    return consent.proposals_for(viewer, pending_only=True).count()
+
+
+def proposal_for(viewer: Principal, public_id: str) -> Proposal | None:
+    return (
+        consent.proposals_for(viewer)
+        .select_related("proposer__org", "proposer__owner__org", "decided_by__org")
+        .filter(public_id=public_id)
+        .first()
+    )
+
+
+def my_agents(viewer: Principal):
+    return agents_of(viewer)
+
+
+def home_workspaces(viewer: Principal, limit: int = 12):
+    return list(access.visible_workspaces(viewer).order_by("name", "id")[:limit])

@@ -1,0 +1,277 @@
+"""Creating agents and the owner's / org admin's controls, over htmx and plain forms."""
+
+import re
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from audit.refs import SYSTEM
+from conftest import actions_since, audit_mark, refresh
+from identity import capabilities, keys
+from identity.models import ApiKey, Kind, Principal, Status
+from identity.services.users import user_deactivate
+from identity.views.profiles import ONCE_KEY
+
+from .views_support import HTMX, Team, logged_in, png_bytes
+
+KEY_RE = re.compile(rb"dock_[0-9A-Za-z]{8}_[0-9A-Za-z]{38,}")
+
+
+@pytest.fixture
+def team(make):
+    return Team(make)
+
+
+@pytest.fixture
+def scout(make, team):
+    agent, key = make.agent(team.alice, "Scout", scope="read,write")
+    return agent, key
+
+
+def key_usable(plaintext: str) -> bool:
+    prefix = keys.parse(plaintext)
+    row = ApiKey.objects.filter(prefix=prefix).first()
+    return bool(row and row.is_usable() and keys.matches(plaintext, row.digest))
+
+
+# Creating an agent -----------------------------------------------------------------------
+
+
+def test_new_agent_form_defaults_to_read_only(team):
+    response = logged_in(team.alice).get(reverse("agent-new"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert re.search(r'<input type="checkbox" name="scope" value="read"[^>]*checked', html)
+    for other in ("comment", "write", "delete"):
+        assert not re.search(rf'<input type="checkbox" name="scope" value="{other}"[^>]*checked', html)
+    assert 'enctype="multipart/form-data"' in html
+
+
+def test_create_agent_shows_the_key_once_then_never(team):
+    client = logged_in(team.alice)
+    mark = audit_mark()
+    response = client.post(
+        reverse("agent-new"),
+        {"name": "Scribe", "scope": ["read", "comment"], "avatar": SimpleUploadedFile("me.png", png_bytes(), "image/png")},
+    )
+    agent = Principal.objects.get(display_name="Scribe")
+    assert response.status_code == 302 and response["Location"] == agent.get_absolute_url()
+    assert agent.kind == Kind.AGENT and agent.owner == team.alice and agent.org == team.org
+    assert agent.scope == capabilities.READ | capabilities.COMMENT
+    assert agent.avatar.name.endswith(".png")
+    assert actions_since(mark) == ["agent.created"]
+
+    first = client.get(agent.get_absolute_url())
+    assert first.status_code == 200
+    found = KEY_RE.findall(first.content)
+    assert len(found) == 1 and key_usable(found[0].decode())
+    assert b'data-copy-target="#new-key"' in first.content
+    assert "no-store" in first["Cache-Control"]
+    assert ONCE_KEY not in client.session
+
+    again = client.get(agent.get_absolute_url())
+    assert KEY_RE.search(again.content) is None
+    assert b"new-key" not in again.content
+
+
+def test_create_agent_without_avatar_or_extra_scope_gets_an_orb_and_read(team):
+    client = logged_in(team.alice)
+    client.post(reverse("agent-new"), {"name": "Plain", "scope": ["read"]})
+    agent = Principal.objects.get(display_name="Plain")
+    assert agent.scope == capabilities.READ and not agent.avatar
+
+
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"name": "", "scope": ["read"]}, "name"),
+        ({"name": "x" * 121, "scope": ["read"]}, "name"),
+        ({"name": "NoScope"}, "scope"),
+        ({"name": "Boss", "scope": ["read", "manage"]}, "scope"),
+        ({"name": "Vector", "scope": ["read"], "avatar": SimpleUploadedFile("a.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/svg+xml")}, "avatar"),
+        ({"name": "Fake", "scope": ["read"], "avatar": SimpleUploadedFile("a.png", b"not an image at all", "image/png")}, "avatar"),
+    ],
+)
+def test_bad_agent_input_shows_field_errors_and_creates_nothing(team, data, field):
+    client = logged_in(team.alice)
+    count, mark = Principal.objects.count(), audit_mark()
+    response = client.post(reverse("agent-new"), data)
+    assert response.status_code == 400
+    assert response.context["form"].errors.get(field)
+    assert b'aria-invalid="true"' in response.content or field == "scope"
+    assert Principal.objects.count() == count and actions_since(mark) == []
+
+
+# Controls ---------------------------------------------------------------------------------
+
+
+def test_pause_over_htmx_swaps_the_card_and_the_key_is_refused(team, scout):
+    agent, key = scout
+    client = logged_in(team.alice)
+    mark = audit_mark()
+    response = client.post(reverse("agent-pause", args=[agent.handle]), headers=HTMX)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "<html" not in body and 'id="agent-card"' in body
+    assert 'data-status="paused"' in body
+    assert 'id="profile-head" hx-swap-oob="true"' in body
+    assert "HX-Request" in response["Vary"]
+    assert refresh(agent).status == Status.PAUSED
+    assert actions_since(mark) == ["agent.paused"]
+    assert key_usable(key)  # paused: the key is kept (the API refuses it as agent_inactive)
+
+
+def test_plain_form_controls_redirect_back_to_the_profile(team, scout):
+    agent, _ = scout
+    client = logged_in(team.alice)
+    response = client.post(reverse("agent-pause", args=[agent.handle]))
+    assert response.status_code == 302 and response["Location"] == agent.get_absolute_url()
+    page = client.get(response["Location"])
+    assert b"is paused" in page.content
+    response = client.post(reverse("agent-resume", args=[agent.handle]))
+    assert response.status_code == 302 and refresh(agent).status == Status.ACTIVE
+
+
+def test_refused_transition_is_shown_in_the_card_and_changes_nothing(team, scout):
+    agent, _ = scout
+    client = logged_in(team.alice)
+    mark = audit_mark()
+    response = client.post(reverse("agent-resume", args=[agent.handle]), headers=HTMX)
+    assert response.status_code == 200 and b"already active" in response.content
+    response = client.post(reverse("agent-resume", args=[agent.handle]))
+    assert response.status_code == 409 and b"already active" in response.content
+    assert actions_since(mark) == [] and refresh(agent).status == Status.ACTIVE
+
+
+def test_rotate_over_htmx_shows_the_new_key_once_and_keeps_the_old_one_in_grace(team, scout):
+    agent, old_key = scout
+    client = logged_in(team.alice)
+    mark = audit_mark()
+    response = client.post(reverse("agent-rotate", args=[agent.handle]), headers=HTMX)
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    new_keys = KEY_RE.findall(response.content)
+    assert len(new_keys) == 1 and new_keys[0].decode() != old_key
+    assert key_usable(new_keys[0].decode()) and key_usable(old_key)
+    assert actions_since(mark) == ["agent.key.rotated"]
+    assert b'data-state="grace"' in response.content and b"data-countdown" in response.content
+    assert ONCE_KEY not in client.session
+    page = client.get(agent.get_absolute_url())
+    assert KEY_RE.search(page.content) is None
+
+
+def test_rotate_by_plain_form_carries_the_key_across_one_redirect(team, scout):
+    agent, _ = scout
+    client = logged_in(team.alice)
+    response = client.post(reverse("agent-rotate", args=[agent.handle]))
+    assert response.status_code == 302
+    shown = KEY_RE.findall(client.get(agent.get_absolute_url()).content)
+    assert len(shown) == 1 and key_usable(shown[0].decode())
+    assert KEY_RE.search(client.get(agent.get_absolute_url()).content) is None
+
+
+def test_revoke_destroys_the_keys(team, scout):
+    agent, key = scout
+    client = logged_in(team.alice)
+    page = client.get(agent.get_absolute_url()).content.decode()
+    assert 'hx-confirm="Revoke Scout for good?' in page and 'data-confirm="Revoke Scout for good?' in page
+    mark = audit_mark()
+    response = client.post(reverse("agent-revoke", args=[agent.handle]), headers=HTMX)
+    assert b'data-status="revoked"' in response.content
+    assert refresh(agent).status == Status.REVOKED and not key_usable(key)
+    assert actions_since(mark)[:2] == ["agent.revoked", "agent.key.revoked"]
+    assert b"agent-pause" not in response.content and b"/rotate/" not in response.content
+
+
+def test_issue_a_key_when_the_agent_has_none(team, scout):
+    agent, key = scout
+    ApiKey.objects.filter(principal=agent).update(revoked_at="2020-01-01T00:00Z", digest="")
+    client = logged_in(team.alice)
+    page = client.get(agent.get_absolute_url())
+    assert b"Issue a key" in page.content
+    response = client.post(reverse("agent-rotate", args=[agent.handle]), headers=HTMX)
+    shown = KEY_RE.findall(response.content)
+    assert len(shown) == 1 and key_usable(shown[0].decode())
+
+
+@pytest.mark.parametrize("action", ["agent-pause", "agent-resume", "agent-rotate", "agent-revoke"])
+def test_only_the_owner_or_an_org_admin_may_control(team, scout, action):
+    agent, _ = scout
+    mark = audit_mark()
+    assert logged_in(team.bob).post(reverse(action, args=[agent.handle])).status_code == 403
+    assert logged_in(team.stranger).post(reverse(action, args=[agent.handle])).status_code == 404
+    assert logged_in(team.alice).get(reverse(action, args=[agent.handle])).status_code == 405
+    assert actions_since(mark) == []
+
+
+def test_org_admin_may_pause_someone_elses_agent(team, scout):
+    agent, _ = scout
+    response = logged_in(team.admin).post(reverse("agent-pause", args=[agent.handle]), headers=HTMX)
+    assert response.status_code == 200 and refresh(agent).status == Status.PAUSED
+
+
+def test_unknown_agent_is_404(team):
+    assert logged_in(team.alice).post(reverse("agent-pause", args=["nobody-here"])).status_code == 404
+    # A human's handle is not an agent's.
+    assert logged_in(team.admin).post(reverse("agent-pause", args=[team.alice.handle])).status_code == 404
+
+
+# Org admin: restore and transfer ----------------------------------------------------------
+
+
+def test_restore_and_transfer_are_for_org_admins_only(team, scout):
+    agent, _ = scout
+    owner = logged_in(team.alice)
+    assert owner.post(reverse("agent-restore", args=[agent.handle])).status_code == 403
+    assert owner.post(reverse("agent-transfer", args=[agent.handle]), {"owner": team.bob.pk}).status_code == 403
+    assert logged_in(team.stranger).post(reverse("agent-transfer", args=[agent.handle]), {"owner": team.bob.pk}).status_code == 404
+    page = owner.get(agent.get_absolute_url())
+    assert b"/transfer/" not in page.content
+    assert refresh(agent).owner == team.alice
+
+
+def test_admin_transfers_then_restores_after_the_owner_is_deactivated(team, scout):
+    agent, _ = scout
+    admin = logged_in(team.admin)
+    user_deactivate(actor=SYSTEM, user=team.alice.user)
+    assert refresh(agent).status == Status.SUSPENDED
+
+    page = admin.get(agent.get_absolute_url())
+    assert b"/restore/" in page.content
+    refused = admin.post(reverse("agent-restore", args=[agent.handle]), headers=HTMX)
+    assert b"not active" in refused.content and refresh(agent).status == Status.SUSPENDED
+
+    mark = audit_mark()
+    moved = admin.post(reverse("agent-transfer", args=[agent.handle]), {"owner": team.bob.pk}, headers=HTMX)
+    assert moved.status_code == 200 and b"now belongs to Bob Brown" in moved.content
+    assert refresh(agent).owner == team.bob
+    restored = admin.post(reverse("agent-restore", args=[agent.handle]), headers=HTMX)
+    assert b'data-status="active"' in restored.content
+    assert refresh(agent).status == Status.ACTIVE
+    assert actions_since(mark) == ["agent.transferred", "agent.restored"]
+
+
+@pytest.mark.parametrize("choice", ["", "999999", "stranger", "owner"])
+def test_bad_transfer_shows_a_field_error_and_changes_nothing(team, scout, choice):
+    agent, _ = scout
+    value = {"stranger": team.stranger.pk, "owner": team.alice.pk}.get(choice, choice)
+    admin = logged_in(team.admin)
+    mark = audit_mark()
+    response = admin.post(reverse("agent-transfer", args=[agent.handle]), {"owner": value})
+    assert response.status_code == 400
+    assert b'id="id_transfer_owner"' in response.content and b"errorlist" in response.content
+    htmx = admin.post(reverse("agent-transfer", args=[agent.handle]), {"owner": value}, headers=HTMX)
+    assert htmx.status_code == 200 and b"errorlist" in htmx.content
+    assert refresh(agent).owner == team.alice and actions_since(mark) == []
+
+
+def test_control_query_count(team, scout, django_assert_max_num_queries):
+    agent, _ = scout
+    client = logged_in(team.alice)
+    with django_assert_max_num_queries(16):
+        client.post(reverse("agent-pause", args=[agent.handle]), headers=HTMX)
+    with django_assert_max_num_queries(20):
+        client.post(reverse("agent-rotate", args=[agent.handle]), headers=HTMX)
+    with django_assert_max_num_queries(4):
+        client.get(reverse("agent-new"))

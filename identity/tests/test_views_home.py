@@ -1,0 +1,66 @@
+"""The dashboard: my workspaces, my agents with status, proposals for me, recent activity."""
+
+import pytest
+from django.urls import reverse
+
+from identity import consent
+from identity.services.agents import agent_pause
+
+from .views_support import HTMX, Team, logged_in
+
+
+@pytest.fixture
+def team(make):
+    return Team(make)
+
+
+def test_dashboard_shows_my_workspaces_agents_proposals_and_activity(team, make):
+    scout, _ = make.agent(team.alice, "Scout", scope="read,write,delete")
+    ledger, _ = make.agent(team.alice, "Ledger")
+    agent_pause(actor=team.alice, agent=ledger)
+    make.agent(team.bob, "Bob's Helper")
+    make.workspace(team.org, "private", name="Private Room")  # not alice's
+    doc = make.document(team.ws, scout, title="Old plan")
+    consent.document_delete_request(actor=scout, document=doc)
+
+    response = logged_in(team.alice).get(reverse("home"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Roadmap" in html and "Private Room" not in html
+    assert ">Scout<" in html and ">Ledger<" in html and "Bob&#x27;s Helper" not in html
+    assert 'class="chip chip-paused">Paused<' in html
+    assert "Waiting for your decision" in html and "“Old plan”" in html and "/approve/" in html
+    assert "Recent activity" in html and "A document was created" in html
+    assert "HX-Request" in response["Vary"]
+
+
+def test_empty_dashboard_says_what_to_do_next(make):
+    org = make.org()
+    newcomer = make.human(org, "Nora New")
+    html = logged_in(newcomer).get(reverse("home")).content.decode()
+    assert "No workspaces yet" in html and reverse("workspace-new") in html
+    assert "No agents yet" in html and reverse("agent-new") in html
+    assert "Waiting for your decision" not in html
+
+
+def test_dashboard_does_not_show_other_orgs_activity(team, make):
+    bot, _ = make.agent(team.stranger, "Globex Bot", scope="read,write")
+    globex_ws = make.workspace(team.other_org, "globex-ws")
+    make.member(globex_ws, team.stranger, "editor")
+    make.document(globex_ws, bot, title="Globex secret plan")
+    html = logged_in(team.alice).get(reverse("home")).content.decode()
+    assert "Globex secret plan" not in html
+
+
+def test_dashboard_query_count(team, make, django_assert_max_num_queries):
+    for n in range(4):
+        agent, _ = make.agent(team.alice, f"Agent {n}", scope="read,write,delete")
+        doc = make.document(team.ws, agent, title=f"Doc {n}")
+        consent.document_delete_request(actor=agent, document=doc)
+    for n in range(6):
+        make.member(make.workspace(team.org, f"extra-{n}"), team.alice, "viewer")
+    client = logged_in(team.alice)
+    with django_assert_max_num_queries(10):
+        assert client.get(reverse("home")).status_code == 200
+    with django_assert_max_num_queries(10):
+        assert client.get(reverse("home"), headers=HTMX).status_code == 200

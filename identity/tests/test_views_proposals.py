@@ -1,0 +1,107 @@
+"""/proposals/: the consent gate's inbox, decided in place."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from conftest import actions_since, audit_mark
+from dock.workspaces.models import Document, Proposal, ProposalStatus
+from identity import consent
+
+from .views_support import HTMX, Team, logged_in
+
+
+@pytest.fixture
+def team(make):
+    return Team(make)
+
+
+@pytest.fixture
+def proposal(team, make):
+    agent, _ = make.agent(team.alice, "Scout", scope="read,write,delete")
+    doc = make.document(team.ws, agent, title="Old plan")
+    return consent.document_delete_request(actor=agent, document=doc)
+
+
+def row_id(p):
+    return f'id="proposal-{p.public_id}"'
+
+
+def test_pending_proposal_is_listed_for_the_owner(team, proposal):
+    response = logged_in(team.alice).get(reverse("proposals"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.count(row_id(proposal)) == 1
+    assert "Waiting for you" in html and "“Old plan”" in html and "Roadmap" in html
+    assert 'hx-confirm="Approve: “Old plan” is deleted for good."' in html
+
+
+def test_approve_over_htmx_swaps_the_row_and_deletes_as_the_agent(team, proposal):
+    client = logged_in(team.alice)
+    mark = audit_mark()
+    response = client.post(reverse("proposal-approve", args=[proposal.public_id]), headers=HTMX)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.lstrip().startswith("<li") and row_id(proposal) in body
+    assert "Approved" in body and "/approve/" not in body
+    assert not Document.objects.filter(pk=proposal.document_id).exists()
+    proposal.refresh_from_db()
+    assert proposal.status == ProposalStatus.APPROVED and proposal.decided_by == team.alice
+    assert actions_since(mark) == ["proposal.approved", "document.deleted"]
+
+
+def test_reject_by_plain_form_redirects_back(team, proposal):
+    client = logged_in(team.alice)
+    response = client.post(reverse("proposal-reject", args=[proposal.public_id]), {"back": "/"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    proposal.refresh_from_db()
+    assert proposal.status == ProposalStatus.REJECTED
+    assert Document.objects.filter(pk=proposal.document_id).exists()
+    page = client.get(reverse("proposals")).content.decode()
+    assert "Your agents' earlier proposals" in page and "Rejected" in page
+
+
+def test_back_is_only_ever_a_local_page(team, proposal):
+    response = logged_in(team.alice).post(reverse("proposal-reject", args=[proposal.public_id]), {"back": "https://evil.test/"})
+    assert response["Location"] == reverse("proposals")
+
+
+def test_a_decided_proposal_cannot_be_decided_again(team, proposal):
+    client = logged_in(team.alice)
+    client.post(reverse("proposal-reject", args=[proposal.public_id]), headers=HTMX)
+    mark = audit_mark()
+    response = client.post(reverse("proposal-approve", args=[proposal.public_id]), headers=HTMX)
+    assert response.status_code == 200 and b"already rejected" in response.content
+    assert actions_since(mark) == [] and Document.objects.filter(pk=proposal.document_id).exists()
+
+
+def test_workspace_admin_may_decide_but_others_never_see_it(team, make, proposal):
+    make.member(team.ws, team.admin, "admin")
+    assert row_id(proposal).encode() in logged_in(team.admin).get(reverse("proposals")).content
+    for outsider in (team.bob, team.stranger):  # a viewer of the workspace; another org
+        client = logged_in(outsider)
+        assert row_id(proposal).encode() not in client.get(reverse("proposals")).content
+        assert client.post(reverse("proposal-approve", args=[proposal.public_id])).status_code == 404
+    assert Proposal.objects.get(pk=proposal.pk).status == ProposalStatus.PENDING
+    assert logged_in(team.alice).get(reverse("proposal-approve", args=[proposal.public_id])).status_code == 405
+
+
+def test_expired_proposal_shows_as_expired_without_buttons(team, proposal):
+    Proposal.objects.filter(pk=proposal.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    html = logged_in(team.alice).get(reverse("proposals")).content.decode()
+    assert "Expired" in html and "/approve/" not in html
+
+
+def test_proposals_htmx_fragment_and_query_count(team, make, proposal, django_assert_max_num_queries):
+    for n in range(5):
+        agent, _ = make.agent(team.alice, f"Agent {n}", scope="read,write,delete")
+        consent.document_delete_request(actor=agent, document=make.document(team.ws, agent, title=f"Doc {n}"))
+    client = logged_in(team.alice)
+    with django_assert_max_num_queries(5):
+        response = client.get(reverse("proposals"), headers=HTMX)
+    assert response.content.decode().lstrip().startswith('<div id="proposals-body"')
+    assert "HX-Request" in response["Vary"]
+    with django_assert_max_num_queries(13):
+        client.post(reverse("proposal-reject", args=[proposal.public_id]), headers=HTMX)

@@ -1,0 +1,1 @@
+"""The dashboard's identity pages: accounts, home, people, profiles, agents, proposals."""

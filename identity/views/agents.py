@@ -1,0 +1,163 @@
+"""Creating agents, and the owner's and org admins' controls on an agent's profile.
+
+Every control is a POST that answers htmx with the swapped agent card (and the profile
+header and access list out of band), and a plain form with a redirect to the profile.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from .. import selectors
+from ..errors import Forbidden, ServiceError
+from ..forms import AgentForm, TransferForm, add_service_error
+from ..services import agents as agent_services
+from ..services import keys as key_services
+from ._common import fragment, me, no_store
+from .profiles import is_org_admin_of, profile_context, show_key_once
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def agent_new(request):
+    viewer = me(request)
+    form = AgentForm(request.POST or None, request.FILES or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                agent, plaintext = agent_services.agent_create(
+                    actor=viewer, owner=viewer, name=data["name"], scope=data["scope"], avatar=data["avatar"]
+                )
+            except ServiceError as exc:
+                add_service_error(form, exc)
+                status = exc.status
+            else:
+                show_key_once(request, agent, plaintext)
+                messages.success(request, f"{agent.display_name} is ready. Copy its key now: it is shown only once.")
+                return redirect(agent.get_absolute_url())
+    return render(request, "identity/agent_new.html", {"form": form, "viewer": viewer}, status=status)
+
+
+def _agent_or_404(request, handle):
+    viewer = me(request)
+    agent = selectors.managed_agent(viewer, handle)
+    if agent is None:
+        raise Http404("No such agent here.")
+    return viewer, agent
+
+
+def _respond(request, viewer, agent, *, done: str = "", new_key=None, error=None, transfer_form=None, status=200):
+    agent = selectors.managed_agent(viewer, agent.handle) or agent
+    if request.htmx:
+        context = profile_context(request, viewer, agent, new_key=new_key, error=error, transfer_form=transfer_form)
+        context["done"] = done
+        # htmx swaps 2xx answers only: a refusal is shown inside the card, with a 200.
+        response = fragment(request, "identity/_agent_swap.html", context)
+        return no_store(response) if new_key else response
+    if error or transfer_form is not None:
+        context = profile_context(request, viewer, agent, error=error, transfer_form=transfer_form)
+        return render(request, "identity/profile.html", context, status=status)
+    if new_key:
+        show_key_once(request, agent, new_key)
+    if done:
+        messages.success(request, done)
+    return redirect(agent.get_absolute_url())
+
+
+def _managed(request, handle, act, done):
+    viewer, agent = _agent_or_404(request, handle)
+    try:
+        agent_services.require_manager(viewer, agent)
+    except Forbidden as exc:
+        raise PermissionDenied(exc.detail) from None
+    try:
+        result = act(viewer, agent)
+    except ServiceError as exc:
+        return _respond(request, viewer, agent, error=exc.detail, status=exc.status)
+    return _respond(request, viewer, agent, done=done.format(name=agent.display_name), new_key=result)
+
+
+@login_required
+@require_POST
+def agent_pause(request, handle):
+    def act(viewer, agent):
+        agent_services.agent_pause(actor=viewer, agent=agent)
+
+    return _managed(request, handle, act, "{name} is paused: its keys are refused until you resume it.")
+
+
+@login_required
+@require_POST
+def agent_resume(request, handle):
+    def act(viewer, agent):
+        agent_services.agent_resume(actor=viewer, agent=agent)
+
+    return _managed(request, handle, act, "{name} is active again.")
+
+
+@login_required
+@require_POST
+def agent_rotate(request, handle):
+    """A new key, shown once. The current key keeps working for the grace window; an
+    agent without a current key (restored after a suspension) is simply issued one."""
+
+    def act(viewer, agent):
+        with transaction.atomic():
+            current = key_services.current_key(agent)
+            if current is None:
+                _, plaintext = key_services.key_issue(actor=viewer, principal=agent)
+            else:
+                _, plaintext = key_services.key_rotate(actor=viewer, key=current)
+        return plaintext
+
+    return _managed(request, handle, act, "New key issued for {name}. Copy it now: it is shown only once.")
+
+
+@login_required
+@require_POST
+def agent_revoke(request, handle):
+    def act(viewer, agent):
+        agent_services.agent_revoke(actor=viewer, agent=agent)
+
+    return _managed(request, handle, act, "{name} is revoked. Its keys are destroyed.")
+
+
+def _admin_only(request, handle):
+    viewer, agent = _agent_or_404(request, handle)
+    if not is_org_admin_of(viewer, agent):
+        raise PermissionDenied("Only an org admin can do that.")
+    return viewer, agent
+
+
+@login_required
+@require_POST
+def agent_restore(request, handle):
+    viewer, agent = _admin_only(request, handle)
+    try:
+        agent_services.agent_restore(actor=viewer, agent=agent)
+    except ServiceError as exc:
+        return _respond(request, viewer, agent, error=exc.detail, status=exc.status)
+    return _respond(request, viewer, agent, done=f"{agent.display_name} is restored.")
+
+
+@login_required
+@require_POST
+def agent_transfer(request, handle):
+    viewer, agent = _admin_only(request, handle)
+    form = TransferForm(request.POST, candidates=selectors.transfer_candidates(agent), auto_id="id_transfer_%s")
+    if not form.is_valid():
+        return _respond(request, viewer, agent, transfer_form=form, status=400)
+    new_owner = form.cleaned_data["owner"]
+    try:
+        agent_services.agent_transfer(actor=viewer, agent=agent, new_owner=new_owner)
+    except ServiceError as exc:
+        add_service_error(form, exc)
+        return _respond(request, viewer, agent, transfer_form=form, status=exc.status)
+    return _respond(request, viewer, agent, done=f"{agent.display_name} now belongs to {new_owner.display_name}.")

@@ -1,0 +1,24 @@
+from django.contrib.auth.decorators import login_required
+from django.views.decorators.http import require_GET
+
+from .. import selectors
+from ._common import me, page
+
+HOME_PROPOSALS = 5
+
+
+@login_required
+@require_GET
+def home(request):
+    """My workspaces, my agents, proposals waiting for me, and what I and my agents did."""
+    viewer = me(request)
+    proposals = list(selectors.decidable_proposals(viewer)[: HOME_PROPOSALS + 1])
+    context = {
+        "viewer": viewer,
+        "workspaces": selectors.home_workspaces(viewer),
+        "agents": selectors.my_agents(viewer),
+        "proposals": proposals[:HOME_PROPOSALS],
+        "more_proposals": len(proposals) > HOME_PROPOSALS,
+        "events": selectors.activity_for_owner(viewer, limit=10),
+    }
+    return page(request, "home.html", context)

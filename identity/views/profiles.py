@@ -1,0 +1,81 @@
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.views.decorators.http import require_GET
+
+from .. import selectors
+from ..forms import PasswordChangeForm, TransferForm
+from ..models import Kind, Principal, Status
+from ..services.agents import may_manage_agent
+from ._common import me, no_store, page
+
+ONCE_KEY = "dock.key_once"
+
+
+def is_org_admin_of(viewer: Principal, principal: Principal) -> bool:
+    user = getattr(viewer, "user", None)
+    return bool(user and user.is_org_admin and viewer.status == Status.ACTIVE and viewer.org_id == principal.org_id)
+
+
+def show_key_once(request, agent: Principal, plaintext: str) -> None:
+    """Carry a new key across exactly one redirect (a plain form POST): the next page
+    that renders the agent takes it out of the session, and it is gone."""
+    request.session[ONCE_KEY] = {"agent": agent.public_id, "key": plaintext}
+
+
+def take_key_once(request, agent: Principal) -> str | None:
+    once = request.session.pop(ONCE_KEY, None)
+    if once and once.get("agent") == agent.public_id:
+        return once.get("key")
+    return None
+
+
+def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, error=None, transfer_form=None) -> dict:
+    manage = may_manage_agent(viewer, agent)
+    admin = is_org_admin_of(viewer, agent)
+    if admin and agent.status != Status.REVOKED and transfer_form is None:
+        transfer_form = TransferForm(candidates=selectors.transfer_candidates(agent), auto_id="id_transfer_%s")
+    keys = selectors.keys_of(agent) if manage else []
+    return {
+        "agent": agent,
+        "may_manage": manage,
+        "is_org_admin": admin,
+        "keys": keys,
+        "has_current_key": any(k.state == "current" for k in keys),
+        "grace_minutes": max(1, settings.DOCK_KEY_GRACE_SECONDS // 60),
+        "new_key": new_key,
+        "card_error": error,
+        "transfer_form": transfer_form if admin and agent.status != Status.REVOKED else None,
+    }
+
+
+def profile_context(request, viewer: Principal, principal: Principal, **card) -> dict:
+    context = {
+        "viewer": viewer,
+        "principal": principal,
+        "is_self": viewer.pk == principal.pk,
+        "access": selectors.access_explainer(viewer, principal),
+        "events": selectors.activity_of(principal, limit=10) if selectors.may_see_activity(viewer, principal) else None,
+    }
+    if principal.kind == Kind.AGENT:
+        context.update(agent_card_context(viewer, principal, **card))
+    elif principal.kind == Kind.HUMAN:
+        context["agents"] = selectors.agents_of(principal)
+        if context["is_self"]:
+            context["password_form"] = PasswordChangeForm(request.user)
+    else:
+        context["grants"] = selectors.service_grants(viewer, principal)
+    return context
+
+
+@login_required
+@require_GET
+def profile(request, handle: str):
+    """One template for every kind of principal."""
+    viewer = me(request)
+    principal = selectors.profile_principal(viewer, handle)
+    if principal is None:
+        raise Http404("No such person here.")
+    new_key = take_key_once(request, principal) if principal.kind == Kind.AGENT else None
+    response = page(request, "identity/profile.html", profile_context(request, viewer, principal, new_key=new_key))
+    return no_store(response) if new_key else response
