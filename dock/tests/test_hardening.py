@@ -1,0 +1,60 @@
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    env = {
+        **os.environ,
+        "DOCK_SECRET_KEY": secrets.token_urlsafe(60),
+        "DOCK_HTTPS": "1",
+        "DOCK_DEBUG": "0",
+        "ALLOWED_HOSTS": "dock.example.com",
+        "DOCK_VAR_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "dock.settings",
+    }
+    env.pop("DATABASE_URL", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by the browser tests' conftest only
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_settings_turn_on_hsts_and_secure_cookies(tmp_path):
+    env = {**os.environ, "DOCK_SECRET_KEY": secrets.token_urlsafe(60), "DOCK_HTTPS": "1", "DOCK_VAR_DIR": str(tmp_path)}
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='dock.settings'; django.setup();"
+        "from django.conf import settings as s;"
+        "print(s.SECURE_HSTS_SECONDS, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.X_FRAME_OPTIONS)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["31536000", "True", "True", "True", "DENY"], out.stderr
+
+
+def test_every_page_has_a_self_only_content_security_policy(client, db):
+    for path in ("/healthz", "/login/"):
+        response = client.get(path)
+        policy = response["Content-Security-Policy"]
+        assert "default-src 'self'" in policy and "script-src 'self'" in policy
+        assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+        assert "frame-ancestors 'none'" in policy
+        assert response["X-Frame-Options"] == "DENY"
+        assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_htmx_is_served_from_the_package_not_a_cdn(client, db):
+    page = client.get("/login/").content.decode()
+    assert "/static/django_htmx/" in page or "/static/" in page
+    assert "unpkg.com" not in page and "cdn" not in page.lower()
+
+
+def test_healthz(client, db):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
