@@ -1,4 +1,19 @@
+import base64
+import binascii
+import hashlib
+import heapq
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.core.cache import cache
+from django.core.exceptions import EmptyResultSet
+from django.db import connection, connections
+from django.db.models import CharField, Count, F, Func, Q
+from django.db.models.functions import Cast, Substr, TruncDate
+
 from . import chain
+from . import events as registry
 from .models import AuditEvent, ChainHead
 
 CHAIN_FIELDS = ("id", *chain.HASHED, "hash")
@@ -34,11 +49,9 @@ def filtered_events(
 ):
     """Events matching every given filter (ids are public ids; `org` scopes to what an
     org's auditors may see: its workspaces' events and its principals' events)."""
-    from django.db.models import Q
-
     qs = AuditEvent.objects.all()
     if org:
-        qs = qs.filter(Q(org=org) | Q(actor_org=org))
+        qs = qs.filter(scope_q(org))
     if actor_id:
         qs = qs.filter(actor_id=actor_id)
     if actor_kind:
@@ -59,3 +72,355 @@ def filtered_events(
 def export_rows(qs, chunk_size: int = 2000):
     """Rows of `qs` as dicts, in chain order, streamed in chunks."""
     return qs.order_by("id").values(*CHAIN_FIELDS).iterator(chunk_size=chunk_size)
+
+
+# The audit log as people read it: scoped, filtered, newest first, a page at a time. ---------
+#
+# Every page is read with keyset pagination on (occurred_at, id), never OFFSET, so page
+# 500 costs what page 1 costs. The query is split into "branches" — disjoint slices of the
+# result, each one an equality on the leading columns of one index followed by the
+# (occurred_at, id) range — so each is an index range scan that stops after one page; the
+# branches' pages are merged here. That is what keeps an OR (or an IN list) from turning
+# into "collect every match, then sort".
+#
+# The org scope (an org's auditors see events in its workspaces, and events by its
+# principals anywhere) is `org = X OR actor_org = X`:
+# - With no selective filter the two sides are two branches: `org = X` on its index, and
+#   `actor_org = X AND org <> actor_org` — the events X's principals caused in other orgs —
+#   on a small partial index of cross-org events only.
+# - With a selective filter (actor, owner, workspace or action) the filter's index drives
+#   and the scope is checked on each row. An actor's events all carry its actor_org, a
+#   workspace's all carry its org, so for the auditor's own principals and workspaces
+#   every row in the range passes; for a foreign one only its events inside the scope do,
+#   which bounds the reading by that principal's or workspace's own volume.
+
+
+KINDS = ("human", "agent", "service", "system")
+# Kinds that never have an accountable human (owner_id is empty for them), and those that do.
+UNOWNED_KINDS = ("service", "system")
+OWNED_KINDS = ("human", "agent")
+MAX_BRANCHES = 16
+PAGE_SIZE = 50
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What to read; every field is optional. Ids are public ids."""
+
+    actor_ids: tuple[str, ...] = ()
+    actor_kind: str = ""  # human | agent | service | system
+    unowned: bool = False  # no accountable human: owner_id is empty
+    owner_id: str = ""
+    workspace: str = ""
+    action: str = ""  # a registered name, or "group.*"
+    since: datetime | None = None
+    until: datetime | None = None  # exclusive
+
+    def q(self) -> Q:
+        q = Q()
+        if self.actor_ids:
+            q &= Q(actor_id=self.actor_ids[0]) if len(self.actor_ids) == 1 else Q(actor_id__in=self.actor_ids)
+        if self.actor_kind:
+            q &= Q(actor_kind=self.actor_kind)
+        if self.unowned:
+            q &= Q(owner_id="")
+        if self.owner_id:
+            q &= Q(owner_id=self.owner_id)
+        if self.workspace:
+            q &= Q(workspace=self.workspace)
+        if self.action:
+            q &= Q(action__startswith=self.action[:-1]) if self.action.endswith("*") else Q(action=self.action)
+        if self.since:
+            q &= Q(occurred_at__gte=self.since)
+        if self.until:
+            q &= Q(occurred_at__lt=self.until)
+        return q
+
+    def actions(self) -> tuple[str, ...]:
+        """The registered names the action filter stands for (a group expands)."""
+        if not self.action:
+            return ()
+        if self.action.endswith("*"):
+            prefix = self.action[:-1]
+            return tuple(sorted(name for name in registry.REGISTRY if name.startswith(prefix)))
+        return (self.action,)
+
+
+def scope_q(org: str) -> Q:
+    """What an org's auditors may read: its workspaces' events and its principals' events.
+
+    Written as `org = X OR (actor_org = X AND org <> actor_org)` — the same set as
+    `org = X OR actor_org = X` — so that the second side matches the partial index of
+    cross-org events."""
+    return Q(org=org) | (Q(actor_org=org) & ~Q(org=F("actor_org")))
+
+
+def visible_events(filters: EventFilter, *, org: str | None):
+    """The filtered events an org's auditors may read (every event when `org` is None:
+    operators and owners reading their own), as a queryset in no particular order."""
+    qs = AuditEvent.objects.filter(filters.q())
+    return qs.filter(scope_q(org)) if org is not None else qs
+
+
+@dataclass
+class EventPage:
+    events: list
+    next_cursor: str | None
+    cursor: str | None = None
+    branches: list = field(default_factory=list)  # the querysets read, for EXPLAIN in tests
+
+    @property
+    def has_next(self) -> bool:
+        return self.next_cursor is not None
+
+
+def encode_cursor(occurred_at: datetime, event_id: int) -> str:
+    raw = json.dumps([occurred_at.astimezone(UTC).isoformat(), event_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        when, event_id = json.loads(raw)
+        occurred_at = datetime.fromisoformat(when)
+        if occurred_at.tzinfo is None or not isinstance(event_id, int) or isinstance(event_id, bool) or event_id < 1:
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+        raise InvalidCursor("This page link is not valid any more; start again from the newest events.") from None
+    return occurred_at, event_id
+
+
+def _branches(filters: EventFilter, org: str | None) -> tuple[list[Q], bool]:
+    """Disjoint slices of the result, each an equality prefix of one index, and whether
+    the scope must still be checked row by row (it is not one of the slices)."""
+    dims: list[list[Q]] = []
+    if len(filters.actor_ids) > 1:
+        dims.append([Q(actor_id=a) for a in filters.actor_ids])
+    if filters.owner_id and not filters.actor_kind:
+        # (owner_id, actor_kind, occurred_at, id): one slice per kind that has an owner.
+        dims.append([Q(actor_kind=k) for k in OWNED_KINDS])
+    if filters.unowned and not filters.actor_kind and not filters.owner_id:
+        dims.append([Q(actor_kind=k) for k in UNOWNED_KINDS])
+    if filters.action.endswith("*"):
+        names = filters.actions()
+        if not names:
+            return [], False  # a group with no registered events matches nothing
+        dims.append([Q(action=name) for name in names])
+    selective = bool(filters.actor_ids or filters.owner_id or filters.unowned or filters.workspace or filters.action
+                     or filters.actor_kind in UNOWNED_KINDS)
+    row_scope = org is not None and selective
+    if org is not None and not selective:
+        dims.append([Q(org=org), Q(actor_org=org) & ~Q(org=F("actor_org"))])
+    branches = [Q()]
+    for options in dims:
+        if len(branches) * len(options) > MAX_BRANCHES:
+            continue  # the filter itself still applies; this dimension just is not split
+        branches = [b & o for b in branches for o in options]
+    return branches, row_scope
+
+
+def events_page(filters: EventFilter, *, org: str | None, cursor: str | None = None, limit: int = PAGE_SIZE) -> EventPage:
+    """One page of events, newest first, after `cursor` (from the previous page).
+
+    Raises InvalidCursor for a cursor this function did not make."""
+    base = filters.q()
+    if filters.actor_kind in UNOWNED_KINDS and not filters.owner_id:
+        base &= Q(owner_id="")  # true of these kinds anyway; lets the owner index drive
+    branches, row_scope = _branches(filters, org)
+    if row_scope:
+        base &= scope_q(org)
+    if cursor:
+        at, event_id = decode_cursor(cursor)
+        # The first condition bounds the index range; the second settles ties on the instant.
+        base &= Q(occurred_at__lte=at) & (Q(occurred_at__lt=at) | Q(id__lt=event_id))
+    querysets = [
+        AuditEvent.objects.filter(base & branch).order_by("-occurred_at", "-id")[: limit + 1] for branch in branches
+    ]
+    if len(querysets) == 1:
+        rows = list(querysets[0])
+    else:
+        rows = list(heapq.merge(*[list(qs) for qs in querysets], key=lambda e: (e.occurred_at, e.id), reverse=True))
+    rows = rows[: limit + 1]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1].occurred_at, rows[-1].id) if more else None
+    return EventPage(events=rows, next_cursor=next_cursor, cursor=cursor, branches=querysets)
+
+
+def activity_for_owner(owner_public_id: str, limit: int = 20) -> list:
+    """The latest events a human is accountable for: their own and their agents' (owner_id
+    is them), wherever they happened, newest first. For "my agents' activity" on profiles."""
+    if not owner_public_id:
+        return []
+    return events_page(EventFilter(owner_id=owner_public_id), org=None, limit=limit).events
+
+
+# The activity chart: events per day by actor kind. -------------------------------------------
+
+CHART_MAX_DAYS = 92
+CHART_DEFAULT_DAYS = 30
+CHART_CACHE_SECONDS = 600
+# Bumped by anything that writes events into past days (the bulk loader), so cached
+# counts of settled days are not trusted after it.
+CHART_VERSION_KEY = "audit:daily:version"
+
+
+def forget_daily_counts() -> None:
+    try:
+        cache.incr(CHART_VERSION_KEY)
+    except ValueError:
+        cache.set(CHART_VERSION_KEY, 2, None)
+
+
+@dataclass
+class DailyCounts:
+    days: list  # [date], oldest first
+    counts: dict  # {date: {kind: n}}
+    first: datetime
+    end: datetime  # exclusive
+
+    @property
+    def total(self) -> int:
+        return sum(sum(c.values()) for c in self.counts.values())
+
+    def by_kind(self) -> dict:
+        totals = dict.fromkeys(KINDS, 0)
+        for per_kind in self.counts.values():
+            for kind, n in per_kind.items():
+                totals[kind] = totals.get(kind, 0) + n
+        return totals
+
+
+def chart_window(filters: EventFilter, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """Whole UTC days covering the filter's time range, at most CHART_MAX_DAYS, ending
+    today (or at `until`); the last CHART_DEFAULT_DAYS days when no range is given."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    tomorrow = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    end = tomorrow
+    if filters.until:
+        until = filters.until.astimezone(UTC)
+        day = until.replace(hour=0, minute=0, second=0, microsecond=0)
+        end = min(tomorrow, day if until == day else day + timedelta(days=1))
+    if filters.since:
+        start = filters.since.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    else:
+        start = end - timedelta(days=CHART_DEFAULT_DAYS)
+    start = max(start, end - timedelta(days=CHART_MAX_DAYS))
+    if start >= end:
+        start = end - timedelta(days=1)
+    return start, end
+
+
+def _count_by_day(filters: EventFilter, org: str | None, start: datetime, end: datetime) -> dict:
+    lo = max(start, filters.since) if filters.since else start
+    hi = min(end, filters.until) if filters.until else end
+    if lo >= hi:
+        return {}
+    qs = visible_events(EventFilter(**{**filters.__dict__, "since": lo, "until": hi}), org=org)
+    if connection.vendor == "sqlite":
+        # Stored as UTC text: the date is its first ten characters (no per-row Python call).
+        day = Substr("occurred_at", 1, 10)
+    else:
+        day = TruncDate("occurred_at", tzinfo=UTC)
+    counts: dict = {}
+    for row in qs.order_by().annotate(day=day).values("day", "actor_kind").annotate(n=Count("id")):
+        when = row["day"]
+        if isinstance(when, str):
+            when = datetime.strptime(when, "%Y-%m-%d").date()
+        counts.setdefault(when, {})[row["actor_kind"]] = row["n"]
+    return counts
+
+
+def daily_counts(filters: EventFilter, *, org: str | None, now: datetime | None = None) -> DailyCounts:
+    """Events per UTC day and actor kind over the chart window of `filters`.
+
+    Days before today never change (events are append-only and stamped when written), so
+    their counts are cached for a while; today's are counted on every call."""
+    start, end = chart_window(filters, now)
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    settled_end = min(end, today)
+    counts: dict = {}
+    if start < settled_end:
+        version = cache.get_or_set(CHART_VERSION_KEY, 1)
+        key = "audit:daily:" + _digest([version, org, filters.__dict__, start.isoformat(), settled_end.isoformat()])
+        settled = cache.get(key)
+        if settled is None:
+            settled = _count_by_day(filters, org, start, settled_end)
+            cache.set(key, settled, CHART_CACHE_SECONDS)
+        counts.update(settled)
+    if end > today:
+        counts.update(_count_by_day(filters, org, max(start, today), end))
+    days = [(start + timedelta(days=i)).date() for i in range((end - start).days)]
+    return DailyCounts(days=days, counts=counts, first=start, end=end)
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+# Export: exactly the filtered set, in chain order, at full speed. ----------------------------
+
+class _ExportTime(Func):
+    """occurred_at as the export writes it (ISO 8601, UTC, microseconds, "Z"), made by the
+    database: to_char on PostgreSQL; on SQLite the stored UTC text, reshaped in Python."""
+
+    output_field = CharField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"to_char({sql} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')", params
+
+    def as_sql(self, compiler, connection, **extra):
+        # An expression has no declared type, so the driver hands back the stored text.
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"CAST({sql} AS TEXT)", params
+
+
+def _sqlite_time(text: str) -> str:
+    # "2026-11-28 20:31:05.123456" (the microseconds are left out when zero)
+    return f"{text[:10]}T{text[11:19]}{text[19:26] or '.000000'}Z"
+
+
+def export_chunks(qs, chunk_size: int = 2000):
+    """The events of `qs` in chain order (oldest first) as lists of tuples in the order of
+    `chain.COLUMNS`, with occurred_at already formatted and details decoded.
+
+    A server-side cursor on PostgreSQL (SQLite's cursor streams by itself), so memory stays
+    flat however many events there are; no model instances, no per-row ORM work."""
+    at_details = chain.COLUMNS.index("details")
+    fields = ["_at", *chain.COLUMNS[1:at_details], "_details", *chain.COLUMNS[at_details + 1:]]
+    values = qs.order_by("id").annotate(_at=_ExportTime("occurred_at"), _details=Cast("details", CharField()))
+    values = values.values_list(*fields)
+    try:
+        sql, params = values.query.get_compiler(using=values.db).as_sql()
+    except EmptyResultSet:  # known to be empty before asking (e.g. `actor_id__in=[]`)
+        return
+    conn = connections[values.db]
+    on_sqlite = conn.vendor == "sqlite"
+    loads = json.loads
+    # Outside a transaction Django's chunked cursor is declared WITH HOLD, as for
+    # QuerySet.iterator(): nothing here holds a transaction open between chunks.
+    cursor = conn.cursor() if on_sqlite else conn.chunked_cursor()
+    try:
+        cursor.execute(sql, params)
+        while True:
+            rows = cursor.fetchmany(chunk_size)
+            if not rows:
+                break
+            out = []
+            for row in rows:
+                item = list(row)
+                if on_sqlite:
+                    item[0] = _sqlite_time(item[0])
+                details = item[at_details]
+                item[at_details] = loads(details) if details else {}
+                out.append(item)
+            yield out
+    finally:
+        cursor.close()

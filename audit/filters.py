@@ -1,0 +1,195 @@
+"""The audit log's filter form, built with django-filter.
+
+A face module (like audit.views): it resolves what people type — handles, names, public
+ids — through identity, then hands `audit.selectors` a plain `EventFilter`. The filter
+set's `.qs` is exactly the set the page lists and the export writes.
+"""
+
+import re
+from datetime import UTC, datetime, time, timedelta
+
+import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
+
+from dock.workspaces.models import Workspace
+from identity.models import Kind, Principal
+
+from . import events as registry
+from .models import AuditEvent
+from .selectors import EventFilter, visible_events
+
+ACTOR_MATCH_LIMIT = 12
+PUBLIC_ID = re.compile(r"^(usr|agt|svc)_[0-9A-Za-z]{4,36}$")
+
+KIND_CHOICES = [
+    ("human", "Human"),
+    ("agent", "Agent"),
+    ("service", "Service account"),
+    ("system", "System"),
+    ("unowned", "No accountable human"),
+]
+RANGE_CHOICES = [
+    ("today", "Today"),
+    ("7d", "Last 7 days"),
+    ("30d", "Last 30 days"),
+    ("custom", "Custom dates"),
+]
+
+
+def action_choices() -> list:
+    """Grouped like the registry (rendered as <optgroup>s); each group can be picked whole."""
+    groups = []
+    for group, types in registry.grouped().items():
+        options = [(f"{group}.*", f"All {group} events")]
+        options += [(t.name, t.name) for t in types]
+        groups.append((group.capitalize(), options))
+    return groups
+
+
+def resolve_actor(text: str, org_slug: str) -> tuple[str, ...]:
+    """Public ids for what someone typed into "actor": a public id (also of a principal
+    that no longer exists), "system", a handle, or part of a name in the org."""
+    text = (text or "").strip()
+    if not text:
+        return ()
+    if text.lower() == "system":
+        return ("system",)
+    if PUBLIC_ID.match(text):
+        return (text,)
+    handle = text.removeprefix("@").lower()
+    found = Principal.objects.filter(handle=handle).values_list("public_id", flat=True).first()
+    if found:
+        return (found,)
+    matches = list(
+        Principal.objects.filter(org__slug=org_slug, display_name__icontains=text)
+        .order_by("display_name", "id")
+        .values_list("public_id", flat=True)[: ACTOR_MATCH_LIMIT + 1]
+    )
+    if not matches:
+        raise ValidationError(f"No handle, id or name matches “{text}”.", code="no_match")
+    if len(matches) > ACTOR_MATCH_LIMIT:
+        raise ValidationError(
+            f"“{text}” matches more than {ACTOR_MATCH_LIMIT} principals: type more of the name, or use the handle.",
+            code="too_many",
+        )
+    return tuple(matches)
+
+
+class AuditFilterForm(forms.Form):
+    """Cross-field rules; `scope_org` and `now` are set by the filter set."""
+
+    scope_org = ""
+    now = None
+
+    def clean_actor(self):
+        return resolve_actor(self.cleaned_data.get("actor") or "", self.scope_org)
+
+    def clean(self):
+        data = super().clean()
+        preset, since, until = data.get("range"), data.get("since"), data.get("until")
+        if preset and preset != "custom" and (since or until):
+            raise ValidationError("Choose a preset range or dates, not both.", code="range_and_dates")
+        if since and until and until < since:
+            self.add_error("until", ValidationError("The end date is before the start date.", code="until_before_since"))
+        return data
+
+
+class AuditFilterSet(django_filters.FilterSet):
+    actor = django_filters.CharFilter(
+        label="Actor", method="_noop", max_length=120,
+        widget=forms.TextInput(attrs={"placeholder": "Handle, name or id", "autocomplete": "off", "spellcheck": "false"}),
+    )
+    kind = django_filters.ChoiceFilter(label="Actor kind", choices=KIND_CHOICES, empty_label="Any kind", method="_noop")
+    owner = django_filters.ChoiceFilter(label="Owner", empty_label="Anyone", method="_noop")
+    workspace = django_filters.ChoiceFilter(label="Workspace", empty_label="Any workspace", method="_noop")
+    action = django_filters.ChoiceFilter(label="Action", empty_label="Any action", method="_noop")
+    range = django_filters.ChoiceFilter(label="Time", choices=RANGE_CHOICES, empty_label="Any time", method="_noop")
+    since = django_filters.DateFilter(label="From", method="_noop", widget=forms.DateInput(attrs={"type": "date"}))
+    until = django_filters.DateFilter(label="To", method="_noop", widget=forms.DateInput(attrs={"type": "date"}))
+
+    class Meta:
+        model = AuditEvent
+        fields: list = []
+        form = AuditFilterForm
+
+    def __init__(self, data=None, *, org: str, now: datetime | None = None, **kwargs):
+        if data is not None and (data.get("since") or data.get("until")) and not data.get("range"):
+            data = data.copy()
+            data["range"] = "custom"  # dates alone mean a custom range: show it so
+        super().__init__(data, **kwargs)
+        self.org = org
+        self.now = now or datetime.now(UTC)
+        humans = list(
+            Principal.objects.filter(org__slug=org, kind=Kind.HUMAN).order_by("display_name", "id")
+            .values_list("public_id", "display_name", "handle")
+        )
+        same = _duplicates([name for _, name, _ in humans])  # namesakes show their handle
+        self.filters["owner"].extra["choices"] = [
+            (pid, f"{name} (@{handle})" if name in same else name) for pid, name, handle in humans
+        ]
+        self.filters["workspace"].extra["choices"] = list(
+            Workspace.objects.filter(org__slug=org).order_by("name", "slug").values_list("slug", "name")
+        )
+        self.filters["action"].extra["choices"] = action_choices()
+
+    @property
+    def form(self):
+        if not hasattr(self, "_form"):
+            form = super().form
+            form.scope_org = self.org
+            form.now = self.now
+            if form.data.get("range") != "custom":
+                # Dates only take part with "Custom dates"; picking it (HTMX re-renders
+                # the form on change, or Apply without JavaScript) enables them.
+                for name in ("since", "until"):
+                    form.fields[name].widget.attrs["disabled"] = True
+        return self._form
+
+    def _noop(self, queryset, name, value):
+        return queryset
+
+    def event_filter(self) -> EventFilter:
+        """The selector's filter for valid data (call is_valid() first)."""
+        data = self.form.cleaned_data
+        kind = data.get("kind") or ""
+        since = until = None
+        preset = data.get("range") or ""
+        today = self.now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        if preset == "today":
+            since = today
+        elif preset == "7d":
+            since = self.now - timedelta(days=7)
+        elif preset == "30d":
+            since = self.now - timedelta(days=30)
+        else:
+            if data.get("since"):
+                since = datetime.combine(data["since"], time.min, tzinfo=UTC)
+            if data.get("until"):
+                until = datetime.combine(data["until"], time.min, tzinfo=UTC) + timedelta(days=1)
+        return EventFilter(
+            actor_ids=tuple(data.get("actor") or ()),
+            actor_kind="" if kind == "unowned" else kind,
+            unowned=kind == "unowned",
+            owner_id=data.get("owner") or "",
+            workspace=data.get("workspace") or "",
+            action=data.get("action") or "",
+            since=since,
+            until=until,
+        )
+
+    def filter_queryset(self, queryset):
+        if not self.form.is_valid():
+            return queryset.none()  # never a broader set because a value was refused
+        return visible_events(self.event_filter(), org=self.org)
+
+    @property
+    def active(self) -> bool:
+        return any(self.data.get(name) for name in self.filters)
+
+
+def _duplicates(names: list[str]) -> set[str]:
+    seen, dup = set(), set()
+    for name in names:
+        (dup if name in seen else seen).add(name)
+    return dup

@@ -1,0 +1,454 @@
+"""The audit log page: who may read it, what each filter returns, paging, HTMX, errors."""
+
+import re
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import pytest
+from django.urls import reverse
+
+from audit import events
+from audit.models import AuditEvent
+from audit.selectors import PAGE_SIZE, EventFilter, activity_for_owner, daily_counts, encode_cursor, events_page
+from audit.tests import test_audit_ui_support as support
+from audit.tests.test_audit_ui_support import NOW, activity, client_for, record_at, scoped
+
+pytestmark = pytest.mark.django_db
+world = support.world
+fresh_cache = support.fresh_cache
+
+URL = "/audit/"
+
+
+def listed_ids(response) -> list[int]:
+    return [int(i) for i in re.findall(r'<tbody class="audit-event" id="event-(\d+)"', response.content.decode())]
+
+
+def expected(w, predicate, org="acme") -> list[int]:
+    return [e.id for e in scoped(org) if predicate(e)]
+
+
+def get(client, **params):
+    return client.get(URL, params)
+
+
+# Who may read ---------------------------------------------------------------------------
+
+def test_auditors_admins_and_owners_read_their_orgs_log(world, make):
+    owner = make.human(world.acme, "Olga Owner", role="owner")
+    for principal in (world.auditor, world.admin, owner):
+        response = client_for(principal).get(URL)
+        assert response.status_code == 200
+        assert b"Audit log" in response.content
+
+
+def test_members_get_not_found_everywhere(world):
+    client = client_for(world.member)
+    for url in (URL, "/audit/export.csv", "/audit/export.jsonl", "/audit/integrity/"):
+        assert client.get(url).status_code == 404
+
+
+def test_anonymous_readers_are_sent_to_log_in(client):
+    response = client.get(URL + "?kind=agent")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/?next=")
+
+
+# Scope ------------------------------------------------------------------------------------
+
+def test_auditor_of_one_org_never_sees_another_orgs_events(world):
+    made = activity(world)
+    ids = listed_ids(get(client_for(world.auditor_b)))
+    assert made["scribe_today"].id not in ids
+    assert made["carol_globex_20d"].id in ids
+    assert set(ids) == set(expected(world, lambda e: True, org="globex")[:PAGE_SIZE])
+    acme_ids = listed_ids(get(client_for(world.auditor)))
+    assert made["carol_globex_20d"].id not in acme_ids
+
+
+def test_agent_acting_in_another_orgs_workspace_shows_in_both_logs(world):
+    made = activity(world)
+    cross = made["courier_in_acme_1d"]
+    assert (cross.org, cross.actor_org) == ("acme", "globex")
+    assert cross.id in listed_ids(get(client_for(world.auditor), actor="courier"))
+    assert cross.id in listed_ids(get(client_for(world.auditor_b), actor="courier"))
+    # Acme's auditors see what Courier did in Acme, not what it did at home.
+    assert made["courier_in_globex_1d"].id not in listed_ids(get(client_for(world.auditor), actor="courier"))
+    assert made["courier_in_globex_1d"].id in listed_ids(get(client_for(world.auditor_b), actor="courier"))
+
+
+def test_what_acmes_people_do_elsewhere_is_in_acmes_log(world, make):
+    globex_ws = make.workspace(world.globex, "partners")
+    make.member(globex_ws, world.alice, "editor")
+    away = record_at(NOW, events.COMMENT_CREATED, actor=world.scribe, workspace=globex_ws)
+    assert (away.org, away.actor_org) == ("globex", "acme")
+    assert away.id in listed_ids(get(client_for(world.auditor)))
+    assert away.id in listed_ids(get(client_for(world.auditor_b)))
+
+
+# Filters, one at a time and together --------------------------------------------------------
+
+def test_actor_filter_by_handle_name_and_id(world):
+    activity(world)
+    want = expected(world, lambda e: e.actor_id == world.scribe.public_id)
+    client = client_for(world.auditor)
+    assert listed_ids(get(client, actor=world.scribe.handle)) == want
+    assert listed_ids(get(client, actor="@" + world.scribe.handle)) == want
+    assert listed_ids(get(client, actor=world.scribe.public_id)) == want
+    assert listed_ids(get(client, actor="scrib")) == want  # part of the name
+    assert want
+
+
+def test_actor_name_matching_several_principals_lists_them_all(world):
+    activity(world)
+    from identity.models import Principal
+
+    named = {p.public_id for p in Principal.objects.filter(org=world.acme) if "ada" in p.display_name.lower()}
+    assert {world.alice.public_id, world.auditor.public_id} <= named  # Alice ADAms, ADA Auditor
+    response = get(client_for(world.auditor), actor="ada")
+    assert listed_ids(response) == expected(world, lambda e: e.actor_id in named)
+
+
+def test_actor_system_and_gone_principals_by_id(world):
+    made = activity(world)
+    client = client_for(world.auditor)
+    assert listed_ids(get(client, actor="system")) == expected(world, lambda e: e.actor_id == "system")
+    assert made["system_4d"].id in listed_ids(get(client, actor="system"))
+
+
+@pytest.mark.parametrize("kind", ["human", "agent", "service", "system"])
+def test_kind_filter(world, kind):
+    activity(world)
+    assert listed_ids(get(client_for(world.auditor), kind=kind)) == expected(world, lambda e: e.actor_kind == kind)[:PAGE_SIZE]
+
+
+def test_no_accountable_human_filter(world):
+    made = activity(world)
+    ids = listed_ids(get(client_for(world.auditor), kind="unowned"))
+    assert ids == expected(world, lambda e: e.owner_id == "")
+    assert made["importer_5d"].id in ids and made["system_4d"].id in ids
+    assert made["scribe_today"].id not in ids
+
+
+def test_owner_filter_is_their_own_and_their_agents_events(world):
+    made = activity(world)
+    ids = listed_ids(get(client_for(world.auditor), owner=world.alice.public_id))
+    assert ids == expected(world, lambda e: e.owner_id == world.alice.public_id)
+    assert {made["scribe_today"].id, made["triage_3d"].id, made["alice_1d"].id} <= set(ids)
+    assert made["ledger_2d"].id not in ids
+
+
+def test_workspace_filter(world):
+    made = activity(world)
+    ids = listed_ids(get(client_for(world.auditor), workspace="research"))
+    assert ids == expected(world, lambda e: e.workspace == "research")
+    assert made["courier_in_acme_1d"].id in ids and made["triage_3d"].id not in ids
+
+
+def test_action_filter_exact_and_whole_group(world):
+    activity(world)
+    client = client_for(world.auditor)
+    assert listed_ids(get(client, action="document.updated")) == expected(world, lambda e: e.action == "document.updated")
+    group = listed_ids(get(client, action="agent.*"))
+    assert group == expected(world, lambda e: e.action.startswith("agent."))
+    assert {AuditEvent.objects.get(id=i).action for i in group} >= {"agent.created", "agent.key.rotated"}
+
+
+def test_time_presets(world):
+    activity(world)
+    client = client_for(world.auditor)
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    assert listed_ids(get(client, range="today", kind="agent")) == expected(
+        world, lambda e: e.occurred_at >= midnight and e.actor_kind == "agent")
+    for preset, days in (("7d", 7), ("30d", 30)):
+        ids = listed_ids(get(client, range=preset, kind="agent"))
+        since = datetime.now(UTC) - timedelta(days=days)
+        assert ids == expected(world, lambda e, since=since: e.occurred_at >= since and e.actor_kind == "agent")
+
+
+def test_custom_dates_are_whole_days_and_until_is_inclusive(world):
+    made = activity(world)
+    day = (NOW - timedelta(days=10)).date()
+    ids = listed_ids(get(client_for(world.auditor), range="custom", since=day.isoformat(), until=day.isoformat()))
+    assert ids == expected(world, lambda e: e.occurred_at.date() == day)
+    assert made["scribe_10d"].id in ids
+    # Dates alone mean a custom range.
+    assert listed_ids(get(client_for(world.auditor), since=day.isoformat(), until=day.isoformat())) == ids
+
+
+def test_combined_owner_kind_and_week_is_alices_agents_this_week(world):
+    made = activity(world)
+    ids = listed_ids(get(client_for(world.auditor), owner=world.alice.public_id, kind="agent", range="7d"))
+    since = datetime.now(UTC) - timedelta(days=7)
+    assert ids == expected(world, lambda e: e.owner_id == world.alice.public_id and e.actor_kind == "agent"
+                           and e.occurred_at >= since)
+    assert made["scribe_today"].id in ids and made["triage_3d"].id in ids
+    assert made["scribe_10d"].id not in ids  # too old
+    assert made["alice_1d"].id not in ids  # alice herself, not an agent
+    assert made["ledger_2d"].id not in ids  # bob's agent
+
+
+def test_combined_filters_narrow_each_other(world):
+    activity(world)
+    ids = listed_ids(get(client_for(world.auditor), workspace="research", action="document.updated", kind="agent"))
+    assert ids == expected(world, lambda e: e.workspace == "research" and e.action == "document.updated"
+                           and e.actor_kind == "agent")
+    assert len(ids) == 3  # scribe, ledger, courier
+
+
+# Invalid input: a form error, never a 500 -------------------------------------------------------
+
+@pytest.mark.parametrize("params, message", [
+    ({"kind": "robot"}, "Select a valid choice"),
+    ({"owner": "usr_doesnotexist"}, "Select a valid choice"),
+    ({"workspace": "nowhere"}, "Select a valid choice"),
+    ({"action": "document.exploded"}, "Select a valid choice"),
+    ({"range": "forever"}, "Select a valid choice"),
+    ({"range": "custom", "since": "2026-13-45"}, "Enter a valid date"),
+    ({"range": "custom", "since": "2026-03-10", "until": "2026-03-01"}, "The end date is before the start date"),
+    ({"range": "7d", "since": "2026-03-10"}, "Choose a preset range or dates, not both"),
+    ({"actor": "nobody-by-that-name"}, "No handle, id or name matches"),
+    ({"actor": "x" * 121}, "at most 120 characters"),
+])
+def test_invalid_filters_are_form_errors(world, params, message):
+    activity(world)
+    response = get(client_for(world.auditor), **params)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert message in body.replace("&#x27;", "'")
+    assert "errorlist" in body or "form-errors" in body
+    assert listed_ids(response) == []
+    assert "Fix the filter above" in body
+
+
+def test_too_many_name_matches_is_a_form_error(world, make):
+    for n in range(13):
+        make.agent(world.bob, f"Helper {n}")
+    response = get(client_for(world.auditor), actor="helper")
+    assert "matches more than 12 principals" in response.content.decode().replace("&#x27;", "'")
+
+
+def test_tampered_cursor_is_an_error_message_not_a_500(world):
+    activity(world)
+    client = client_for(world.auditor)
+    for cursor in ("garbage", "eyJ4Ijoxfq", encode_cursor(NOW, 1)[:-3] + "!!!", "WyIyMDI2IiwgLTFd"):
+        response = get(client, after=cursor)
+        assert response.status_code == 200
+        assert "not valid any more" in response.content.decode()
+
+
+def test_export_with_invalid_filters_is_a_400_page_with_the_form_error(world):
+    response = client_for(world.auditor).get("/audit/export.csv", {"kind": "robot"})
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode()
+
+
+# Keyset pagination -----------------------------------------------------------------------------
+
+def walk(client, params) -> tuple[list[int], int]:
+    url, seen, pages = URL + "?" + urlencode(params), [], 0
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200
+        seen += listed_ids(response)
+        pages += 1
+        match = re.search(r'<a href="([^"]+)"[^>]*rel="next"', response.content.decode())
+        url = match.group(1).replace("&amp;", "&") if match else None
+    return seen, pages
+
+
+def test_pages_are_stable_and_complete_with_ties_on_the_instant(world):
+    same_instant = NOW - timedelta(hours=5)
+    for n in range(PAGE_SIZE + 7):  # more than a page, many sharing one instant
+        record_at(same_instant if n % 3 else NOW - timedelta(minutes=n), events.DOCUMENT_UPDATED,
+                  actor=world.scribe, workspace=world.research)
+    client = client_for(world.auditor)
+    want = expected(world, lambda e: e.actor_id == world.scribe.public_id)
+    seen, pages = walk(client, {"actor": world.scribe.handle})
+    assert seen == want and pages == 2
+    assert len(set(seen)) == len(seen)
+
+
+def test_new_events_do_not_shift_older_pages(world):
+    for n in range(PAGE_SIZE + 10):
+        record_at(NOW - timedelta(minutes=n), events.COMMENT_CREATED, actor=world.triage, workspace=world.ops)
+    client = client_for(world.auditor)
+    first = client.get(URL, {"actor": "triage"})
+    older_url = re.search(r'<a href="([^"]+)"[^>]*rel="next"', first.content.decode()).group(1).replace("&amp;", "&")
+    older_before = listed_ids(client.get(older_url))
+    for _ in range(5):  # meanwhile, more happens
+        record_at(NOW, events.COMMENT_CREATED, actor=world.triage, workspace=world.ops)
+    assert listed_ids(client.get(older_url)) == older_before
+    assert "after=" in older_url and "offset" not in older_url
+    cursor = parse_qs(urlparse(older_url).query)["after"][0]
+    assert str(listed_ids(first)[-1]) not in cursor  # opaque, not a plain id
+
+
+def test_selector_pages_merge_branches_in_order(world):
+    activity(world)
+    for scope in ("acme", "globex", None):
+        everything = [e.id for e in sorted(AuditEvent.objects.all() if scope is None else scoped(scope),
+                                           key=lambda e: (e.occurred_at, e.id), reverse=True)]
+        seen, cursor = [], None
+        while True:
+            page = events_page(EventFilter(), org=scope, cursor=cursor, limit=4)
+            seen += [e.id for e in page.events]
+            if not page.next_cursor:
+                break
+            cursor = page.next_cursor
+        assert seen == everything
+
+
+# HTMX, query counts, rendering ------------------------------------------------------------------
+
+def test_htmx_gets_the_fragment_and_full_loads_get_the_page(world):
+    activity(world)
+    client = client_for(world.auditor)
+    full = client.get(URL, {"kind": "agent"})
+    fragment = client.get(URL, {"kind": "agent"}, HTTP_HX_REQUEST="true")
+    assert b"<html" in full.content and b"<html" not in fragment.content
+    assert listed_ids(full) == listed_ids(fragment)
+    for response in (full, fragment):
+        assert "HX-Request" in response["Vary"]
+    assert 'hx-push-url="true"' in full.content.decode()
+    assert 'hx-get="/audit/"' in full.content.decode() and 'action="/audit/"' in full.content.decode()
+
+
+def test_query_count_is_pinned(world, make, django_assert_max_num_queries):
+    activity(world)
+    for n in range(60):  # a full page with many different faces
+        agent, _ = make.agent(world.alice if n % 2 else world.bob, f"Worker {n}")
+        record_at(NOW - timedelta(seconds=n), events.DOCUMENT_UPDATED, actor=agent, workspace=world.research)
+    client = client_for(world.auditor)
+    client.get(URL)  # warm the chart cache of settled days like a second visitor would
+    with django_assert_max_num_queries(12):
+        response = client.get(URL, {"owner": world.alice.public_id})
+    assert response.status_code == 200 and listed_ids(response)
+    with django_assert_max_num_queries(12):
+        assert listed_ids(client.get(URL))
+
+
+def test_rows_use_the_principal_card_and_snapshots_for_the_departed(world):
+    from identity.services.users import user_delete
+
+    made = activity(world)
+    response = get(client_for(world.auditor), actor=world.ledger.public_id)
+    body = response.content.decode()
+    assert 'class="principal principal-24' in body and f'href="/p/{world.ledger.handle}/"' in body
+    user_delete(actor=world.admin, user=world.bob.user)  # takes Ledger with him; audit stays
+    response = get(client_for(world.auditor), actor=world.ledger.public_id)
+    body = response.content.decode()
+    assert made["ledger_2d"].id in listed_ids(response)
+    assert "Ledger" in body and "no longer exists" in body
+    assert reverse("audit-orb", args=[world.ledger.public_id]) in body
+    assert f'href="/p/{world.ledger.handle}/"' not in body
+
+
+def test_each_row_opens_to_its_details(world):
+    made = activity(world)
+    body = get(client_for(world.auditor), actor="scribe").content.decode()
+    event = made["scribe_today"]
+    block = body[body.index(f'id="event-{event.id}"'):]
+    block = block[: block.index("</tbody>")]
+    assert "<details" in block and "<summary" in block
+    assert event.hash in block and event.prev_hash in block  # copyable in full
+    assert f'data-copy="{event.hash}"' in block
+    assert "&quot;fields&quot;" in block and event.request_id in block
+
+
+def test_chart_is_inline_svg_with_title_and_desc(world):
+    activity(world)
+    body = get(client_for(world.auditor), kind="agent", range="7d").content.decode()
+    svg = body[body.index("<svg viewBox"):]
+    svg = svg[: svg.index("</svg>")]
+    assert 'role="img"' in svg and "<title" in svg and "<desc" in svg
+    assert "<script" not in body[body.index("<main"):]
+
+
+def test_daily_counts_by_kind(world):
+    made = activity(world)
+    daily = daily_counts(EventFilter(), org="acme")
+    day = made["triage_3d"].occurred_at.date()
+    want = {}
+    for e in scoped("acme"):
+        if e.occurred_at.date() == day:
+            want[e.actor_kind] = want.get(e.actor_kind, 0) + 1
+    assert daily.counts.get(day) == want
+    assert len(daily.days) == 30 and daily.days[-1] == datetime.now(UTC).date()
+
+
+def test_reading_the_log_writes_no_audit_event(world):
+    activity(world)
+    before = AuditEvent.objects.count()
+    client = client_for(world.auditor)
+    client.get(URL)
+    client.get("/audit/export.csv")
+    client.get("/audit/integrity/")
+    assert AuditEvent.objects.count() == before
+
+
+# Integrity --------------------------------------------------------------------------------------
+
+def test_integrity_panel_passes_and_shows_the_head(world):
+    from audit.selectors import chain_head
+
+    activity(world)
+    response = client_for(world.auditor).get("/audit/integrity/", HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    head = chain_head()
+    assert 'data-integrity="ok"' in body
+    assert head["hash"] in body and f'data-copy="{head["hash"]}"' in body
+    assert f"{head['count']} events" in body
+
+
+def test_integrity_panel_names_the_first_bad_event(world):
+    from django.db import connection
+
+    from audit import triggers
+
+    made = activity(world)
+    bad = made["triage_3d"]
+    triggers.uninstall(connection)
+    try:
+        AuditEvent.objects.filter(id=bad.id).update(actor_name="Someone Else")
+    finally:
+        triggers.install(connection)
+    body = client_for(world.auditor).get("/audit/integrity/").content.decode()
+    assert 'data-integrity="broken"' in body
+    assert f"#{bad.id}" in body
+
+
+# Owners' view, partials -------------------------------------------------------------------------
+
+def test_activity_for_owner_is_their_own_and_their_agents_newest_first(world):
+    made = activity(world)
+    got = activity_for_owner(world.alice.public_id, limit=50)
+    want = sorted([e for e in AuditEvent.objects.all() if e.owner_id == world.alice.public_id],
+                  key=lambda e: (e.occurred_at, e.id), reverse=True)
+    assert [e.id for e in got] == [e.id for e in want]
+    assert made["ledger_2d"].id not in {e.id for e in got}
+    assert [e.id for e in activity_for_owner(world.alice.public_id, limit=2)] == [e.id for e in want[:2]]
+    assert activity_for_owner("", limit=5) == []
+
+
+def test_activity_and_chart_partials_render_for_profiles(world, django_assert_max_num_queries):
+    from django.template.loader import render_to_string
+
+    from audit.charts import principal_activity_svg
+
+    activity(world)
+    events_ = activity_for_owner(world.alice.public_id, limit=10)
+    with django_assert_max_num_queries(1):
+        html = render_to_string("audit/_activity.html", {"events": events_})
+    assert "Scribe" in html and 'class="principal principal-24' in html
+    assert "No activity yet" in render_to_string("audit/_activity.html", {"events": []})
+    chart = render_to_string("audit/_chart.html", {"chart_svg": principal_activity_svg(world.alice.public_id, kind="human")})
+    assert "<svg" in chart and "<desc" in chart and "Agents" in chart
+
+
+def test_orb_for_departed_principals_needs_a_login(world, client):
+    assert client.get(reverse("audit-orb", args=["agt_gone1234"])).status_code == 404
+    response = client_for(world.member).get(reverse("audit-orb", args=["agt_gone1234"]) + "?s=24")
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert response.content[:8] == b"\x89PNG\r\n\x1a\n"

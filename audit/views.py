@@ -1,0 +1,159 @@
+"""The audit log for compliance staff: filter, read, export, verify.
+
+A face (like the API and the CLI): it may read identity to know who is asking and to
+draw faces. Everything it shows comes through `audit.selectors`, scoped to the reader's
+org. Reading is not a state change, so nothing here records an audit event.
+"""
+
+import re
+import time
+from datetime import UTC, datetime
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET
+
+from identity.avatars import ORB_SIZES, orb_png
+
+from . import charts
+from .export import BLOCKS, CONTENT_TYPES
+from .filters import AuditFilterSet
+from .selectors import InvalidCursor, chain_head, daily_counts, events_page, export_chunks, verify_chain
+
+# Verify the chain as soon as the panel shows when it is this short (well under a
+# second); past it, verification (minutes at tens of millions of events) waits for a click.
+AUTO_VERIFY_MAX = 50_000
+_ORB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class _Login(Exception):
+    pass
+
+
+def _auditor_org(request):
+    """The org whose log the reader may see; 404 for people who may not read any."""
+    user = request.user
+    if not user.is_authenticated:
+        raise _Login
+    if not getattr(user, "can_audit", False):
+        raise Http404
+    return user.principal.org
+
+
+def _guarded(view):
+    def wrapper(request, *args, **kwargs):
+        try:
+            org = _auditor_org(request)
+        except _Login:
+            return redirect_to_login(request.get_full_path())
+        response = view(request, org, *args, **kwargs)
+        patch_vary_headers(response, ("HX-Request",))
+        return response
+
+    wrapper.__name__ = view.__name__
+    wrapper.__doc__ = view.__doc__
+    return wrapper
+
+
+def _query_without(request, *names) -> str:
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    for name in list(query):
+        if not any(query.getlist(name)):
+            query.pop(name)
+    return query.urlencode()
+
+
+def _page_context(request, org, filterset) -> dict:
+    query = _query_without(request, "after")
+    page = error = None
+    if filterset.is_valid():
+        try:
+            page = events_page(filterset.event_filter(), org=org.slug, cursor=request.GET.get("after") or None)
+        except InvalidCursor as exc:
+            error = str(exc)
+    chart_svg = None
+    if page is not None:
+        daily = daily_counts(filterset.event_filter(), org=org.slug)
+        chart_svg = charts.activity_svg(daily, title=f"{org.name}: events per day by actor kind")
+    head = chain_head()
+    base = reverse("audit")
+    return {
+        "org": org,
+        "filterset": filterset,
+        "form": filterset.form,
+        "page": page,
+        "events": page.events if page else [],
+        "cursor_error": error,
+        "query": query,
+        "first_url": f"{base}?{query}" if query else base,
+        "next_url": f"{base}?{query}{'&' if query else ''}after={page.next_cursor}" if page and page.next_cursor else "",
+        "export_csv": reverse("audit-export", args=["csv"]) + (f"?{query}" if query else ""),
+        "export_jsonl": reverse("audit-export", args=["jsonl"]) + (f"?{query}" if query else ""),
+        "chart_svg": chart_svg,
+        "head": head,
+        "auto_verify": head["count"] <= AUTO_VERIFY_MAX,
+        "custom_range": filterset.form.data.get("range") == "custom",
+        "active": filterset.active,
+    }
+
+
+@require_GET
+@_guarded
+def audit(request, org):
+    """The log: filters, chart, a page of events. With HTMX, just the part that changes."""
+    filterset = AuditFilterSet(request.GET, org=org.slug)
+    context = _page_context(request, org, filterset)
+    template = "audit/index.html#view" if request.htmx and not request.htmx.boosted else "audit/index.html"
+    return render(request, template, context)
+
+
+@require_GET
+@_guarded
+def export(request, org, fmt: str):
+    """Exactly the filtered set, oldest first, streamed as CSV or JSON Lines."""
+    filterset = AuditFilterSet(request.GET, org=org.slug)
+    if not filterset.is_valid():
+        context = _page_context(request, org, filterset)
+        return render(request, "audit/index.html", context, status=400)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    response = StreamingHttpResponse(BLOCKS[fmt](export_chunks(filterset.qs)), content_type=CONTENT_TYPES[fmt])
+    response["Content-Disposition"] = f'attachment; filename="audit-{org.slug}-{stamp}.{fmt}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+@_guarded
+def integrity(request, org):
+    """Recompute the whole hash chain and show the head to copy off the machine."""
+    started = time.perf_counter()
+    result = verify_chain()
+    context = {
+        "org": org,
+        "result": result,
+        "head": chain_head(),
+        "verified": True,
+        "elapsed": time.perf_counter() - started,
+        "checked_at": datetime.now(UTC),
+    }
+    template = "audit/integrity.html#panel" if request.htmx else "audit/integrity.html"
+    return render(request, template, context)
+
+
+@require_GET
+def orb(request, public_id: str):
+    """The generated face of a principal that no longer exists (audit rows keep its id)."""
+    if not request.user.is_authenticated or not _ORB_ID.match(public_id):
+        raise Http404
+    try:
+        size = int(request.GET.get("s", "128"))
+    except ValueError:
+        size = 128
+    response = HttpResponse(orb_png(public_id, size if size in ORB_SIZES else 128), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
