@@ -176,3 +176,11 @@ def test_workspace_new_page_renders(make, login):
     assert response.status_code == 200
     for label in ("Name", "Slug", "Visibility", "Restricted", "Description"):
         assert f">{label}</label>" in html or f">{label}</legend>" in html or f"> {label}</label>" in html
+
+
+def test_history_restore_gets_the_full_page(make, login, htmx):
+    org = make.org()
+    alice = make.human(org)
+    make.member(make.workspace(org, "roadmap"), alice, "editor")
+    response = login(alice).get(reverse("workspace", args=["roadmap"]) + "?page=1", HTTP_HX_HISTORY_RESTORE_REQUEST="true", **htmx)
+    assert "<html" in response.content.decode()

@@ -25,7 +25,8 @@ def page(request, template: str, context: dict, *, fragment: str | None = None, 
     """The full page, or just `fragment` of it when htmx asked (one URL, both answers).
     `fragment` names a partial of `template`, or of another one as "other.html#name"."""
     name = template
-    if fragment and request.htmx:
+    # A history restore (back button, nothing cached) needs the whole page again.
+    if fragment and request.htmx and not request.htmx.history_restore_request:
         name = fragment if "#" in fragment else f"{template}#{fragment}"
     response = render(request, name, context, status=status)
     patch_vary_headers(response, ["HX-Request"])
