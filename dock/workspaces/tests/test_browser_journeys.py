@@ -23,7 +23,11 @@ def api_get(live_server, path: str, key: str) -> tuple[int, dict]:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+        body = error.read()
+        try:
+            return error.code, json.loads(body or b"{}")
+        except ValueError:
+            raise AssertionError(f"{error.code}: {body[:2000]!r}") from None
 
 
 def invite(page, email: str, role: str) -> str:
