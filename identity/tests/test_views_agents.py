@@ -48,7 +48,8 @@ def test_new_agent_form_defaults_to_read_only(team):
     assert 'enctype="multipart/form-data"' in html
 
 
-def test_create_agent_shows_the_key_once_then_never(team):
+def test_create_agent_shows_the_key_once_then_never(team, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
     client = logged_in(team.alice)
     mark = audit_mark()
     response = client.post(

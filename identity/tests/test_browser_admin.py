@@ -1,0 +1,66 @@
+"""Journey 6: an org admin transfers an agent to another owner, and restores it after its
+owner's deactivation suspended it."""
+
+import pytest
+from django.core.management import call_command
+from playwright.sync_api import Page, expect
+
+from conftest import refresh
+from identity.models import Status
+
+from .browser_support import PASSWORD, api, assert_not_reloaded, log_in, mark_page
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_admin_transfers_and_restores_after_the_owner_is_deactivated(page: Page, live_server, make, capsys):
+    org = make.org(slug="acme", name="Acme")
+    make.human(org, "Ada Admin", role="admin", email="ada@acme.test", password=PASSWORD)
+    alice = make.human(org, "Alice Adams", email="alice@acme.test", password=PASSWORD)
+    bob = make.human(org, "Bob Brown", email="bob@acme.test", password=PASSWORD)
+    ws = make.workspace(org, "roadmap", name="Roadmap")
+    make.member(ws, alice, "editor")
+    make.member(ws, bob, "viewer")
+    agent, key = make.agent(alice, "Scout", scope="read,write")
+    assert api(live_server, key)[0] == 200
+
+    # The operator deactivates the owner: the agent is suspended and its keys revoked.
+    call_command("dock", "user", "deactivate", "alice@acme.test")
+    capsys.readouterr()
+    assert refresh(agent).status == Status.SUSPENDED
+    assert api(live_server, key)[0] == 401
+
+    log_in(page, live_server, "ada@acme.test")
+    page.goto(f"{live_server.url}/p/{agent.handle}/")
+    card = page.locator("#agent-card")
+    status = card.locator("[data-status]")
+    expect(status).to_have_text("Suspended")
+    expect(page.locator(".profile-head .chip-suspended")).to_be_visible()
+    mark_page(page)
+
+    # Restoring needs an active owner: refused, in place, nothing changed.
+    card.get_by_role("button", name="Restore").click()
+    expect(card.locator(".flash-error")).to_contain_text("not active")
+    expect(status).to_have_text("Suspended")
+
+    # Adopt: Bob becomes the owner; the page's header and facts follow.
+    card.get_by_label("New owner").select_option(label="Bob Brown (@bob-brown)")
+    card.get_by_role("button", name="Transfer").click()
+    expect(card.locator(".flash-success")).to_contain_text("now belongs to Bob Brown")
+    expect(page.locator(".profile-head .kind")).to_have_text("agent · owned by Bob Brown")
+    expect(page.locator("#facts")).to_contain_text("Bob Brown")
+    assert refresh(agent).owner == bob
+
+    card.get_by_role("button", name="Restore").click()
+    expect(status).to_have_text("Active")
+    assert refresh(agent).status == Status.ACTIVE
+
+    # Its keys went with the suspension: the admin issues a fresh one, shown once.
+    card.get_by_role("button", name="Issue a key").click()
+    new_key = card.locator("#new-key").inner_text().strip()
+    code, me = api(live_server, new_key)
+    assert code == 200 and me["owner"]["handle"] == bob.handle
+    # Access now comes from Bob (a viewer): the workspace is readable, writing is not.
+    code, workspaces = api(live_server, new_key, "/api/v1/workspaces")
+    assert code == 200 and workspaces["items"][0]["capabilities"] == ["read"]
+    assert_not_reloaded(page)

@@ -1,0 +1,147 @@
+"""Journeys 3 and 4: create an agent (key shown once), then pause, resume, rotate and
+revoke it — each an htmx swap of the agent card — with the API answering accordingly."""
+
+import io
+import re
+
+import pytest
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from identity.models import ApiKey, Principal
+
+from .browser_support import api, assert_not_reloaded, log_in, mark_page
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+KEY = re.compile(r"^dock_[0-9A-Za-z]{8}_[0-9A-Za-z]{38,}$")
+
+
+@pytest.fixture
+def alice(make):
+    org = make.org(slug="acme", name="Acme")
+    alice = make.human(org, "Alice Adams", email="alice@acme.test", password="correct horse battery")
+    make.member(make.workspace(org, "roadmap", name="Roadmap"), alice, "editor")
+    return alice
+
+
+def card_shape(html: str) -> str:
+    """A card's markup without its words, picture and kind label."""
+    html = re.sub(r'\s*<span class="kind">.*?</span>', "", html)
+    return re.sub(r'src="[^"]*"|>[^<]*<', "><", html)
+
+
+def avatar_file(tmp_path):
+    path = tmp_path / "scribe.png"
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200), (200, 90, 40)).save(buffer, format="PNG")
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def test_create_an_agent_and_see_its_key_once(page: Page, live_server, alice, tmp_path, settings):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    log_in(page, live_server, "alice@acme.test")
+    page.goto(f"{live_server.url}/agents/new/")
+    scope = {name: page.get_by_label(label, exact=True) for name, label in
+             [("read", "Read"), ("comment", "Comment"), ("write", "Write"), ("delete", "Delete (asks for approval)")]}
+    expect(scope["read"]).to_be_checked()
+    for name in ("comment", "write", "delete"):
+        expect(scope[name]).not_to_be_checked()
+
+    page.get_by_label("Name").fill("Scribe")
+    page.get_by_label("Avatar").set_input_files(str(avatar_file(tmp_path)))
+    scope["write"].check()
+    page.get_by_role("button", name="Create agent").click()
+
+    expect(page).to_have_url(f"{live_server.url}/p/scribe/")
+    secret = page.locator("#new-key")
+    expect(secret).to_be_visible()
+    key = secret.inner_text().strip()
+    assert KEY.match(key)
+    copy = page.get_by_role("button", name="Copy", exact=True)
+    copy.click()
+    expect(page.locator("[data-copy-target='#new-key']")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == key
+
+    status, me = api(live_server, key)
+    agent = Principal.objects.get(handle="scribe")
+    assert status == 200 and me["id"] == agent.public_id and me["scope"] == ["read", "write"]
+    assert me["owner"]["handle"] == alice.handle
+
+    # Never again: not on reload, not anywhere on the page.
+    page.reload()
+    expect(page.locator("#new-key")).to_have_count(0)
+    assert key not in page.content()
+    assert key[:14] in page.content()  # the prefix stays, for recognising the key
+
+    # The agent's face is a human's: the same card, the kind a small label, the owner shown.
+    head = page.locator(".profile-head .principal-128")
+    expect(head.locator(".principal-name")).to_have_text("Scribe")
+    expect(head.locator(".kind")).to_have_text("agent · owned by Alice Adams")
+    expect(head.locator("img.avatar-128")).to_have_attribute("src", re.compile(r"^/a/agt_\w+\.png\?v="))
+    expect(page.locator("#facts")).to_contain_text("Alice Adams")
+    agent_card_html = head.evaluate("el => el.outerHTML")
+
+    page.goto(f"{live_server.url}/p/{alice.handle}/")
+    human_head = page.locator(".profile-head .principal-128")
+    expect(human_head.locator(".principal-name")).to_have_text("Alice Adams")
+    expect(human_head.locator(".kind")).to_have_count(0)
+    human_card_html = human_head.evaluate("el => el.outerHTML")
+    assert card_shape(agent_card_html) == card_shape(human_card_html)
+    expect(page.locator("#main").get_by_role("link", name="Scribe")).to_be_visible()
+
+
+def test_owner_pauses_resumes_rotates_and_revokes_with_the_api_following(page: Page, live_server, alice, make):
+    agent, old_key = make.agent(alice, "Courier", scope="read,write")
+    assert api(live_server, old_key)[0] == 200  # the old key now has a last-used time
+    log_in(page, live_server, "alice@acme.test")
+    page.goto(f"{live_server.url}/p/{agent.handle}/")
+    card = page.locator("#agent-card")
+    status = card.locator("[data-status]")
+    expect(status).to_have_text("Active")
+    mark_page(page)
+
+    card.get_by_role("button", name="Pause").click()
+    expect(status).to_have_text("Paused")
+    code, body = api(live_server, old_key)
+    assert (code, body["error"]) == (403, "agent_inactive")
+    expect(page.locator(".profile-head .chip-paused")).to_have_text("Paused")  # the header follows (out of band)
+
+    card.get_by_role("button", name="Resume").click()
+    expect(status).to_have_text("Active")
+    assert api(live_server, old_key)[0] == 200
+
+    card.get_by_role("button", name="Rotate key").click()
+    new_key = card.locator("#new-key").inner_text().strip()
+    assert KEY.match(new_key) and new_key != old_key
+    old_prefix = ApiKey.objects.get(replaced_by__isnull=False, principal=agent).prefix
+    old_row = card.locator(f"li[data-key='{old_prefix}']")
+    expect(old_row).to_have_attribute("data-state", "grace")
+    expect(old_row.locator("[data-countdown]")).to_have_text(re.compile(r"^1[45] min \d\d s$"))
+    expect(old_row.locator(".last-used")).to_contain_text("last used")
+    expect(card.locator("li[data-state='current'] .last-used")).to_have_text("never used")
+    assert api(live_server, new_key)[0] == 200
+    assert api(live_server, old_key)[0] == 200  # still inside its grace window
+
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    card.get_by_role("button", name="Revoke…").click()
+    expect(status).to_have_text("Active")
+    assert api(live_server, new_key)[0] == 200
+
+    messages = []
+
+    def accept(dialog):
+        messages.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    card.get_by_role("button", name="Revoke…").click()
+    expect(status).to_have_text("Revoked")
+    assert messages and messages[0].startswith("Revoke Courier for good?")
+    for key in (new_key, old_key):
+        code, body = api(live_server, key)
+        assert (code, body["error"]) == (401, "invalid_key")
+    expect(card.get_by_role("button", name="Pause")).to_have_count(0)
+    assert_not_reloaded(page)

@@ -1,0 +1,51 @@
+"""Journey 7: an agent's delete waits as a proposal on the dashboard and /proposals/;
+the owner approves one and rejects another."""
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from dock.workspaces.models import Document, ProposalStatus
+from identity import consent
+
+from .browser_support import PASSWORD, assert_not_reloaded, log_in, mark_page
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_owner_approves_one_proposal_and_rejects_another(page: Page, live_server, make):
+    org = make.org(slug="acme", name="Acme")
+    alice = make.human(org, "Alice Adams", email="alice@acme.test", password=PASSWORD)
+    ws = make.workspace(org, "roadmap", name="Roadmap")
+    make.member(ws, alice, "editor")
+    agent, _ = make.agent(alice, "Scout", scope="read,write,delete")
+    old = make.document(ws, alice, title="Old plan")
+    keep = make.document(ws, alice, title="Keep me")
+    doomed = consent.document_delete_request(actor=agent, document=old)
+    spared = consent.document_delete_request(actor=agent, document=keep)
+
+    log_in(page, live_server, "alice@acme.test")
+    waiting = page.locator("section", has=page.get_by_role("heading", name="Waiting for your decision"))
+    expect(waiting).to_contain_text("“Old plan”")
+    expect(waiting).to_contain_text("“Keep me”")
+    expect(page.get_by_role("navigation", name="Main").locator(".count")).to_have_text("2")
+
+    page.get_by_role("link", name="All proposals").click()
+    expect(page).to_have_url(f"{live_server.url}/proposals/")
+    mark_page(page)
+    doomed_row, spared_row = page.locator(f"#proposal-{doomed.public_id}"), page.locator(f"#proposal-{spared.public_id}")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    doomed_row.get_by_role("button", name="Approve delete").click()
+    expect(doomed_row.locator(".chip")).to_have_text("Approved")
+    expect(doomed_row).to_contain_text("Alice Adams")  # decided by
+    assert not Document.objects.filter(pk=old.pk).exists()
+
+    spared_row.get_by_role("button", name="Reject").click()
+    expect(spared_row.locator(".chip")).to_have_text("Rejected")
+    assert Document.objects.filter(pk=keep.pk).exists()
+    spared.refresh_from_db()
+    assert spared.status == ProposalStatus.REJECTED
+    assert_not_reloaded(page)
+
+    page.goto(f"{live_server.url}/")
+    expect(page.get_by_role("heading", name="Waiting for your decision")).to_have_count(0)
