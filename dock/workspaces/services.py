@@ -34,6 +34,8 @@ from .models import (
 )
 from .signals import membership_removed, membership_role_changed
 
+# Path segments the pages use under /w/: a workspace by that slug would be unreachable.
+RESERVED_SLUGS = frozenset({"new"})
 TITLE_MAX = 200
 BODY_MAX = 100_000
 COMMENT_MAX = 10_000
@@ -84,6 +86,8 @@ def workspace_create(
     slug = (slug or "").strip().lower()
     if not slug or slugify(slug) != slug or len(slug) > 64:
         raise InvalidInput(f"{slug!r} is not a valid slug (lowercase letters, digits, hyphens).", fields={"slug": "Use lowercase letters, digits and hyphens."})
+    if slug in RESERVED_SLUGS:
+        raise InvalidInput(f"{slug!r} is reserved.", fields={"slug": "That name is reserved: choose another."})
     if visibility not in Visibility.values:
         raise InvalidInput(f"Unknown visibility {visibility!r} (choose from {', '.join(Visibility.values)}).", fields={"visibility": "Unknown visibility."})
     name = _clean_title(name)

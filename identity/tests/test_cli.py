@@ -167,3 +167,7 @@ def test_resuming_a_revoked_agent_is_refused(acme, capsys, monkeypatch):
     agent = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Scout")
     dock("agent", "revoke", agent["handle"])
     assert "revoked" in fails("agent", "resume", agent["handle"], capsys=capsys, monkeypatch=monkeypatch)
+
+
+def test_reserved_workspace_slug_is_refused(acme, capsys, monkeypatch):
+    assert "reserved" in fails("workspace", "create", "new", "--org", "acme", "--name", "New", capsys=capsys, monkeypatch=monkeypatch)
