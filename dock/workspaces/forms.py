@@ -7,10 +7,7 @@ from django.utils.text import slugify
 from identity.errors import ServiceError
 
 from .models import Role, Visibility
-from .services import BODY_MAX, COMMENT_MAX, TITLE_MAX
-
-# Paths under /w/ that a workspace slug would shadow.
-RESERVED_SLUGS = {"new"}
+from .services import BODY_MAX, COMMENT_MAX, RESERVED_SLUGS, TITLE_MAX
 
 
 def add_service_error(form: forms.Form, exc: ServiceError) -> None:
