@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, connections
-from django.db.models import CharField, Count, F, Func, Q
+from django.db.models import CharField, Count, Func, Q
 from django.db.models.functions import Cast, Substr, TruncDate
 
 from . import chain
 from . import events as registry
-from .models import AuditEvent, ChainHead
+from .models import AuditEvent, ChainHead, CrossOrg
 
 CHAIN_FIELDS = ("id", *chain.HASHED, "hash")
 
@@ -86,8 +86,8 @@ def export_rows(qs, chunk_size: int = 2000):
 # The org scope (an org's auditors see events in its workspaces, and events by its
 # principals anywhere) is `org = X OR actor_org = X`:
 # - With no selective filter the two sides are two branches: `org = X` on its index, and
-#   `actor_org = X AND org <> actor_org` — the events X's principals caused in other orgs —
-#   on a small partial index of cross-org events only.
+#   `actor_org = X AND (org = actor_org) IS FALSE` — the events X's principals caused in
+#   other orgs — on a small partial index of cross-org events only (audit.models.CrossOrg).
 # - With a selective filter (actor, owner, workspace or action) the filter's index drives
 #   and the scope is checked on each row. An actor's events all carry its actor_org, a
 #   workspace's all carry its org, so for the auditor's own principals and workspaces
@@ -153,10 +153,10 @@ class EventFilter:
 def scope_q(org: str) -> Q:
     """What an org's auditors may read: its workspaces' events and its principals' events.
 
-    Written as `org = X OR (actor_org = X AND org <> actor_org)` — the same set as
-    `org = X OR actor_org = X` — so that the second side matches the partial index of
+    Written as `org = X OR (actor_org = X AND (org = actor_org) IS FALSE)` — the same set
+    as `org = X OR actor_org = X` — so that the second side matches the partial index of
     cross-org events."""
-    return Q(org=org) | (Q(actor_org=org) & ~Q(org=F("actor_org")))
+    return Q(org=org) | (Q(actor_org=org) & Q(CrossOrg()))
 
 
 def visible_events(filters: EventFilter, *, org: str | None):
@@ -215,7 +215,7 @@ def _branches(filters: EventFilter, org: str | None) -> tuple[list[Q], bool]:
                      or filters.actor_kind in UNOWNED_KINDS)
     row_scope = org is not None and selective
     if org is not None and not selective:
-        dims.append([Q(org=org), Q(actor_org=org) & ~Q(org=F("actor_org"))])
+        dims.append([Q(org=org), Q(actor_org=org) & Q(CrossOrg())])
     branches = [Q()]
     for options in dims:
         if len(branches) * len(options) > MAX_BRANCHES:
