@@ -9,19 +9,32 @@ audit log. Human session cookies are never looked at here.
 
 from functools import cached_property
 
+from django.db import connection
 from django.utils import timezone
 
 from audit.middleware import client_ip
 from audit.refs import TargetRef
 
 from .. import access, keys
-from ..models import Kind, Status
+from ..models import ApiKey, Kind, Principal, Status
 from ..services.keys import key_touch
 from . import queries, ratelimit
 from .errors import AGENT_INACTIVE, RATE_LIMITED, ApiError, invalid_key
 
 # Compared against when the prefix is unknown, so that both refusals cost the same.
 _NO_DIGEST = "0" * 64
+
+
+def _principal(row):
+    """The principal of an auth row as a model instance, with org and owner."""
+    if queries.is_full(row):
+        principal = queries.PRINCIPAL.build(row)
+        principal.org = queries.ORG.build(row)
+        if principal.owner_id is not None:
+            principal.owner = queries.OWNER.build(row)
+        return principal
+    # The hot read's slim row: only a refusal there needs the instance (for its audit event).
+    return Principal.objects.select_related("org", "owner").get(pk=row[5])
 
 
 class Caller:
@@ -31,23 +44,13 @@ class Caller:
         self.row = row
         self.prefix = prefix
         self.key_id = row[0]
-        at = queries.PRINCIPAL.at
-        self.principal_id = row[at["id"]]
-        self.kind = row[at["kind"]]
-        self.status = row[at["status"]]
-        self.scope = row[at["scope"]]
-        self.org_id = row[at["org_id"]]
-        self.owner_id = row[at["owner_id"]]
-        self.owner_status = row[queries.OWNER.at["status"]]
+        (self.principal_id, self.kind, self.status, self.scope, self.org_id, self.owner_id,
+         self.owner_status) = row[5:12]
 
     @cached_property
     def principal(self):
         """The caller as a model instance (with org and owner), for services and access."""
-        principal = queries.PRINCIPAL.build(self.row)
-        principal.org = queries.ORG.build(self.row)
-        if self.owner_id is not None:
-            principal.owner = queries.OWNER.build(self.row)
-        return principal
+        return _principal(self.row)
 
     @property
     def member_id(self) -> int:
@@ -110,9 +113,7 @@ def authenticate(request, *, workspace_slug: str | None = None) -> Caller:
             request.dock_denied_target = TargetRef("api_key", prefix, f"dock_{prefix}_…")
             reason = "unknown_key"
         else:
-            claimed = queries.PRINCIPAL.build(row)
-            claimed.org = queries.ORG.build(row)
-            request.dock_denied_target = claimed
+            request.dock_denied_target = _principal(row)
             reason = "revoked_key" if row[3] is not None or not stored else "wrong_secret"
         raise _denied(invalid_key(), reason)
 
@@ -138,6 +139,29 @@ def authenticate(request, *, workspace_slug: str | None = None) -> Caller:
 
     key_touch(key_id=caller.key_id, last_used_at=queries.aware(row[4]), now=now)
     return caller
+
+
+# Authentication runs before the write's transaction; this re-reads the key inside it.
+# The share lock makes a concurrent revocation (key_revoke takes the row for update,
+# keys_revoke_all updates it) wait until the write has committed, or, if the revocation
+# committed first, lets the write see it: no write with a key commits after its revocation.
+# Lock order: the principal row first (the access check share-locks it), then the key,
+# the order in which revoking an agent or a service account takes them.
+_KEY_AGAIN = f"SELECT revoked_at, expires_at FROM {ApiKey._meta.db_table} WHERE id = %s"
+
+
+def reconfirm_key(caller: Caller) -> None:
+    """Inside a write's transaction, after access.require(lock=True) and before the first
+    write: the caller's key is still good, and stays so until the transaction ends."""
+    sql = _KEY_AGAIN + (" FOR SHARE" if connection.vendor == "postgresql" else "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [caller.key_id])
+        row = cursor.fetchone()
+    if row is None or row[0] is not None:
+        raise _denied(invalid_key(), "revoked_key")
+    expires_at = queries.aware(row[1])
+    if expires_at is not None and expires_at <= timezone.now():
+        raise _denied(invalid_key("This key was rotated and its grace period is over: use the new key."), "expired_key")
 
 
 def _denied(error: ApiError, reason: str) -> ApiError:

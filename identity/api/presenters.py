@@ -1,11 +1,22 @@
 """The API's JSON shapes, as plain dicts (SPEC "Agent JSON API")."""
 
+from datetime import UTC
+from functools import lru_cache
+
+from django.urls import get_script_prefix
+
 from dock.workspaces.models import ProposalStatus
 from identity.presenters import principal_ref
 
 from ..models import Principal
-from . import queries
 from .rendering import iso
+
+
+@lru_cache(maxsize=8192)
+def _avatar_url(public_id: str, avatar: str, script_prefix: str) -> str:
+    # The model owns the rule (uploaded file, or the generated orb); its answer depends
+    # only on these, so it is worked out once per process, not once per row.
+    return Principal(public_id=public_id, avatar=avatar).avatar_url
 
 
 def author_from_row(public_id, handle, kind, display_name, avatar, cache: dict) -> dict | None:
@@ -14,26 +25,41 @@ def author_from_row(public_id, handle, kind, display_name, avatar, cache: dict) 
         return None
     ref = cache.get(public_id)
     if ref is None:
-        # The model owns the avatar URL rule (uploaded file or generated orb).
-        avatar_url = Principal(public_id=public_id, avatar=avatar or "").avatar_url
+        avatar_url = _avatar_url(public_id, avatar or "", get_script_prefix())
         ref = cache[public_id] = {
             "id": public_id, "handle": handle, "kind": kind, "display_name": display_name, "avatar_url": avatar_url,
         }
     return ref
 
 
-def document_from_row(row, workspace_slug: str, cache: dict) -> dict:
-    """Row as selected by queries.DOCUMENT_ROW."""
-    _pk, public_id, title, body, created, updated, *author = row[:11]
-    return {
-        "id": public_id,
-        "workspace": workspace_slug,
-        "title": title,
-        "body": body,
-        "author": author_from_row(*author, cache),
-        "created": iso(queries.aware(created)),
-        "updated": iso(queries.aware(updated)),
-    }
+def _utc_iso(value) -> str:
+    # PostgreSQL formats the hot path's timestamps itself (queries.iso_column); raw
+    # SQLite rows carry naive UTC datetimes.
+    if isinstance(value, str):
+        return value
+    return iso(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
+
+
+def documents_from_rows(rows, workspace_slug: str) -> list[dict]:
+    """Rows as selected by queries.DOCUMENT_ROW → SPEC's document shape. The hot path:
+    a tight loop over tuples, one author ref per distinct author."""
+    authors: dict = {}
+    out = []
+    append = out.append
+    for _pk, public_id, title, body, created, updated, a_id, a_handle, a_kind, a_name, a_avatar, *_ in rows:
+        author = authors.get(a_id)
+        if author is None and a_id is not None:
+            author = author_from_row(a_id, a_handle, a_kind, a_name, a_avatar, authors)
+        append({
+            "id": public_id,
+            "workspace": workspace_slug,
+            "title": title,
+            "body": body,
+            "author": author,
+            "created": _utc_iso(created),
+            "updated": _utc_iso(updated),
+        })
+    return out
 
 
 def document(doc) -> dict:

@@ -3,8 +3,14 @@
 The column lists are derived from the models once, at import, so a renamed field breaks
 loudly here rather than silently. Rules about who may do what are not in this module:
 it fetches the facts, and `identity.access.decide` judges them.
+
+On PostgreSQL the statements of the hot read are server-side prepared statements, once
+per database connection (connections persist, CONN_MAX_AGE): a seven-table join costs
+more to plan than to run. They still go through Django's cursor, so they are logged and
+counted like any other query.
 """
 
+import weakref
 from datetime import UTC, datetime
 
 from django.db import connection
@@ -13,18 +19,36 @@ from dock.workspaces.models import Document, Elevation, Membership, Workspace
 
 from ..models import ApiKey, Org, Principal
 
+POSTGRES = connection.vendor == "postgresql"
+
 
 def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
 def _fields(model):
-    return [f for f in model._meta.concrete_fields]
+    return list(model._meta.concrete_fields)
 
 
 def _select(model, alias: str) -> str:
     q = connection.ops.quote_name
     return ", ".join(f"{alias}.{q(f.column)}" for f in _fields(model))
+
+
+def aware(value):
+    """Raw SQLite rows carry naive UTC timestamps; PostgreSQL's are already aware."""
+    if value is not None and isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def iso_column(column: str) -> str:
+    """A timestamp column as the API writes it (ISO 8601, UTC, microseconds), formatted by
+    PostgreSQL itself: cheaper than turning each one into a datetime and back. SQLite's
+    rows come back as datetimes and are formatted in Python (presenters)."""
+    if POSTGRES:
+        return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
+    return column
 
 
 class Columns:
@@ -46,94 +70,128 @@ class Columns:
         return self.model.from_db(db, self.attnames, values)
 
 
-def aware(value):
-    """Raw SQLite rows carry naive UTC timestamps; PostgreSQL's are already aware."""
-    if value is not None and isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+class Statement:
+    """SQL with %s placeholders; a named prepared statement on PostgreSQL."""
+
+    _prepared: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # raw connection → names
+
+    def __init__(self, name: str, sql: str, types: list[str] | None = None):
+        self.name = name
+        self.sql = sql
+        self.types = types
+        if POSTGRES and types is not None:
+            parts = sql.split("%s")
+            assert len(parts) - 1 == len(types), name
+            numbered = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+            self.execute_sql = f"EXECUTE {name}({', '.join(['%s'] * len(types))})"
+            self.prepare_sql = f"PREPARE {name} ({', '.join(types)}) AS {numbered}; {self.execute_sql}"
+
+    def run(self, cursor, params) -> None:
+        if not (POSTGRES and self.types is not None):
+            cursor.execute(self.sql, params)
+            return
+        done = self._prepared.setdefault(connection.connection, set())
+        if self.name in done:
+            cursor.execute(self.execute_sql, params)
+        else:
+            # One round trip: PREPARE, then EXECUTE; the rows are in the second result.
+            cursor.execute(self.prepare_sql, params)
+            cursor.nextset()
+            done.add(self.name)
 
 
-# Authentication: key + principal + org + owner, and optionally the caller's access facts
-# in one workspace, in a single round trip. ---------------------------------------------
+# Authentication: key + principal + owner in a single round trip. ---------------------------
+#
+# Every variant starts with the same twelve columns (CORE); the full variant adds every
+# column of principal, org and owner (so that writes get model instances without another
+# query); the hot variant adds the caller's access facts in one workspace instead.
 
-KEY_COLUMNS = 5  # id, digest, expires_at, revoked_at, last_used_at
-PRINCIPAL = Columns(Principal, KEY_COLUMNS)
+CORE = ("k.id, k.digest, k.expires_at, k.revoked_at, k.last_used_at, "
+        "p.id, p.kind, p.status, p.scope, p.org_id, p.owner_id, o.status")
+CORE_COLUMNS = 12
+PRINCIPAL = Columns(Principal, CORE_COLUMNS)
 ORG = Columns(Org, PRINCIPAL.stop)
 OWNER = Columns(Principal, ORG.stop)
-WORKSPACE_START = OWNER.stop  # w.id, w.org_id, w.visibility, w.restricted, m.role, e.id, w.slug, w.name
+WORKSPACE_START = CORE_COLUMNS  # hot variant: w.id, w.org_id, w.visibility, w.restricted, m.role, e.id
 
-_AUTH_BASE = f"""
-SELECT k.id, k.digest, k.expires_at, k.revoked_at, k.last_used_at,
-       {_select(Principal, "p")}, {_select(Org, "g")}, {_select(Principal, "o")}{{extra}}
+_FROM = f"""
 FROM {_table(ApiKey)} k
 JOIN {_table(Principal)} p ON p.id = k.principal_id
-JOIN {_table(Org)} g ON g.id = p.org_id
-LEFT JOIN {_table(Principal)} o ON o.id = p.owner_id{{joins}}
-WHERE k.prefix = %s
-"""
+LEFT JOIN {_table(Principal)} o ON o.id = p.owner_id"""
 
-AUTH_SQL = _AUTH_BASE.format(extra="", joins="")
+AUTH = Statement("dock_api_auth", f"""
+SELECT {CORE}, {_select(Principal, "p")}, {_select(Org, "g")}, {_select(Principal, "o")}{_FROM}
+JOIN {_table(Org)} g ON g.id = p.org_id
+WHERE k.prefix = %s""")
+
 # The access join mirrors identity.access's query: the membership that counts is the
 # owner's for an agent, the principal's own otherwise.
-AUTH_IN_WORKSPACE_SQL = _AUTH_BASE.format(
-    extra=", w.id, w.org_id, w.visibility, w.restricted, m.role, e.id, w.slug, w.name",
-    joins=f"""
+AUTH_IN_WORKSPACE = Statement("dock_api_auth_ws", f"""
+SELECT {CORE}, w.id, w.org_id, w.visibility, w.restricted, m.role, e.id{_FROM}
 LEFT JOIN {_table(Workspace)} w ON w.slug = %s
 LEFT JOIN {_table(Membership)} m ON m.workspace_id = w.id AND m.principal_id = COALESCE(p.owner_id, p.id)
-LEFT JOIN {_table(Elevation)} e ON e.workspace_id = w.id AND e.agent_id = p.id""",
-)
+LEFT JOIN {_table(Elevation)} e ON e.workspace_id = w.id AND e.agent_id = p.id
+WHERE k.prefix = %s""", types=["text", "text"])
 
 
 def auth_row(prefix: str, workspace_slug: str | None = None):
     with connection.cursor() as cursor:
         if workspace_slug is None:
-            cursor.execute(AUTH_SQL, [prefix])
+            AUTH.run(cursor, [prefix])
         else:
-            cursor.execute(AUTH_IN_WORKSPACE_SQL, [workspace_slug, prefix])
+            AUTH_IN_WORKSPACE.run(cursor, [workspace_slug, prefix])
         return cursor.fetchone()
+
+
+def is_full(row) -> bool:
+    return len(row) == OWNER.stop
 
 
 # Documents of a workspace, newest first, with their authors. ------------------------------
 
-DOCUMENT_ROW = "d.id, d.public_id, d.title, d.body, d.created_at, d.updated_at, a.public_id, a.handle, a.kind, a.display_name, a.avatar"
+DOCUMENT_ROW = (f"d.id, d.public_id, d.title, d.body, {iso_column('d.created_at')}, {iso_column('d.updated_at')}, "
+                "a.public_id, a.handle, a.kind, a.display_name, a.avatar")
 
 _DOCUMENTS = f"""
-SELECT {DOCUMENT_ROW}
+SELECT {DOCUMENT_ROW}, d.created_at
 FROM {_table(Document)} d
 LEFT JOIN {_table(Principal)} a ON a.id = d.author_id
 WHERE d.workspace_id = %s{{after}}
 ORDER BY d.created_at DESC, d.id DESC
-LIMIT %s
-"""
-DOCUMENTS_SQL = _DOCUMENTS.format(after="")
-DOCUMENTS_AFTER_SQL = _DOCUMENTS.format(after=" AND (d.created_at < %s OR (d.created_at = %s AND d.id < %s))")
+LIMIT %s"""
+DOCUMENTS = Statement("dock_api_docs", _DOCUMENTS.format(after=""), types=["bigint", "bigint"])
+DOCUMENTS_AFTER = Statement(
+    "dock_api_docs_after",
+    _DOCUMENTS.format(after=" AND (d.created_at < %s OR (d.created_at = %s AND d.id < %s))"),
+    types=["bigint", "timestamptz", "timestamptz", "bigint", "bigint"],
+)
 
 
 def documents_page(workspace_id: int, *, limit: int, after: tuple[datetime, int] | None = None) -> list[tuple]:
-    """Up to `limit` documents, newest first, strictly after the keyset position `after`."""
+    """Up to `limit` documents, newest first, strictly after the keyset position `after`.
+    Each row is DOCUMENT_ROW plus the raw created_at (the keyset position)."""
     with connection.cursor() as cursor:
         if after is None:
-            cursor.execute(DOCUMENTS_SQL, [workspace_id, limit])
+            DOCUMENTS.run(cursor, [workspace_id, limit])
         else:
             at = connection.ops.adapt_datetimefield_value(after[0])
-            cursor.execute(DOCUMENTS_AFTER_SQL, [workspace_id, at, at, after[1], limit])
+            DOCUMENTS_AFTER.run(cursor, [workspace_id, at, at, after[1], limit])
         return cursor.fetchall()
 
 
 # One document with the caller's access facts in its workspace. ---------------------------
 
-DOCUMENT_ACCESS_SQL = f"""
+DOCUMENT_ACCESS = Statement("dock_api_doc", f"""
 SELECT {DOCUMENT_ROW}, w.id, w.org_id, w.visibility, w.restricted, w.slug, m.role, e.id
 FROM {_table(Document)} d
 JOIN {_table(Workspace)} w ON w.id = d.workspace_id
 LEFT JOIN {_table(Principal)} a ON a.id = d.author_id
 LEFT JOIN {_table(Membership)} m ON m.workspace_id = w.id AND m.principal_id = %s
 LEFT JOIN {_table(Elevation)} e ON e.workspace_id = w.id AND e.agent_id = %s
-WHERE d.public_id = %s
-"""
+WHERE d.public_id = %s""", types=["bigint", "bigint", "text"])
 
 
 def document_with_access(public_id: str, *, member_id: int, principal_id: int):
     with connection.cursor() as cursor:
-        cursor.execute(DOCUMENT_ACCESS_SQL, [member_id, principal_id, public_id])
+        DOCUMENT_ACCESS.run(cursor, [member_id, principal_id, public_id])
         return cursor.fetchone()

@@ -1,6 +1,7 @@
 """JSON out: plain dicts of str/int/bool/None/list, encoded once, no model walking."""
 
 import json
+from datetime import UTC
 
 from django.http import HttpResponse
 
@@ -14,5 +15,6 @@ def json_response(data, *, status: int = 200) -> HttpResponse:
 
 
 def iso(value) -> str | None:
-    """Timestamps as ISO 8601 in UTC (`+00:00`), the same on every endpoint."""
-    return value.isoformat() if value is not None else None
+    """Timestamps as ISO 8601 in UTC with microseconds (`2026-01-02T03:04:05.000006+00:00`),
+    the same on every endpoint and whichever database formatted them."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds") if value is not None else None

@@ -6,6 +6,7 @@ from functools import wraps
 from django.http import Http404
 from django.urls import re_path
 
+from . import hot
 from .errors import INVALID, METHOD_NOT_ALLOWED, NOT_FOUND, error_response
 from .views import api
 
@@ -19,6 +20,9 @@ def _guarded(view):
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return error_response(400, INVALID, "Content-Length is not a number.")
+        if any("\x00" in value for value in kwargs.values()):
+            # No id or slug contains NUL, and PostgreSQL refuses it even in a lookup.
+            return error_response(404, NOT_FOUND, "Not found.")
         if length > MAX_BODY_BYTES:
             return error_response(400, INVALID, f"Request bodies are at most {MAX_BODY_BYTES // 1024} KiB.")
         try:
@@ -39,7 +43,10 @@ def no_such_endpoint(request, rest=""):
 
 _patterns, _app_name, _namespace = api.urls
 for _pattern in _patterns:
-    _pattern.callback = _guarded(_pattern.callback)
+    view = _pattern.callback
+    if str(_pattern.pattern) == "workspaces/<slug>/documents":
+        view = hot.route(view)
+    _pattern.callback = _guarded(view)
 
 urlpatterns = [
     *_patterns,

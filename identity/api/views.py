@@ -18,6 +18,7 @@ from ..access import NotVisible
 from ..errors import Forbidden
 from . import cursors, presenters, queries, schemas
 from .api import AgentKey, api
+from .auth import reconfirm_key
 from .errors import FORBIDDEN, NOT_FOUND, ApiError
 from .rendering import json_response
 
@@ -26,6 +27,7 @@ router = Router(tags=["agents"])
 ERRORS = {code: schemas.Error for code in (400, 401, 403, 404, 429)}
 WRITE_ERRORS = {**ERRORS, 409: schemas.Error}
 PAGE_MAX = 100
+PAGE_DEFAULT = 50
 
 
 def _not_found() -> ApiError:
@@ -37,13 +39,15 @@ def _forbidden(capability: int) -> ApiError:
 
 
 def _require(request, principal, workspace: Workspace, capability: int) -> access.Decision:
-    """access.require, inside the caller's transaction, with row locks."""
+    """access.require, inside the caller's transaction, with row locks (on the key too)."""
     request.dock_denied_workspace = workspace
     try:
-        return access.require(principal, workspace, capability, lock=True)
+        decision = access.require(principal, workspace, capability, lock=True)
     except NotVisible:
         request.dock_denied_workspace = None  # a workspace the caller cannot see is not named
         raise
+    reconfirm_key(request.auth)
+    return decision
 
 
 def _document(public_id: str) -> Document:
@@ -62,7 +66,7 @@ def me(request):
 
 
 @router.get("/workspaces", response={200: schemas.WorkspaceList, **ERRORS}, summary="Workspaces visible to the caller")
-def workspaces(request, cursor: str | None = None, limit: int = Query(50, ge=1, le=PAGE_MAX)):
+def workspaces(request, cursor: str | None = None, limit: int = Query(PAGE_DEFAULT, ge=1, le=PAGE_MAX)):
     caller = request.auth
     qs = access.visible_workspaces(caller.principal).order_by("slug")
     if cursor:
@@ -76,16 +80,9 @@ def workspaces(request, cursor: str | None = None, limit: int = Query(50, ge=1, 
 # Documents ------------------------------------------------------------------------------------
 
 
-@router.get(
-    "/workspaces/{slug}/documents",
-    auth=AgentKey(workspace_param="slug"),
-    response={200: schemas.DocumentList, **ERRORS},
-    summary="Documents of a workspace, newest first",
-)
-def documents(request, slug: str, cursor: str | None = None, limit: int = Query(50, ge=1, le=PAGE_MAX)):
-    # The hot read: the authentication query already brought the access facts, so this
-    # costs one more query, for the page itself, over raw rows.
-    caller = request.auth
+def documents_page(request, caller, slug: str, cursor: str | None, limit: int):
+    """The hot read. The authentication query already brought the caller's access facts
+    in this workspace, so this costs one more query, for the page itself, over raw rows."""
     decision = caller.decision_in_workspace()
     if decision is None or not decision.visible:
         raise _not_found()
@@ -95,13 +92,24 @@ def documents(request, slug: str, cursor: str | None = None, limit: int = Query(
         raise _forbidden(caps.READ)
     after = cursors.time_position(cursor, "d", workspace_id) if cursor else None
     rows = queries.documents_page(workspace_id, limit=limit + 1, after=after)
-    authors: dict = {}
-    items = [presenters.document_from_row(row, slug, authors) for row in rows[:limit]]
+    items = presenters.documents_from_rows(rows[:limit], slug)
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = cursors.encode("d", workspace_id, cursors.micros(queries.aware(last[4])), last[0])
+        next_cursor = cursors.encode("d", workspace_id, cursors.micros(queries.aware(last[11])), last[0])
     return json_response({"items": items, "next": next_cursor})
+
+
+@router.get(
+    "/workspaces/{slug}/documents",
+    auth=AgentKey(workspace_param="slug"),
+    response={200: schemas.DocumentList, **ERRORS},
+    summary="Documents of a workspace, newest first",
+)
+def documents(request, slug: str, cursor: str | None = None, limit: int = Query(PAGE_DEFAULT, ge=1, le=PAGE_MAX)):
+    # Requests are routed to identity.api.hot, which skips ninja's per-request parameter
+    # models on this path; this operation describes it and answers identically.
+    return documents_page(request, request.auth, slug, cursor, limit)
 
 
 @router.post(
@@ -133,7 +141,7 @@ def document_read(request, id: str):
     if not decision.allows(caps.READ):
         request.dock_denied_workspace = Workspace.objects.select_related("org").get(pk=w_id)
         raise _forbidden(caps.READ)
-    return json_response(presenters.document_from_row(row, w_slug, {}))
+    return json_response(presenters.documents_from_rows([row[:11]], w_slug)[0])
 
 
 @router.patch("/documents/{id}", response={200: schemas.DocumentOut, **WRITE_ERRORS}, summary="Update a document")
@@ -159,7 +167,7 @@ def document_delete(request, id: str):
     principal = request.auth.principal
     with transaction.atomic():
         document = _document(id)
-        request.dock_denied_workspace = document.workspace
+        _require(request, principal, document.workspace, caps.DELETE)  # locks, then the key, before any write
         try:
             proposal = consent.document_delete_request(actor=principal, document=document)
         except NotVisible:
@@ -188,7 +196,7 @@ def comment_create(request, id: str, payload: schemas.CommentIn):
 
 
 @router.get("/proposals", response={200: schemas.ProposalList, **ERRORS}, summary="Proposals the caller made or may decide")
-def proposals(request, cursor: str | None = None, pending: bool = False, limit: int = Query(50, ge=1, le=PAGE_MAX)):
+def proposals(request, cursor: str | None = None, pending: bool = False, limit: int = Query(PAGE_DEFAULT, ge=1, le=PAGE_MAX)):
     caller = request.auth
     qs = consent.proposals_for(caller.principal, pending_only=pending)
     if cursor:

@@ -2,6 +2,8 @@
 (no 5xx, every response conforms to the document), and the hot read stays within two
 SQL queries."""
 
+import json
+
 import pytest
 import schemathesis
 from django.core.cache import cache
@@ -108,3 +110,35 @@ def test_documents_read_costs_at_most_two_queries(make, django_assert_max_num_qu
     with django_assert_max_num_queries(2):
         r = client.get(f"/api/v1/documents/{r.data['items'][0]['id']}")
     assert r.status_code == 200
+
+
+# The hot read and the operation that describes it answer alike ------------------------------
+
+
+@pytest.mark.parametrize(
+    "query", ["", "?limit=2", "?limit=0", "?limit=101", "?limit=x", "?cursor=bogus", "?limit=1&limit=3"]
+)
+def test_hot_read_answers_like_its_ninja_operation(make, query):
+    from django.test import RequestFactory
+    from django.urls import resolve
+
+    cache.clear()
+    org = make.org()
+    owner = make.human(org)
+    ws = make.workspace(org, "team")
+    make.member(ws, owner, "editor")
+    _, key = make.agent(owner, scope="read")
+    for i in range(3):
+        make.document(ws, owner, title=f"Doc {i}")
+    path = "/api/v1/workspaces/team/documents"
+    hot = ApiClient(key).get(path + query)
+
+    request = RequestFactory().get(path + query, HTTP_AUTHORIZATION=f"Bearer {key}", HTTP_HOST="127.0.0.1")
+    request.resolver_match = match = resolve(path)
+    described = match.func.ninja_view(request, slug="team")
+    assert described.status_code == hot.status_code
+    data = json.loads(described.content)
+    if hot.status_code == 200:
+        assert data == hot.data
+    else:
+        assert data["error"] == hot.data["error"] and set(data.get("fields", {})) == set(hot.data.get("fields", {}))
