@@ -31,7 +31,12 @@ test: setup browser
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: setup
+$(VENV)/.bench-installed: $(STAMP) requirements-bench.txt
+	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+# BENCH_ARGS: case modules (e.g. `peers core`) and/or --both (SQLite, then PostgreSQL).
+bench: setup $(VENV)/.bench-installed
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: setup

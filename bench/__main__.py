@@ -59,7 +59,12 @@ def fmt(stats: dict, unit: str = "ms") -> str:
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="bench")
     parser.add_argument("only", nargs="*", help="case modules to run (e.g. access api audit)")
+    parser.add_argument("--both", action="store_true", help="run on SQLite, then PostgreSQL (bench/both.py)")
     args = parser.parse_args(argv)
+    if args.both:
+        from bench.both import run_both
+
+        return run_both(args.only)
     import django
 
     django.setup()
