@@ -501,7 +501,7 @@ def floor_from_api(report) -> None:
     for title, rows in report.sections:
         if title.startswith("Agent API hot read"):
             for row in rows[:3]:
-                report.row(f"(from “{title}”) {row['case'].strip()}", row["value"], row["target"], row["note"])
+                report.row(f"gunicorn, from the API section: {row['case'].strip()}", row["value"], row["target"], row["note"])
             return
     report.row("API read ÷ /healthz under gunicorn", "not run", "", "see the API section (`python -m bench api peers`)")
 
@@ -525,7 +525,7 @@ def run(report):
             access_cases(report, big, rounds=9, checks=100, removal_rounds=3, grant_rounds=1)
         report.section(f"Peers: audit writes, Dock vs django-auditlog ({vendor})")
         with phase("audit writes"):
-            audit_cases(report, small, rounds=9, number=20)
+            audit_cases(report, small, rounds=9, number=60 if vendor == "sqlite" else 20)
         report.section(f"Peers: key authentication, Dock vs DRF and knox ({vendor})")
         with phase("key authentication"):
             auth_cases(report, small, rounds=9, number=150)
