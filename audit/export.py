@@ -5,6 +5,7 @@ import io
 import json
 
 from .chain import COLUMNS, format_time
+from .selectors import json_decoder
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -44,21 +45,14 @@ def csv_lines(rows):
 FORMATS = {"jsonl": jsonl_lines, "csv": csv_lines}
 
 
-# The fast path: chunks of rows (lists in COLUMNS order, time already formatted, details
-# decoded; see audit.selectors.export_chunks) to blocks of text, for streamed responses.
-# Same output, line for line, as jsonl_lines / csv_lines above.
+# The fast path: chunks of rows straight from the database (tuples in COLUMNS order,
+# time already formatted, details as JSON text; see audit.selectors.export_chunks) to
+# blocks of text, for streamed responses. Same output, line for line, as jsonl_lines /
+# csv_lines above, which the CLI uses.
 
 _encode_jsonl = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _encode_details = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 _DETAILS = COLUMNS.index("details")
-
-
-def jsonl_blocks(chunks):
-    encode = _encode_jsonl
-    for rows in chunks:
-        yield "".join([encode(dict(zip(COLUMNS, row))) + "\n" for row in rows])  # noqa: B905
-
-
 # Columns whose text can come from people (names, ids, slugs, a client's request id):
 # the rest (times, registered action names, kinds, hex hashes) cannot start a formula.
 _FREE_TEXT = tuple(COLUMNS.index(c) for c in (
@@ -68,23 +62,46 @@ _FREE_TEXT = tuple(COLUMNS.index(c) for c in (
 _FORMULA_CHARS = frozenset(_FORMULA_START)
 
 
+def jsonl_blocks(chunks):
+    encode, decode, names = _encode_jsonl, json_decoder(), COLUMNS
+    for rows in chunks:
+        lines = []
+        for row in rows:
+            item = dict(zip(names, row))  # noqa: B905
+            item["details"] = decode(row[_DETAILS])
+            lines.append(encode(item))
+        lines.append("")
+        yield "\n".join(lines)
+
+
 def csv_blocks(chunks):
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     yield buffer.getvalue()
-    encode_details, free, formula = _encode_details, _FREE_TEXT, _FORMULA_CHARS
+    decode, free, formula = json_decoder(), _FREE_TEXT, _FORMULA_CHARS
+    encoded: dict = {}
     for rows in chunks:
         buffer.seek(0)
         buffer.truncate()
+        out = []
         for row in rows:
-            details = row[_DETAILS]
-            row[_DETAILS] = encode_details(details) if isinstance(details, dict) else _csv_cell(details)
+            row = list(row)
+            text = row[_DETAILS]
+            cell = encoded.get(text)
+            if cell is None:
+                value = decode(text)
+                cell = _encode_details(value) if isinstance(value, dict) else _csv_cell(value)
+                if len(encoded) >= 20_000:
+                    encoded.clear()
+                encoded[text] = cell
+            row[_DETAILS] = cell
             for i in free:
                 value = row[i]
                 if value and value[0] in formula:
                     row[i] = "'" + value
-        writer.writerows(rows)
+            out.append(row)
+        writer.writerows(out)
         yield buffer.getvalue()
 
 

@@ -33,7 +33,9 @@ def chain_head() -> dict:
 
 def verify_chain() -> chain.VerifyResult:
     head = chain_head()
-    return chain.verify(chain_rows(), expected_count=head["count"], expected_head=head["hash"])
+    # The rows come the export's way (time preformatted in the hashed form, no model
+    # instances): several times faster than chain_rows() over a long chain, same result.
+    return chain.verify(_fast_chain_rows(), expected_count=head["count"], expected_head=head["hash"])
 
 
 def filtered_events(
@@ -368,7 +370,7 @@ def _digest(value) -> str:
 
 class _ExportTime(Func):
     """occurred_at as the export writes it (ISO 8601, UTC, microseconds, "Z"), made by the
-    database: to_char on PostgreSQL; on SQLite the stored UTC text, reshaped in Python."""
+    database so that no row needs Python to reshape it."""
 
     output_field = CharField()
 
@@ -377,24 +379,29 @@ class _ExportTime(Func):
         return f"to_char({sql} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')", params
 
     def as_sql(self, compiler, connection, **extra):
-        # An expression has no declared type, so the driver hands back the stored text.
+        # SQLite keeps "2026-11-28 20:31:05.123456" in UTC, without the fraction when it
+        # is zero. (An expression has no declared type, so the driver returns text.)
         sql, params = compiler.compile(self.source_expressions[0])
-        return f"CAST({sql} AS TEXT)", params
-
-
-def _sqlite_time(text: str) -> str:
-    # "2026-11-28 20:31:05.123456" (the microseconds are left out when zero)
-    return f"{text[:10]}T{text[11:19]}{text[19:26] or '.000000'}Z"
+        text = f"CAST({sql} AS TEXT)"
+        return (f"(replace(CASE WHEN length({text}) = 19 THEN {text} || '.000000' ELSE {text} END, ' ', 'T') || 'Z')",
+                params * 3)
 
 
 def export_chunks(qs, chunk_size: int = 2000):
-    """The events of `qs` in chain order (oldest first) as lists of tuples in the order of
-    `chain.COLUMNS`, with occurred_at already formatted and details decoded.
+    """The events of `qs` in chain order (oldest first), in chunks: tuples in the order of
+    `chain.COLUMNS`, occurred_at already in its exported form and details as JSON text
+    (audit.export decodes it, once per distinct text).
 
     A server-side cursor on PostgreSQL (SQLite's cursor streams by itself), so memory stays
     flat however many events there are; no model instances, no per-row ORM work."""
+    return _chunks(qs, chunk_size, with_id=False)
+
+
+def _chunks(qs, chunk_size: int, *, with_id: bool):
     at_details = chain.COLUMNS.index("details")
     fields = ["_at", *chain.COLUMNS[1:at_details], "_details", *chain.COLUMNS[at_details + 1:]]
+    if with_id:
+        fields.insert(0, "id")
     values = qs.order_by("id").annotate(_at=_ExportTime("occurred_at"), _details=Cast("details", CharField()))
     values = values.values_list(*fields)
     try:
@@ -402,25 +409,45 @@ def export_chunks(qs, chunk_size: int = 2000):
     except EmptyResultSet:  # known to be empty before asking (e.g. `actor_id__in=[]`)
         return
     conn = connections[values.db]
-    on_sqlite = conn.vendor == "sqlite"
-    loads = json.loads
     # Outside a transaction Django's chunked cursor is declared WITH HOLD, as for
     # QuerySet.iterator(): nothing here holds a transaction open between chunks.
-    cursor = conn.cursor() if on_sqlite else conn.chunked_cursor()
+    cursor = conn.cursor() if conn.vendor == "sqlite" else conn.chunked_cursor()
     try:
         cursor.execute(sql, params)
         while True:
             rows = cursor.fetchmany(chunk_size)
             if not rows:
                 break
-            out = []
-            for row in rows:
-                item = list(row)
-                if on_sqlite:
-                    item[0] = _sqlite_time(item[0])
-                details = item[at_details]
-                item[at_details] = loads(details) if details else {}
-                out.append(item)
-            yield out
+            yield rows
     finally:
         cursor.close()
+
+
+def _fast_chain_rows(chunk_size: int = 5000):
+    names = ("id", *chain.COLUMNS)
+    details = names.index("details")
+    decode = json_decoder()
+    for rows in _chunks(AuditEvent.objects.all(), chunk_size, with_id=True):
+        for row in rows:
+            item = dict(zip(names, row))  # noqa: B905
+            item["details"] = decode(row[details])
+            yield item
+
+
+def json_decoder(limit: int = 20_000):
+    """json.loads for details text, remembering recent texts: many events carry the same
+    small details. The dicts it returns are shared, so callers must not change them."""
+    seen: dict = {}
+    loads = json.loads
+
+    def decode(text):
+        if not text:
+            return {}
+        value = seen.get(text)
+        if value is None:
+            if len(seen) >= limit:
+                seen.clear()
+            value = seen[text] = loads(text)
+        return value
+
+    return decode
