@@ -46,7 +46,7 @@ def documents_from_rows(rows, workspace_slug: str) -> list[dict]:
     authors: dict = {}
     out = []
     append = out.append
-    for _pk, public_id, title, body, created, updated, a_id, a_handle, a_kind, a_name, a_avatar, *_ in rows:
+    for _pk, public_id, title, body, created, updated, a_id, a_handle, a_kind, a_name, a_avatar in rows:
         author = authors.get(a_id)
         if author is None and a_id is not None:
             author = author_from_row(a_id, a_handle, a_kind, a_name, a_avatar, authors)

@@ -143,6 +143,12 @@ def auth_row(prefix: str, workspace_slug: str | None = None):
         return cursor.fetchone()
 
 
+def created_at(row) -> datetime:
+    """A DOCUMENT_ROW's creation time (its keyset position), whichever database formatted it."""
+    value = row[4]
+    return datetime.fromisoformat(value) if isinstance(value, str) else aware(value)
+
+
 def is_full(row) -> bool:
     return len(row) == OWNER.stop
 
@@ -153,7 +159,7 @@ DOCUMENT_ROW = (f"d.id, d.public_id, d.title, d.body, {iso_column('d.created_at'
                 "a.public_id, a.handle, a.kind, a.display_name, a.avatar")
 
 _DOCUMENTS = f"""
-SELECT {DOCUMENT_ROW}, d.created_at
+SELECT {DOCUMENT_ROW}
 FROM {_table(Document)} d
 LEFT JOIN {_table(Principal)} a ON a.id = d.author_id
 WHERE d.workspace_id = %s{{after}}
@@ -168,8 +174,8 @@ DOCUMENTS_AFTER = Statement(
 
 
 def documents_page(workspace_id: int, *, limit: int, after: tuple[datetime, int] | None = None) -> list[tuple]:
-    """Up to `limit` documents, newest first, strictly after the keyset position `after`.
-    Each row is DOCUMENT_ROW plus the raw created_at (the keyset position)."""
+    """Up to `limit` documents, newest first, strictly after the keyset position `after`
+    (rows as DOCUMENT_ROW)."""
     with connection.cursor() as cursor:
         if after is None:
             DOCUMENTS.run(cursor, [workspace_id, limit])

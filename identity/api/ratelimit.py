@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.cache import cache as default_cache
 
 WINDOW_SECONDS = 60
+clock = time.time  # tests pin it
 logger = logging.getLogger(__name__)
 
 
@@ -23,7 +24,7 @@ def hit(bucket: str, *, limit: int | None = None, cache=None, now: float | None 
     """Count one request against `bucket`; None if it is allowed, else the seconds to wait."""
     limit = settings.DOCK_RATE_LIMIT if limit is None else limit
     cache = cache or default_cache
-    now = time.time() if now is None else now
+    now = clock() if now is None else now
     window = int(now // WINDOW_SECONDS)
     key = f"dock:rl:{bucket}:{window}"
     try:

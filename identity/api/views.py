@@ -96,7 +96,7 @@ def documents_page(request, caller, slug: str, cursor: str | None, limit: int):
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = cursors.encode("d", workspace_id, cursors.micros(queries.aware(last[11])), last[0])
+        next_cursor = cursors.encode("d", workspace_id, cursors.micros(queries.created_at(last)), last[0])
     return json_response({"items": items, "next": next_cursor})
 
 

@@ -1,9 +1,9 @@
 """Bearer-key authentication, principal states, denial auditing and rate limits."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.test import override_settings
 from django.utils import timezone
 
@@ -21,10 +21,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
+def fresh_cache(settings, monkeypatch):
+    # Hermetic: a private local-memory cache per test and a clock pinned mid-window, so
+    # no count leaks between tests (or xdist workers sharing a Redis) and no test straddles
+    # a minute boundary. Redis itself is exercised by the tests that name it.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}}
+    monkeypatch.setattr(ratelimit, "clock", lambda: 1_800_000_030.0)
 
 
 @pytest.fixture
@@ -272,50 +274,50 @@ def test_owner_traffic_never_counts_against_the_agent(world, client):
 
 
 def test_window_rolls_over():
-    cache.clear()
     t0 = 1_000_040.0  # 20 s into a window (windows start at multiples of 60)
     assert ratelimit.hit("p:x", limit=1, now=t0) is None
     assert ratelimit.hit("p:x", limit=1, now=t0 + 1) == 39
     assert ratelimit.hit("p:x", limit=1, now=t0 + 40) is None
 
 
-def _redis_cache():
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def _redis_prefix() -> str:
+    # Unique per test: nothing is flushed, so a Redis shared with other tests (or
+    # processes) is never disturbed; the keys expire after two windows.
+    return f"dock-test-api-{uuid.uuid4().hex}"
+
+
+def _redis_cache(prefix: str):
     from django.core.cache.backends.redis import RedisCache
 
-    redis_cache = RedisCache("redis://127.0.0.1:6379/15", {"KEY_PREFIX": "dock-test-ratelimit"})
+    redis_cache = RedisCache(REDIS_URL, {"KEY_PREFIX": prefix})
     try:
-        redis_cache.set("ping", 1, timeout=5)
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"Redis is not reachable: {exc}")
+        redis_cache.get("ping")
+    except Exception as exc:  # noqa: BLE001 - any connection failure means "no Redis here"
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
     return redis_cache
 
 
 def test_rate_limit_on_redis():
-    redis_cache = _redis_cache()
-    redis_cache.clear()
-    try:
-        t0 = 2_000_010.0  # 30 s into a window
-        results = [ratelimit.hit("p:redis", limit=3, cache=redis_cache, now=t0 + i) for i in range(5)]
-        assert results[:3] == [None, None, None]
-        assert results[3] == 27 and results[4] == 26
-        assert ratelimit.hit("p:other", limit=3, cache=redis_cache, now=t0) is None
-        assert ratelimit.hit("p:redis", limit=3, cache=redis_cache, now=t0 + 60) is None
-    finally:
-        redis_cache.clear()
+    redis_cache = _redis_cache(_redis_prefix())
+    t0 = 2_000_010.0  # 30 s into a window
+    results = [ratelimit.hit("p:redis", limit=3, cache=redis_cache, now=t0 + i) for i in range(5)]
+    assert results[:3] == [None, None, None]
+    assert results[3] == 27 and results[4] == 26
+    assert ratelimit.hit("p:other", limit=3, cache=redis_cache, now=t0) is None
+    assert ratelimit.hit("p:redis", limit=3, cache=redis_cache, now=t0 + 60) is None
 
 
-@override_settings(
-    DOCK_RATE_LIMIT=2,
-    CACHES={"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/15",
-                        "KEY_PREFIX": "dock-test-api"}},
-)
-def test_api_rate_limit_through_redis(world):
-    _redis_cache()
+def test_api_rate_limit_through_redis(world, settings):
+    prefix = _redis_prefix()
+    _redis_cache(prefix)
+    settings.DOCK_RATE_LIMIT = 2
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                                   "KEY_PREFIX": prefix}}
+    client = ApiClient(world.key)
+    assert [client.get("/api/v1/me").status_code for _ in range(3)] == [200, 200, 429]
     from django.core.cache import cache as redis_default
 
-    redis_default.clear()
-    try:
-        client = ApiClient(world.key)
-        assert [client.get("/api/v1/me").status_code for _ in range(3)] == [200, 200, 429]
-    finally:
-        redis_default.clear()
+    assert redis_default.get(f"dock:rl:p:{world.agent.pk}:{int(1_800_000_030 // 60)}") == 3

@@ -1,9 +1,9 @@
 """Each endpoint × each principal state × each way a workspace can (not) be visible."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -11,6 +11,7 @@ from audit.refs import SYSTEM
 from conftest import audit_mark
 from dock.workspaces import services as ws_services
 from dock.workspaces.models import Comment, Document, Proposal, Revision
+from identity.api import ratelimit
 from identity.api.testing import ApiClient
 from identity.models import ApiKey
 from identity.services import agents
@@ -22,10 +23,12 @@ FULL = "read,comment,write,delete"
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
+def fresh_cache(settings, monkeypatch):
+    # Hermetic: a private local-memory cache per test and a clock pinned mid-window, so
+    # no count leaks between tests (or xdist workers sharing a Redis) and no test straddles
+    # a minute boundary. Redis itself is exercised by the tests that name it.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}}
+    monkeypatch.setattr(ratelimit, "clock", lambda: 1_800_000_030.0)
 
 
 class World:

@@ -3,23 +3,29 @@
 SQL queries."""
 
 import json
+import uuid
 
 import pytest
 import schemathesis
-from django.core.cache import cache
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import override_settings
 from hypothesis import HealthCheck, settings
 
 from identity import consent
+from identity.api import ratelimit
 from identity.api.testing import ApiClient
 
 pytestmark = pytest.mark.django_db
 
+@pytest.fixture(autouse=True)
+def fresh_cache(settings, monkeypatch):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}}
+    monkeypatch.setattr(ratelimit, "clock", lambda: 1_800_000_030.0)
+
+
 @pytest.fixture
 def api_world(make):
-    cache.clear()
     org = make.org()
     owner, peer = make.human(org, "Olive Owner"), make.human(org, "Paul Peer")
     ws = make.workspace(org, "team")
@@ -91,7 +97,6 @@ def test_every_operation_conforms(case, in_process, api_world):
 
 
 def test_documents_read_costs_at_most_two_queries(make, django_assert_max_num_queries):
-    cache.clear()
     org = make.org()
     owner = make.human(org)
     ws = make.workspace(org, "team")
@@ -122,7 +127,6 @@ def test_hot_read_answers_like_its_ninja_operation(make, query):
     from django.test import RequestFactory
     from django.urls import resolve
 
-    cache.clear()
     org = make.org()
     owner = make.human(org)
     ws = make.workspace(org, "team")
