@@ -78,9 +78,26 @@ def _insert_many(rows: list[dict]) -> None:
         cursor.executemany(sql, params)
 
 
+def _settle_deferred_checks() -> None:
+    """Run the transaction's pending foreign-key checks now, before the head is locked.
+
+    PostgreSQL checks Django's foreign keys (DEFERRABLE INITIALLY DEFERRED) at COMMIT,
+    after the head lock: a check that waits for a row locked by a writer that is itself
+    queued for the head would deadlock (rotating a key while its agent is being paused;
+    commenting on a document while it is being edited). Run them while nothing waits on
+    us; later statements are deferred again, as before (every deferrable constraint in
+    the schema is an initially deferred foreign key).
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED")
+
+
 def _append(rows: list[dict]) -> None:
     # The head row lock orders writers: each event's prev_hash is the hash of the event
-    # committed just before it, on PostgreSQL as on SQLite. Held until commit.
+    # committed just before it, on PostgreSQL as on SQLite. Held until commit, so it is
+    # the last lock a writer takes.
+    _settle_deferred_checks()
     head = _locked_head()
     now = timezone.now()
     prev = head.hash
