@@ -11,6 +11,9 @@ from datetime import UTC, datetime, time, timedelta
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
+from django.forms.utils import flatatt
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from dock.workspaces.models import Workspace
 from identity.models import Kind, Principal
@@ -76,6 +79,32 @@ def resolve_actor(text: str, org_slug: str) -> tuple[str, ...]:
     return tuple(matches)
 
 
+class FastSelect(forms.Select):
+    """A <select> written in one pass. Django's template-rendered options cost ~0.1 ms
+    each, and an org's list of owners can run to thousands. Same markup otherwise."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        context = self.get_context(name, value, attrs)["widget"]
+        chosen = {str(v) for v in context["value"] if v is not None}
+
+        def option(value, label) -> str:
+            value = "" if value is None else str(value)
+            selected = " selected" if value in chosen else ""
+            return f'<option value="{escape(value)}"{selected}>{escape(label)}</option>'
+
+        attrs_html = flatatt({k: v for k, v in context["attrs"].items() if v is not False})
+        parts = [f'<select name="{escape(name)}"{attrs_html}>']
+        for value, label in self.choices:
+            if isinstance(label, list | tuple):
+                parts.append(f'<optgroup label="{escape(value)}">')
+                parts.extend(option(v, text) for v, text in label)
+                parts.append("</optgroup>")
+            else:
+                parts.append(option(value, label))
+        parts.append("</select>")
+        return mark_safe("".join(parts))  # every value and label above is escaped
+
+
 class AuditFilterForm(forms.Form):
     """Cross-field rules; `scope_org` and `now` are set by the filter set."""
 
@@ -100,11 +129,14 @@ class AuditFilterSet(django_filters.FilterSet):
         label="Actor", method="_noop", max_length=120,
         widget=forms.TextInput(attrs={"placeholder": "Handle, name or id", "autocomplete": "off", "spellcheck": "false"}),
     )
-    kind = django_filters.ChoiceFilter(label="Actor kind", choices=KIND_CHOICES, empty_label="Any kind", method="_noop")
-    owner = django_filters.ChoiceFilter(label="Owner", empty_label="Anyone", method="_noop")
-    workspace = django_filters.ChoiceFilter(label="Workspace", empty_label="Any workspace", method="_noop")
-    action = django_filters.ChoiceFilter(label="Action", empty_label="Any action", method="_noop")
-    range = django_filters.ChoiceFilter(label="Time", choices=RANGE_CHOICES, empty_label="Any time", method="_noop")
+    kind = django_filters.ChoiceFilter(label="Actor kind", choices=KIND_CHOICES, empty_label="Any kind", method="_noop",
+                                       widget=FastSelect)
+    owner = django_filters.ChoiceFilter(label="Owner", empty_label="Anyone", method="_noop", widget=FastSelect)
+    workspace = django_filters.ChoiceFilter(label="Workspace", empty_label="Any workspace", method="_noop",
+                                            widget=FastSelect)
+    action = django_filters.ChoiceFilter(label="Action", empty_label="Any action", method="_noop", widget=FastSelect)
+    range = django_filters.ChoiceFilter(label="Time", choices=RANGE_CHOICES, empty_label="Any time", method="_noop",
+                                        widget=FastSelect)
     since = django_filters.DateFilter(label="From", method="_noop", widget=forms.DateInput(attrs={"type": "date"}))
     until = django_filters.DateFilter(label="To", method="_noop", widget=forms.DateInput(attrs={"type": "date"}))
 

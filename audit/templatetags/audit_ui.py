@@ -89,6 +89,23 @@ def audit_rows(events):
     return build_rows(events or [])
 
 
+@register.simple_tag(takes_context=True)
+def audit_card(context, principal, size=24):
+    """The principal card component for an audit row — live (linked, with its status
+    chip) or a snapshot (not linked, with a note) — rendered once per principal per page:
+    a page of one agent's events draws its face once, not fifty times."""
+    gone = getattr(principal, "gone", False)
+    key = (getattr(principal, "public_id", ""), gone, size)
+    cards = context.render_context.setdefault("audit_cards", {})
+    if key not in cards:
+        template = context.template.engine.get_template("components/principal_card.html")
+        values = {"principal": principal, "size": size}
+        values.update({"link": False, "sub": principal.note} if gone else {"show_status": True})
+        with context.push(**values):
+            cards[key] = template.render(context)
+    return cards[key]
+
+
 @register.filter
 def compact_json(value) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
