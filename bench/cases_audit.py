@@ -1,0 +1,296 @@
+"""The audit log at a million events.
+
+    pages    first filtered page for each filter (owner+kind+week, actor, workspace,
+             action, and the unfiltered scope), as the org's auditor sees it — p50/p95
+             of the selector (the query work), and of the whole page in-process (query +
+             render); then the same page 500 pages deep (keyset cursor), interleaved.
+             Target: p95 ≤ 20 ms for the selector on PostgreSQL; deep no slower.
+    export   every event (the whole chain, ≥ 1M rows) as CSV and as JSON Lines through
+             the streamed export code, wall-clock rows/s and the peak growth of the
+             process's resident memory (sampled); and the auditor's scoped export through
+             the view. Target: ≥ 100,000 rows/s, ≤ 50 MB.
+    writes   comment_create and document_update with their audit event vs the same calls
+             with audit.services.record patched to a no-op, interleaved rounds (wall and
+             CPU time). Target: ≤ 1.5×.
+    verify   chain verification throughput over the first 200,000 events.
+
+Data: bench.bulkload at BENCH_AUDIT_SCALE (default 100: ~100k agents, ~1M events over
+60 days), loaded once per database; a marker file beside it (var/bench/) names the load, and is
+trusted only while the database still has its principals and at least its events.
+"""
+
+import json
+import os
+import re
+import statistics
+import threading
+import time
+from datetime import datetime, timedelta
+from itertools import islice
+from pathlib import Path
+from unittest import mock
+
+from django.db import connection
+
+SCALE = int(os.environ.get("BENCH_AUDIT_SCALE", "100"))
+ORG = "audit-bench"  # the main org of a fresh load (a reused load names its own)
+DEEP = 500
+SAMPLES = 60
+
+
+def _marker() -> Path:
+    from django.conf import settings
+
+    name = Path(str(connection.settings_dict["NAME"])).name
+    return Path(settings.VAR_DIR) / f"audit-{connection.vendor}-{name}-s{SCALE}.json"
+
+
+def _data(report) -> dict:
+    from audit.selectors import chain_head
+    from bench.bulkload import load
+    from identity.models import Principal
+
+    marker = _marker()
+    if marker.exists():
+        summary = json.loads(marker.read_text())
+        if (Principal.objects.filter(public_id=summary["heavy_owner"]).exists()
+                and chain_head()["count"] >= summary["events"]):
+            report.row("bulk load", "reused", "", f"{summary['events']:,} events loaded {summary['loaded_at'][:16]}")
+            return summary
+    started = time.perf_counter()
+    summary = load(SCALE, org_slug=ORG, progress=lambda text: print(text, flush=True))
+    summary["loaded_at"] = datetime.now().astimezone().isoformat()
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(summary, indent=1))
+    report.row("bulk load", f"{time.perf_counter() - started:.0f} s", "minutes",
+               f"{summary['events']:,} events, {summary['agents']:,} agents, {summary['humans']:,} humans")
+    return summary
+
+
+def _p(samples, q) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def _ms(samples) -> str:
+    return f"p50 {_p(samples, 0.5) * 1e3:.2f} ms, p95 {_p(samples, 0.95) * 1e3:.2f} ms"
+
+
+def _cases(summary) -> dict:
+    from audit.selectors import EventFilter
+
+    loaded = datetime.fromisoformat(summary["loaded_at"])
+    week = loaded - timedelta(days=7)  # the data's own last week, however old the load
+    return {
+        "owner + kind + week": EventFilter(owner_id=summary["heavy_owner"], actor_kind="agent", since=week),
+        "actor": EventFilter(actor_ids=(summary["heavy_agent"],)),
+        "workspace": EventFilter(workspace=summary["heavy_workspace"]),
+        "action": EventFilter(action="document.updated"),
+        "scope only (no filter)": EventFilter(),
+    }
+
+
+def _query(filters, since) -> dict:
+    query = {}
+    if filters.owner_id:
+        query["owner"] = filters.owner_id
+    if filters.actor_kind:
+        query["kind"] = filters.actor_kind
+    if filters.actor_ids:
+        query["actor"] = filters.actor_ids[0]
+    if filters.workspace:
+        query["workspace"] = filters.workspace
+    if filters.action:
+        query["action"] = filters.action
+    if since:
+        query["since"] = since.date().isoformat()
+    return query
+
+
+def _pages(report, summary) -> None:
+    from django.test import Client
+
+    from audit.selectors import events_page
+    from identity.models import User
+
+    org = summary["org"]
+    report.section(f"Audit pages ({connection.vendor}, {summary['events']:,} events, scoped to one org)")
+    auditor = User.objects.get(email=summary["auditors"][org])
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(auditor)
+    for name, filters in _cases(summary).items():
+        page, depth = events_page(filters, org=org), 1
+        while page.next_cursor and depth < DEEP:
+            page, depth = events_page(filters, org=org, cursor=page.next_cursor), depth + 1
+        deep_cursor = page.cursor
+        plan = events_page(filters, org=org).branches[0].explain()
+        found = re.search(r"(?:USING (?:COVERING )?INDEX|using) (\w+)", plan)
+        index = found.group(1) if found else "none (check the plan)"
+        first, deep = [], []
+        for i in range(SAMPLES):  # interleaved, alternating which goes first
+            order = (None, deep_cursor) if i % 2 else (deep_cursor, None)
+            for cursor in order:
+                started = time.perf_counter()
+                events_page(filters, org=org, cursor=cursor)
+                (first if cursor is None else deep).append(time.perf_counter() - started)
+        ratio = _p(deep, 0.5) / _p(first, 0.5)
+        target = "p95 ≤ 20 ms" if connection.vendor == "postgresql" else "(reported)"
+        report.row(f"{name}: first page (selector)", _ms(first), target, f"index {index}")
+        report.row(f"{name}: page {depth} (selector)", _ms(deep), "≤ first", f"deep/first {ratio:.2f}×")
+        # The whole page, in-process: filter form, query, chart (cached days), render.
+        params = _query(filters, filters.since)
+        client.get("/audit/", params)
+        views = []
+        for _ in range(15):
+            started = time.perf_counter()
+            response = client.get("/audit/", params)
+            views.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.status_code
+        report.row(f"{name}: whole page, in-process", _ms(views), "", "Django test client, HTML rendered")
+
+
+class _RssPeak:
+    """Highest resident set size seen while the block runs (sampled every 5 ms)."""
+
+    def __enter__(self):
+        self.base = self.peak = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self):
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self._rss())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak - self.base) / 1e6
+
+
+def _export(report, summary) -> None:
+    from django.test import Client
+
+    from audit.export import BLOCKS
+    from audit.selectors import export_chunks, filtered_events
+    from identity.models import User
+
+    report.section(f"Audit export ({connection.vendor})")
+    for fmt_name in ("csv", "jsonl"):
+        rows = size = 0
+        with _RssPeak() as memory:
+            started, cpu = time.perf_counter(), time.process_time()
+            for block in BLOCKS[fmt_name](export_chunks(filtered_events())):
+                rows += block.count("\n")
+                size += len(block)
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        if fmt_name == "csv":
+            rows -= 1  # the header
+        report.row(f"export {fmt_name}, every event", f"{rows / elapsed:,.0f} rows/s", "≥ 100,000 rows/s",
+                   f"{rows:,} rows, {size / 1e6:,.0f} MB in {elapsed:.1f} s; {rows / cpu:,.0f} rows per CPU-second here")
+        report.row(f"export {fmt_name}, peak memory growth", f"{memory.growth_mb:.1f} MB", "≤ 50 MB", "resident set, sampled")
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(User.objects.get(email=summary["auditors"][summary["org"]]))
+    rows = 0
+    with _RssPeak() as memory:
+        started = time.perf_counter()
+        response = client.get("/audit/export.csv")
+        for block in response.streaming_content:
+            rows += block.count(b"\n")
+        elapsed = time.perf_counter() - started
+    report.row("export csv through the view (one org's set)", f"{(rows - 1) / elapsed:,.0f} rows/s", "",
+               f"{rows - 1:,} rows in {elapsed:.1f} s, memory +{memory.growth_mb:.1f} MB")
+
+
+def _writes(report, summary) -> None:
+    from audit.refs import SYSTEM
+    from audit.selectors import chain_head
+    from dock.workspaces import services as ws
+    from dock.workspaces.models import Document, Workspace
+    from identity.models import Org
+    from identity.services import agents, users
+
+    report.section(f"Audit write cost ({connection.vendor}, chain of {chain_head()['count']:,} events)")
+    org = Org.objects.get(slug=summary["org"])
+    workspace = Workspace.objects.filter(slug="audit-bench-writes").first()
+    if workspace is None:
+        owner = users.user_create(actor=SYSTEM, email=f"writer-{int(time.time())}@{org.slug}.test", org=org,
+                                  display_name="Wren Writer").principal
+        workspace = ws.workspace_create(actor=SYSTEM, org=org, slug="audit-bench-writes", name="Writes")
+        ws.membership_add(actor=SYSTEM, workspace=workspace, principal=owner, role="editor")
+        agent, _ = agents.agent_create(actor=owner, owner=owner, name="Writer bot", scope=7)
+        ws.document_create(actor=agent, workspace=workspace, title="Write log", body="Benchmark comments land here.")
+    document = Document.objects.select_related("workspace__org", "author__org", "author__owner").filter(workspace=workspace).first()
+    agent = document.author
+    counter = iter(range(10**9))
+
+    calls = {
+        "comment_create": lambda: ws.comment_create(actor=agent, document=document, body="Looks good to me."),
+        "document_update": lambda: ws.document_update(actor=agent, document=document, body=f"Revision {next(counter)}"),
+    }
+
+    def noop(*args, **kwargs):
+        return None
+
+    for name, call in calls.items():
+        for _ in range(30):
+            call()
+        walls = {True: [], False: []}
+        cpus = {True: [], False: []}
+        for i in range(7):  # interleaved rounds, alternating which goes first
+            for audited in ((True, False) if i % 2 else (False, True)):
+                patches = [] if audited else [mock.patch("audit.services.record", noop),
+                                              mock.patch("dock.workspaces.services.record", noop)]
+                for patch in patches:
+                    patch.start()
+                try:
+                    cpu, wall = time.process_time(), time.perf_counter()
+                    for _ in range(100):
+                        call()
+                    walls[audited].append((time.perf_counter() - wall) / 100)
+                    cpus[audited].append((time.process_time() - cpu) / 100)
+                finally:
+                    for patch in patches:
+                        patch.stop()
+        ratios = [a / b for a, b in zip(walls[True], walls[False], strict=True)]
+        cpu_ratio = statistics.median(cpus[True]) / statistics.median(cpus[False])
+        report.row(f"{name}: with its audit event", f"{statistics.median(walls[True]) * 1e3:.3f} ms", "", "per call")
+        report.row(f"{name}: audit.services.record a no-op", f"{statistics.median(walls[False]) * 1e3:.3f} ms", "")
+        report.row(f"{name}: audit write cost", f"{statistics.median(ratios):.2f}×", "≤ 1.5×",
+                   f"rounds {min(ratios):.2f}–{max(ratios):.2f}×; in CPU time {cpu_ratio:.2f}×")
+
+
+def _verify(report) -> None:
+    from audit import chain
+    from audit.selectors import _fast_chain_rows
+
+    report.section(f"Audit chain verification ({connection.vendor})")
+    n = 200_000
+    started = time.perf_counter()
+    result = chain.verify(islice(_fast_chain_rows(), n))
+    elapsed = time.perf_counter() - started
+    assert result.ok, result.reason
+    report.row(f"verify the first {result.count:,} events", f"{result.count / elapsed:,.0f} events/s", "",
+               f"{elapsed:.1f} s; the integrity panel and audit_verify run the whole chain this way")
+
+
+def run(report) -> None:
+    report.section(f"Audit data ({connection.vendor})")
+    load = os.getloadavg()
+    report.row("machine load average (1, 5, 15 min)", " / ".join(f"{x:.1f}" for x in load), "",
+               f"{os.cpu_count()} cores: wall-clock figures suffer when this exceeds them")
+    summary = _data(report)
+    _pages(report, summary)
+    _export(report, summary)
+    _writes(report, summary)
+    _verify(report)
