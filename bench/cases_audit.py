@@ -204,11 +204,11 @@ def _export(report, summary) -> None:
     rows = 0
     with _RssPeak() as memory:
         started = time.perf_counter()
-        response = client.get("/audit/export.csv")
+        response = client.get("/audit/export.csv", {"workspace": summary["heavy_workspace"]})
         for block in response.streaming_content:
             rows += block.count(b"\n")
         elapsed = time.perf_counter() - started
-    report.row("export csv through the view (one org's set)", f"{(rows - 1) / elapsed:,.0f} rows/s", "",
+    report.row("export csv through the view (one workspace, scoped)", f"{(rows - 1) / elapsed:,.0f} rows/s", "",
                f"{rows - 1:,} rows in {elapsed:.1f} s, memory +{memory.growth_mb:.1f} MB")
 
 
