@@ -190,7 +190,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         when, event_id = json.loads(raw)
         occurred_at = datetime.fromisoformat(when)
-        if occurred_at.tzinfo is None or not isinstance(event_id, int) or isinstance(event_id, bool) or event_id < 1:
+        if (occurred_at.tzinfo is None or not isinstance(event_id, int) or isinstance(event_id, bool)
+                or not 0 < event_id < 2**63):
             raise ValueError
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
         raise InvalidCursor("This page link is not valid any more; start again from the newest events.") from None

@@ -1,5 +1,7 @@
 """The audit log page: who may read it, what each filter returns, paging, HTMX, errors."""
 
+import base64
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -232,7 +234,8 @@ def test_too_many_name_matches_is_a_form_error(world, make):
 def test_tampered_cursor_is_an_error_message_not_a_500(world):
     activity(world)
     client = client_for(world.auditor)
-    for cursor in ("garbage", "eyJ4Ijoxfq", encode_cursor(NOW, 1)[:-3] + "!!!", "WyIyMDI2IiwgLTFd"):
+    overflow = base64.urlsafe_b64encode(json.dumps([NOW.isoformat(), 10**30]).encode()).decode()
+    for cursor in ("garbage", "eyJ4Ijoxfq", encode_cursor(NOW, 1)[:-3] + "!!!", "WyIyMDI2IiwgLTFd", overflow):
         response = get(client, after=cursor)
         assert response.status_code == 200
         assert "not valid any more" in response.content.decode()
