@@ -185,7 +185,41 @@ def _queries_per_read(api_path: str, key: str) -> int:
     return len(ctx.captured_queries)
 
 
-def _profile(api_path: str, key: str, n: int = 400) -> str:
+# Where a request's time goes: each sample is charged to the innermost of these frames on
+# its stack (file suffix, function), else to "Django: WSGI, middleware, URL resolving".
+CATEGORIES = [
+    ("database connection: open and close", "django/db/backends/base/base.py", ("connect", "close", "_close", "close_if_unusable_or_obsolete")),
+    ("database connection: health check", "django/db/backends/postgresql/base.py", ("is_usable",)),
+    ("query: key + principal + owner + access", "identity/api/queries.py", ("auth_row",)),
+    ("query: the page of documents", "identity/api/queries.py", ("documents_page",)),
+    ("query: SELECT 1", "dock/views.py", ("healthz",)),
+    ("authentication: parse, HMAC, rate limit, decide", "identity/api/auth.py", ("authenticate",)),
+    ("presenting rows", "identity/api/presenters.py", ("documents_from_rows",)),
+    ("JSON encoding and response", "identity/api/rendering.py", ("json_response",)),
+    ("JSON encoding and response", "django/http/response.py", ("__init__",)),
+]
+OTHER = "Django: WSGI, middleware, URL resolving"
+
+
+def _breakdown(root) -> dict[str, float]:
+    totals: dict[str, float] = {}
+
+    def walk(frame, category):
+        path = (frame.file_path or "").replace("\\", "/")
+        for name, suffix, functions in CATEGORIES:
+            if frame.function in functions and path.endswith(suffix):
+                category = name
+                break
+        own = frame.time - sum(child.time for child in frame.children)
+        totals[category] = totals.get(category, 0.0) + own
+        for child in frame.children:
+            walk(child, category)
+
+    walk(root, OTHER)
+    return totals
+
+
+def _profile(api_path: str, key: str, n: int = 500) -> tuple[str, dict, dict]:
     from django.core.wsgi import get_wsgi_application
     from django.test.utils import override_settings
     from pyinstrument import Profiler
@@ -195,19 +229,22 @@ def _profile(api_path: str, key: str, n: int = 400) -> str:
     def start_response(status, headers):
         assert status.startswith("200"), status
 
+    text, per_request = [], {}
     with override_settings(DOCK_RATE_LIMIT=100_000_000):
-        for _ in range(50):
+        for _ in range(100):
             b"".join(app(_environ(api_path, key), start_response))
-        out = []
-        for label, path, k in (("API hot read", api_path, key), ("/healthz", "/healthz", None)):
+            b"".join(app(_environ("/healthz", None), start_response))
+        for label, path, k in (("api", api_path, key), ("healthz", "/healthz", None)):
             profiler = Profiler(interval=0.0001)
             profiler.start()
             for _ in range(n):
                 b"".join(app(_environ(path, k), start_response))
             profiler.stop()
-            out.append(f"===== {label}: {n} requests in-process =====\n")
-            out.append(profiler.output_text(unicode=True, color=False, show_all=False))
-    return "".join(out)
+            text.append(f"===== {label}: {n} requests in-process =====\n")
+            text.append(profiler.output_text(unicode=True, color=False, show_all=False))
+            root = profiler.last_session.root_frame()
+            per_request[label] = {c: t / n for c, t in _breakdown(root).items()}
+    return "".join(text), per_request["api"], per_request["healthz"]
 
 
 def run(report):
@@ -234,8 +271,14 @@ def run(report):
     report.row("  GET /healthz latency, median (p10–p90)", fmt(result["health"]))
     queries = _queries_per_read(api_path, key)
     report.row("SQL queries per authenticated documents read", str(queries), "≤ 2", "ok" if queries <= 2 else "MISSED")
-    text = _profile(api_path, key)
+    text, api, health = _profile(api_path, key)
     out = Path("var/bench")
     out.mkdir(parents=True, exist_ok=True)
     (out / "api-profile.txt").write_text(text)
-    report.row("pyinstrument profile (in-process, WSGI handler)", "var/bench/api-profile.txt")
+    report.row("Profile (pyinstrument, in-process, µs per request)", "documents / healthz", "",
+               "full trees in var/bench/api-profile.txt")
+    for category in sorted(set(api) | set(health), key=lambda c: -api.get(c, 0.0)):
+        a, h = api.get(category, 0.0) * 1e6, health.get(category, 0.0) * 1e6
+        if max(a, h) >= 5:
+            report.row(f"  {category}", f"{a:.0f} / {h:.0f} µs")
+    report.row("  total", f"{sum(api.values()) * 1e6:.0f} / {sum(health.values()) * 1e6:.0f} µs")

@@ -40,8 +40,9 @@ def _principal(row):
 class Caller:
     """The authenticated principal of one request, built from the auth row."""
 
-    def __init__(self, row, *, prefix: str):
+    def __init__(self, row, *, prefix: str, page: list | None = None):
         self.row = row
+        self.page = page  # the hot read's documents, fetched with the key (queries.hot_read)
         self.prefix = prefix
         self.key_id = row[0]
         (self.principal_id, self.kind, self.status, self.scope, self.org_id, self.owner_id,
@@ -90,8 +91,12 @@ def _bearer_token(request) -> str | None:
     return token.strip() or None
 
 
-def authenticate(request, *, workspace_slug: str | None = None) -> Caller:
-    """The caller of `request`, or an ApiError (401, 403 agent_inactive, 429)."""
+def authenticate(request, *, workspace_slug: str | None = None, page: tuple | None = None) -> Caller:
+    """The caller of `request`, or an ApiError (401, 403 agent_inactive, 429).
+
+    With `workspace_slug`, the caller's access facts there come in the same query; with
+    `page` too (limit, keyset position), so do the workspace's documents (the hot read).
+    """
     token = _bearer_token(request)
     if token is None:
         raise invalid_key("Send your API key as `Authorization: Bearer <key>`.")
@@ -101,7 +106,14 @@ def authenticate(request, *, workspace_slug: str | None = None) -> Caller:
     # From here on the key was well formed: refusals are audited (see api.denials).
     request.dock_key_prefix = prefix
 
-    row = queries.auth_row(prefix, workspace_slug)
+    documents = None
+    if page is not None:
+        rows = queries.hot_read(prefix, workspace_slug, limit=page[0], after=page[1])
+        row = rows[0] if rows else None
+        start = queries.HOT_DOCUMENTS_START
+        documents = [r[start:] for r in rows if r[start] is not None]
+    else:
+        row = queries.auth_row(prefix, workspace_slug)
     stored = row[1] if row is not None else ""
     if not keys.matches(token, stored or _NO_DIGEST):
         # Whoever sent this is unknown: count it against their address, never against
@@ -117,7 +129,7 @@ def authenticate(request, *, workspace_slug: str | None = None) -> Caller:
             reason = "revoked_key" if row[3] is not None or not stored else "wrong_secret"
         raise _denied(invalid_key(), reason)
 
-    caller = Caller(row, prefix=prefix)
+    caller = Caller(row, prefix=prefix, page=documents)
     wait = ratelimit.hit(f"p:{caller.principal_id}")
     if wait is not None:
         raise rate_limited(wait)

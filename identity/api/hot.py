@@ -1,14 +1,15 @@
-"""The hot read, `GET /api/v1/workspaces/{slug}/documents`, served without ninja's
-per-request machinery (parameter models, a throwaway response object): the same
-authentication function, the same page function and the same error handlers as the
-ninja operation that describes it in the OpenAPI document (views.documents), so the
-two cannot answer differently — a test holds them to that.
+"""The hot read, `GET /api/v1/workspaces/{slug}/documents`, in one SQL query (key,
+principal, owner, access facts and the page: queries.hot_read) and without ninja's
+per-request machinery (parameter models, a throwaway response object). It uses the same
+authentication function, the same page function and the same error handlers as the ninja
+operation that describes it in the OpenAPI document (views.documents), so the two cannot
+answer differently — a test holds them to that.
 """
 
 from .api import api
 from .auth import authenticate
 from .errors import INVALID, ApiError
-from .views import PAGE_DEFAULT, PAGE_MAX, documents_page
+from .views import PAGE_DEFAULT, PAGE_MAX, documents_page, documents_position
 
 
 def _limit(request) -> int:
@@ -29,9 +30,17 @@ def _limit(request) -> int:
 
 def documents_read(request, slug: str):
     try:
-        caller = authenticate(request, workspace_slug=slug)
+        # Bad parameters are answered after authentication, as on every other endpoint;
+        # until then they only mean that no page is fetched with the key.
+        try:
+            limit, after, bad = _limit(request), documents_position(request.GET.get("cursor"), slug), None
+        except ApiError as exc:
+            bad = exc
+        caller = authenticate(request, workspace_slug=slug, page=None if bad else (limit + 1, after))
         request.auth = caller
-        return documents_page(request, caller, slug, request.GET.get("cursor"), _limit(request))
+        if bad is not None:
+            raise bad
+        return documents_page(request, caller, slug, limit)
     except Exception as exc:  # the API's handlers: SPEC's error shape, refusals audited
         return api.on_exception(request, exc)
 

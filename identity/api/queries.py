@@ -185,6 +185,54 @@ def documents_page(workspace_id: int, *, limit: int, after: tuple[datetime, int]
         return cursor.fetchall()
 
 
+# The hot read in one round trip: key + principal + owner + access in the workspace, and
+# the page of its documents. The page is fetched alongside the facts it depends on and
+# simply dropped when they deny access; it never leaves the process then. ------------------
+
+_DOCS_DERIVED = (
+    "docs.id, docs.public_id, docs.title, docs.body, docs.created, docs.updated, "
+    "docs.a_public_id, docs.a_handle, docs.a_kind, docs.a_name, docs.a_avatar"
+)
+HOT_DOCUMENTS_START = CORE_COLUMNS + 6
+
+_HOT = f"""
+SELECT {CORE}, w.id, w.org_id, w.visibility, w.restricted, m.role, e.id, {_DOCS_DERIVED}{_FROM}
+LEFT JOIN {_table(Workspace)} w ON w.slug = %s
+LEFT JOIN {_table(Membership)} m ON m.workspace_id = w.id AND m.principal_id = COALESCE(p.owner_id, p.id)
+LEFT JOIN {_table(Elevation)} e ON e.workspace_id = w.id AND e.agent_id = p.id
+LEFT JOIN (
+    SELECT d.id, d.public_id, d.title, d.body,
+           {iso_column("d.created_at")} AS created, {iso_column("d.updated_at")} AS updated,
+           a.public_id AS a_public_id, a.handle AS a_handle, a.kind AS a_kind, a.display_name AS a_name,
+           a.avatar AS a_avatar, d.created_at AS sort_at
+    FROM {_table(Document)} d
+    LEFT JOIN {_table(Principal)} a ON a.id = d.author_id
+    WHERE d.workspace_id = (SELECT ws.id FROM {_table(Workspace)} ws WHERE ws.slug = %s){{after}}
+    ORDER BY d.created_at DESC, d.id DESC
+    LIMIT %s
+) docs ON 1 = 1
+WHERE k.prefix = %s
+ORDER BY docs.sort_at DESC, docs.id DESC"""
+HOT_READ = Statement("dock_api_read", _HOT.format(after=""), types=["text", "text", "bigint", "text"])
+HOT_READ_AFTER = Statement(
+    "dock_api_read_after",
+    _HOT.format(after=" AND (d.created_at < %s OR (d.created_at = %s AND d.id < %s))"),
+    types=["text", "text", "timestamptz", "timestamptz", "bigint", "bigint", "text"],
+)
+
+
+def hot_read(prefix: str, workspace_slug: str, *, limit: int, after: tuple[datetime, int] | None = None) -> list[tuple]:
+    """Rows of CORE + access facts + DOCUMENT_ROW (None-filled when the page is empty);
+    no rows at all when the key prefix is unknown."""
+    with connection.cursor() as cursor:
+        if after is None:
+            HOT_READ.run(cursor, [workspace_slug, workspace_slug, limit, prefix])
+        else:
+            at = connection.ops.adapt_datetimefield_value(after[0])
+            HOT_READ_AFTER.run(cursor, [workspace_slug, workspace_slug, at, at, after[1], limit, prefix])
+        return cursor.fetchall()
+
+
 # One document with the caller's access facts in its workspace. ---------------------------
 
 DOCUMENT_ACCESS = Statement("dock_api_doc", f"""

@@ -7,11 +7,11 @@ from django.http import HttpResponse
 
 CONTENT_TYPE = "application/json"
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
 def json_response(data, *, status: int = 200) -> HttpResponse:
-    return HttpResponse(_encode(data).encode(), status=status, content_type=CONTENT_TYPE)
+    return HttpResponse(encode(data).encode(), status=status, content_type=CONTENT_TYPE)
 
 
 def iso(value) -> str | None:

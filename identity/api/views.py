@@ -80,9 +80,15 @@ def workspaces(request, cursor: str | None = None, limit: int = Query(PAGE_DEFAU
 # Documents ------------------------------------------------------------------------------------
 
 
-def documents_page(request, caller, slug: str, cursor: str | None, limit: int):
-    """The hot read. The authentication query already brought the caller's access facts
-    in this workspace, so this costs one more query, for the page itself, over raw rows."""
+def documents_position(cursor: str | None, slug: str):
+    """The keyset position a documents cursor names (None for the first page)."""
+    return cursors.time_position(cursor, "d", slug) if cursor else None
+
+
+def documents_page(request, caller, slug: str, limit: int, after=None):
+    """The hot read, once authenticated: the caller's access facts in the workspace came
+    with the key. The page itself did too when `caller.page` is set (identity.api.hot: one
+    query in all); otherwise it is one more query, over raw rows."""
     decision = caller.decision_in_workspace()
     if decision is None or not decision.visible:
         raise _not_found()
@@ -90,13 +96,14 @@ def documents_page(request, caller, slug: str, cursor: str | None, limit: int):
     if not decision.allows(caps.READ):
         request.dock_denied_workspace = Workspace.objects.select_related("org").get(pk=workspace_id)
         raise _forbidden(caps.READ)
-    after = cursors.time_position(cursor, "d", workspace_id) if cursor else None
-    rows = queries.documents_page(workspace_id, limit=limit + 1, after=after)
+    rows = caller.page
+    if rows is None:
+        rows = queries.documents_page(workspace_id, limit=limit + 1, after=after)
     items = presenters.documents_from_rows(rows[:limit], slug)
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = cursors.encode("d", workspace_id, cursors.micros(queries.created_at(last)), last[0])
+        next_cursor = cursors.encode("d", slug, cursors.micros(queries.created_at(last)), last[0])
     return json_response({"items": items, "next": next_cursor})
 
 
@@ -109,7 +116,7 @@ def documents_page(request, caller, slug: str, cursor: str | None, limit: int):
 def documents(request, slug: str, cursor: str | None = None, limit: int = Query(PAGE_DEFAULT, ge=1, le=PAGE_MAX)):
     # Requests are routed to identity.api.hot, which skips ninja's per-request parameter
     # models on this path; this operation describes it and answers identically.
-    return documents_page(request, request.auth, slug, cursor, limit)
+    return documents_page(request, request.auth, slug, limit, documents_position(cursor, slug))
 
 
 @router.post(

@@ -96,7 +96,7 @@ def test_every_operation_conforms(case, in_process, api_world):
 # Query budget of the hot read -------------------------------------------------------------------
 
 
-def test_documents_read_costs_at_most_two_queries(make, django_assert_max_num_queries):
+def test_documents_read_costs_at_most_two_queries(make, django_assert_max_num_queries, django_assert_num_queries):
     org = make.org()
     owner = make.human(org)
     ws = make.workspace(org, "team")
@@ -112,6 +112,11 @@ def test_documents_read_costs_at_most_two_queries(make, django_assert_max_num_qu
     with django_assert_max_num_queries(2):
         r = client.get("/api/v1/workspaces/team/documents")
     assert r.status_code == 200 and len(r.data["items"]) == 20
+    # In fact one: key, principal, owner, access and the page come in a single query.
+    cursor = client.get("/api/v1/workspaces/team/documents?limit=5").data["next"]
+    with django_assert_num_queries(1):
+        r = client.get(f"/api/v1/workspaces/team/documents?limit=5&cursor={cursor}")
+    assert r.status_code == 200 and len(r.data["items"]) == 5
     with django_assert_max_num_queries(2):
         r = client.get(f"/api/v1/documents/{r.data['items'][0]['id']}")
     assert r.status_code == 200
