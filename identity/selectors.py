@@ -7,6 +7,8 @@ from django.db.models import Count, Prefetch
 from django.utils import timezone
 
 from audit import events as audit_events
+from audit import selectors as audit_selectors
+from audit.charts import principal_activity_svg
 from audit.models import AuditEvent
 from dock.workspaces.models import Membership, Proposal
 
@@ -170,15 +172,21 @@ def with_actors(events: list[AuditEvent]) -> list[AuditEvent]:
 QUIET_ACTIONS = (audit_events.HUMAN_LOGGED_IN, audit_events.HUMAN_LOGGED_OUT, audit_events.HUMAN_LOGIN_FAILED)
 
 
-def activity_of(principal: Principal, limit: int = 10) -> list[AuditEvent]:
-    """What a principal did — for a human, together with what their agents did."""
+def profile_activity(principal: Principal, limit: int = 10) -> list[AuditEvent]:
+    """A profile's recent activity, read through the audit app: a human's own events and
+    their agents' (they are accountable for both); an agent's or a service's own."""
     if principal.kind == Kind.HUMAN:
-        return activity_for_owner(principal, limit=limit)
-    return with_actors(list(AuditEvent.objects.filter(actor_id=principal.public_id).exclude(action__in=QUIET_ACTIONS).order_by("-occurred_at", "-id")[:limit]))
+        return audit_selectors.activity_for_owner(principal.public_id, limit=limit)
+    return audit_selectors.events_page(audit_selectors.EventFilter(actor_ids=(principal.public_id,)), org=None, limit=limit).events
 
 
-def activity_for_owner(owner: Principal, limit: int = 10) -> list[AuditEvent]:
-    """Events a human is accountable for: their own and their agents' (one indexed filter)."""
+def profile_activity_chart(principal: Principal):
+    return principal_activity_svg(principal.public_id, kind=principal.kind)
+
+
+def dashboard_activity(owner: Principal, limit: int = 10) -> list[AuditEvent]:
+    """The dashboard's feed: what a human and their agents did (one indexed filter on the
+    accountable owner), without sign-ins, each event with its actor and label."""
     return with_actors(list(AuditEvent.objects.filter(owner_id=owner.public_id).exclude(action__in=QUIET_ACTIONS).order_by("-occurred_at", "-id")[:limit]))
 
 

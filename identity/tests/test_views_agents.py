@@ -276,3 +276,5 @@ def test_control_query_count(team, scout, django_assert_max_num_queries):
         client.post(reverse("agent-rotate", args=[agent.handle]), headers=HTMX)
     with django_assert_max_num_queries(4):
         client.get(reverse("agent-new"))
+    with django_assert_max_num_queries(13):
+        client.post(reverse("agent-new"), {"name": "Counted", "scope": ["read"]})

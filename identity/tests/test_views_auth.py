@@ -270,3 +270,19 @@ def test_bad_password_change_shows_errors_and_changes_nothing(client, alice, dat
     assert response.context["form"].errors.get(field)
     assert actions_since(mark) == []
     assert User.objects.get(pk=alice.user.pk).check_password(PASSWORD)
+
+
+def test_auth_query_counts(alice, django_assert_max_num_queries):
+    client = Client()
+    with django_assert_max_num_queries(0):
+        client.get(reverse("login"))
+    with django_assert_max_num_queries(7):
+        login(client, "alice@acme.test", "wrong password!")
+    with django_assert_max_num_queries(14):
+        login(client, "alice@acme.test", PASSWORD)
+    with django_assert_max_num_queries(4):
+        client.get(reverse("password-change"))
+    with django_assert_max_num_queries(9):
+        client.post(reverse("logout"))
+    with django_assert_max_num_queries(32):
+        client.post(reverse("signup"), signup_data())

@@ -130,7 +130,7 @@ def test_agent_profile_query_count_does_not_grow_with_workspaces(team, make, wor
     for n in range(workspaces):
         make.member(make.workspace(team.org, f"extra-{n}"), team.alice, "editor")
     client = logged_in(team.admin)
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(13):
         assert client.get(agent.get_absolute_url()).status_code == 200
 
 
@@ -138,5 +138,5 @@ def test_human_profile_query_count(team, make, django_assert_max_num_queries):
     for n in range(5):
         make.agent(team.alice, f"Agent {n}")
     client = logged_in(team.alice)
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(13):
         assert client.get(team.alice.get_absolute_url()).status_code == 200

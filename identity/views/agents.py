@@ -56,7 +56,9 @@ def _agent_or_404(request, handle):
 def _respond(request, viewer, agent, *, done: str = "", new_key=None, error=None, transfer_form=None, status=200):
     agent = selectors.managed_agent(viewer, agent.handle) or agent
     if request.htmx:
-        context = profile_context(request, viewer, agent, new_key=new_key, error=error, transfer_form=transfer_form)
+        context = profile_context(
+            request, viewer, agent, with_activity=False, new_key=new_key, error=error, transfer_form=transfer_form
+        )
         context["done"] = done
         # htmx swaps 2xx answers only: a refusal is shown inside the card, with a 200.
         response = fragment(request, "identity/_agent_swap.html", context)

@@ -19,6 +19,6 @@ def home(request):
         "agents": selectors.my_agents(viewer),
         "proposals": proposals[:HOME_PROPOSALS],
         "more_proposals": len(proposals) > HOME_PROPOSALS,
-        "events": selectors.activity_for_owner(viewer, limit=10),
+        "events": selectors.dashboard_activity(viewer, limit=10),
     }
     return page(request, "home.html", context)

@@ -49,14 +49,16 @@ def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, err
     }
 
 
-def profile_context(request, viewer: Principal, principal: Principal, **card) -> dict:
+def profile_context(request, viewer: Principal, principal: Principal, *, with_activity: bool = True, **card) -> dict:
     context = {
         "viewer": viewer,
         "principal": principal,
         "is_self": viewer.pk == principal.pk,
         "access": selectors.access_explainer(viewer, principal),
-        "events": selectors.activity_of(principal, limit=10) if selectors.may_see_activity(viewer, principal) else None,
     }
+    if with_activity and selectors.may_see_activity(viewer, principal):
+        context["events"] = selectors.profile_activity(principal, limit=10)
+        context["chart_svg"] = selectors.profile_activity_chart(principal)
     if principal.kind == Kind.AGENT:
         context.update(agent_card_context(viewer, principal, **card))
     elif principal.kind == Kind.HUMAN:

@@ -1,0 +1,344 @@
+"""Service accounts: the org's own automations, run by org owners and admins only.
+
+Every page here answers 404 to anyone else. Each control is a POST that answers htmx
+with the swapped service card, and a plain form with a redirect to the account's page;
+a key is shown once, in that answer or on the page right after the redirect.
+"""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from dock.workspaces import services as workspace_services
+
+from .. import access
+from .. import capabilities as caps
+from .. import selectors_services as selectors
+from ..errors import ServiceError
+from ..forms import add_service_error
+from ..forms_services import AdoptForm, GrantForm, ServiceCreateForm
+from ..models import Principal, Status
+from ..services import keys as key_services
+from ..services import service_accounts as service_services
+from ._common import fragment, me, no_store, page
+from .profiles import show_key_once
+
+PER_PAGE = 20
+ONCE = "dock.service_key_once"
+
+
+# Who may be here -------------------------------------------------------------------------
+
+
+def _admin(request) -> Principal:
+    viewer = me(request)
+    if not selectors.is_org_admin(viewer):
+        raise Http404("No such page.")
+    return viewer
+
+
+def _service(request, public_id: str) -> tuple[Principal, Principal]:
+    viewer = _admin(request)
+    service = selectors.service_for_admin(viewer, public_id)
+    if service is None:
+        raise Http404("No such service account here.")
+    return viewer, service
+
+
+# A key shown once ------------------------------------------------------------------------
+
+
+def _key_once(request, service: Principal, plaintext: str) -> None:
+    request.session[ONCE] = {"service": service.public_id, "key": plaintext}
+
+
+def _take_key_once(request, services) -> dict[str, str]:
+    """The key waiting for one of `services` (a page that shows it takes it out of the
+    session, so a reload shows it no more)."""
+    once = request.session.get(ONCE)
+    if not once:
+        return {}
+    ids = {s.public_id for s in services}
+    if once.get("service") not in ids:
+        return {}
+    del request.session[ONCE]
+    return {once["service"]: once.get("key", "")}
+
+
+# The cards -------------------------------------------------------------------------------
+
+
+def _grant_form(row, data=None) -> GrantForm:
+    return GrantForm(data, workspaces=row.grantable, auto_id=f"id_{row.service.public_id}_%s")
+
+
+def _card(row, *, new_key=None, done="", error="", grant_form=None, confirm_revoke=False) -> dict:
+    row.new_key = new_key
+    row.done = done
+    row.error = error
+    row.grant_form = grant_form or _grant_form(row)
+    row.confirm_revoke = confirm_revoke
+    return row
+
+
+def _base_context(viewer) -> dict:
+    return {"viewer": viewer, "grace_minutes": max(1, settings.DOCK_KEY_GRACE_SECONDS // 60)}
+
+
+def _respond(request, viewer, service, *, done="", error="", new_key=None, grant_form=None, confirm_revoke=False, status=200):
+    """htmx: the card, refusals included (htmx swaps 2xx only). Plain POST: the account's
+    page, with the message (and key) carried across one redirect; a refusal renders it."""
+    service = selectors.service_for_admin(viewer, service.public_id) or service
+    row = selectors.service_rows(viewer, [service])[0]
+    if request.htmx:
+        context = _base_context(viewer) | {
+            "row": _card(row, new_key=new_key, done=done, error=error, grant_form=grant_form, confirm_revoke=confirm_revoke)
+        }
+        response = fragment(request, "identity/services/_card.html", context)
+        return no_store(response) if new_key else response
+    if error or grant_form is not None or confirm_revoke:
+        context = _base_context(viewer) | {"row": _card(row, error=error, grant_form=grant_form, confirm_revoke=confirm_revoke)}
+        return render(request, "identity/services/one.html", context, status=status)
+    if new_key:
+        _key_once(request, service, new_key)
+    if done:
+        messages.success(request, done)
+    return redirect("service-admin", service.public_id)
+
+
+# Pages -----------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def services(request):
+    """The org's service accounts with their grants, keys and tells."""
+    viewer = _admin(request)
+    paginator = Paginator(selectors.org_services(viewer), PER_PAGE)
+    current = paginator.get_page(request.GET.get("page"))
+    rows = selectors.service_rows(viewer, current.object_list)
+    shown = _take_key_once(request, [r.service for r in rows])
+    for row in rows:
+        _card(row, new_key=shown.get(row.service.public_id))
+    context = _base_context(viewer) | {
+        "page": current, "rows": rows, "told": sum(1 for r in rows if r.tells),
+    }
+    response = page(request, "identity/services/index.html", context, partial="services-body")
+    return no_store(response) if shown else response
+
+
+@login_required
+@require_GET
+def service_admin(request, public_id):
+    """One service account's card, on its own page (where plain forms land)."""
+    viewer, service = _service(request, public_id)
+    row = selectors.service_rows(viewer, [service])[0]
+    shown = _take_key_once(request, [service])
+    context = _base_context(viewer) | {"row": _card(row, new_key=shown.get(service.public_id))}
+    if request.htmx:  # "Cancel" inside a card: the card as it is
+        response = fragment(request, "identity/services/_card.html", context)
+    else:
+        response = page(request, "identity/services/one.html", context)
+    return no_store(response) if shown else response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def service_new(request):
+    viewer = _admin(request)
+    form = ServiceCreateForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                service, plaintext = service_services.service_create(
+                    actor=viewer, org=viewer.org, name=form.cleaned_data["name"], handle=form.cleaned_data["handle"]
+                )
+            except ServiceError as exc:
+                add_service_error(form, exc)
+                status = exc.status
+            else:
+                _key_once(request, service, plaintext)
+                messages.success(request, f"{service.display_name} is ready. Copy its key now: it is shown only once.")
+                return redirect("service-admin", service.public_id)
+    return render(request, "identity/services/new.html", {"viewer": viewer, "form": form}, status=status)
+
+
+@login_required
+@require_GET
+def service_tells(request):
+    """Service accounts that look like one person's agent, and why."""
+    viewer = _admin(request)
+    return page(request, "identity/services/tells.html", {"viewer": viewer, "rows": selectors.org_tells(viewer)})
+
+
+# Keys ------------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def service_rotate(request, public_id):
+    """A new key, shown once; the current one keeps working for the grace window. An
+    account without a current key is simply issued one."""
+    viewer, service = _service(request, public_id)
+    try:
+        with transaction.atomic():
+            current = key_services.current_key(service)
+            if current is None:
+                _, plaintext = key_services.key_issue(actor=viewer, principal=service)
+            else:
+                _, plaintext = key_services.key_rotate(actor=viewer, key=current)
+    except ServiceError as exc:
+        return _respond(request, viewer, service, error=exc.detail, status=exc.status)
+    return _respond(request, viewer, service, new_key=plaintext,
+                    done=f"New key issued for {service.display_name}. Copy it now: it is shown only once.")
+
+
+@login_required
+@require_POST
+def service_key_revoke(request, public_id, prefix):
+    viewer, service = _service(request, public_id)
+    key = selectors.service_key(service, prefix)
+    if key is None:
+        raise Http404("No such key.")
+    if key.revoked_at is not None:
+        return _respond(request, viewer, service, error=f"Key {key.display} is already revoked.", status=409)
+    key_services.key_revoke(actor=viewer, key=key)
+    return _respond(request, viewer, service, done=f"Key {key.display} is revoked: it stops working now.")
+
+
+# The account -----------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def service_revoke(request, public_id):
+    """GET asks (inside the card for htmx, as a page otherwise); POST revokes for good."""
+    viewer, service = _service(request, public_id)
+    if request.method == "GET":
+        if service.status == Status.REVOKED:
+            return redirect("service-admin", service.public_id)
+        return _respond(request, viewer, service, confirm_revoke=True)
+    try:
+        service_services.service_revoke(actor=viewer, service=service)
+    except ServiceError as exc:
+        return _respond(request, viewer, service, error=exc.detail, status=exc.status)
+    return _respond(request, viewer, service, done=f"{service.display_name} is revoked. Its keys are destroyed.")
+
+
+# Grants ----------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def service_grant(request, public_id):
+    """Grant in a workspace of the org where the admin holds manage (checked again, locked,
+    in the transaction of the grant)."""
+    viewer, service = _service(request, public_id)
+    row = selectors.service_rows(viewer, [service])[0]
+    form = _grant_form(row, request.POST)
+    if not form.is_valid():
+        return _respond(request, viewer, service, grant_form=form, status=400)
+    workspace, role = form.cleaned_data["workspace"], form.cleaned_data["role"]
+    try:
+        with transaction.atomic():
+            access.require(viewer, workspace, caps.MANAGE, lock=True)
+            workspace_services.membership_add(actor=viewer, workspace=workspace, principal=service, role=role)
+    except ServiceError as exc:
+        add_service_error(form, exc)
+        return _respond(request, viewer, service, grant_form=form, status=exc.status)
+    return _respond(request, viewer, service, done=f"{service.display_name} is now {role} in {workspace.name}.")
+
+
+@login_required
+@require_POST
+def service_grant_remove(request, public_id, slug):
+    """Org admins may take any grant of the org's accounts away (incident response), even
+    where they could not grant it."""
+    viewer, service = _service(request, public_id)
+    grant = next((g for g in selectors.service_rows(viewer, [service])[0].grants if g.workspace.slug == slug), None)
+    if grant is None:
+        return _respond(request, viewer, service, error="That grant no longer exists.", status=404)
+    try:
+        workspace_services.membership_remove(actor=viewer, membership=grant)
+    except ServiceError as exc:
+        return _respond(request, viewer, service, error=exc.detail, status=exc.status)
+    return _respond(request, viewer, service, done=f"{service.display_name} no longer has access to {grant.workspace.name}.")
+
+
+# Adoption --------------------------------------------------------------------------------
+
+
+def _reviewed_token(owner: Principal, scope: int) -> str:
+    return f"{owner.public_id}:{scope}"
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def service_adopt(request, public_id):
+    """Pick the owner and scope, see what inheritance gives and which grants go, confirm.
+
+    GET ?owner=…[&scope=…] shows the preview (the tells page links here); POST with
+    action=review refreshes it; POST with action=adopt adopts, but only the owner and
+    scope whose preview was on the page (otherwise the preview is shown again)."""
+    viewer, service = _service(request, public_id)
+    if service.status == Status.REVOKED:
+        messages.error(request, f"{service.display_name} is revoked: it cannot be adopted.")
+        return redirect("service-admin", service.public_id)
+    candidates = selectors.adoption_candidates(service)
+    row = selectors.service_rows(viewer, [service])[0]
+    default_scope = selectors.default_adoption_scope(row.grants)
+    data = request.POST if request.method == "POST" else request.GET
+    if "owner" in data:
+        if "scope" not in data and data.get("action") is None:
+            data = data.copy()
+            data.setlist("scope", caps.names(default_scope))
+        form = AdoptForm(data, candidates=candidates)
+        valid = form.is_valid()
+    else:
+        form = AdoptForm(candidates=candidates, initial={"scope": caps.names(default_scope)})
+        valid = False
+    preview = None
+    status = 200
+    notice = ""
+    if valid:
+        preview = selectors.adoption_preview(service, form.cleaned_data["owner"], form.cleaned_data["scope"])
+    elif form.is_bound and not request.htmx:
+        status = 400  # htmx swaps 2xx answers only: its refreshed preview shows the errors
+
+    if request.method == "POST" and valid and data.get("action") == "adopt":
+        owner, scope = form.cleaned_data["owner"], form.cleaned_data["scope"]
+        if data.get("reviewed") != _reviewed_token(owner, scope):
+            notice = "The owner or scope changed since the preview you saw: check this one, then confirm."
+        else:
+            try:
+                agent, plaintext = service_services.service_adopt(actor=viewer, service=service, owner=owner, scope=scope)
+            except ServiceError as exc:
+                add_service_error(form, exc)
+                preview, status = None, exc.status
+            else:
+                show_key_once(request, agent, plaintext)
+                messages.success(
+                    request,
+                    f"{agent.display_name} is now {owner.display_name}'s agent. Copy its new key now: it is shown only once.",
+                )
+                return redirect(agent.get_absolute_url())
+
+    context = {
+        "viewer": viewer,
+        "service": service,
+        "row": row,
+        "form": form,
+        "preview": preview,
+        "reviewed": _reviewed_token(preview.owner, preview.scope) if preview else "",
+        "notice": notice,
+        "adopt_url": reverse("service-adopt", args=[service.public_id]),
+    }
+    return page(request, "identity/services/adopt.html", context, partial="adopt-preview", status=status)
