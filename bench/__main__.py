@@ -80,8 +80,9 @@ def main(argv=None):
         module.run(report)
     out = Path("var/bench")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.md").write_text(report.markdown())
-    print(f"\nreport written to {out / 'report.md'}")
+    path = out / os.environ.get("BENCH_REPORT_NAME", "report.md")  # bench/both.py names one per database
+    path.write_text(report.markdown())
+    print(f"\nreport written to {path}")
     return 0
 
 

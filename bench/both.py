@@ -2,7 +2,7 @@
 
 Each database gets its own process (the database is chosen when Django starts), runs
 every selected case module and writes var/bench/report-<database>.md; the two are then
-joined into var/bench/report.md. PostgreSQL is BENCH_DATABASE_URL, by default
+joined into var/bench/report.md, with each run's duration and the total. PostgreSQL is BENCH_DATABASE_URL, by default
 postgres://postgres@127.0.0.1:5432/dock_bench, created when missing. The test suite's
 database (`test`) is refused.
 """
@@ -40,18 +40,19 @@ def run_both(only: list[str]) -> int:
     started = time.perf_counter()
     parts, status = [], 0
     for label, url in (("sqlite", None), ("postgresql", postgres)):
+        path = OUT / f"report-{label}.md"
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        env["BENCH_REPORT_NAME"] = path.name
         if url:
             env["DATABASE_URL"] = url
         print(f"\n# {label}", flush=True)
+        path.unlink(missing_ok=True)
         t0 = time.perf_counter()
         code = subprocess.run([sys.executable, "-m", "bench", *only], env=env).returncode
         elapsed = time.perf_counter() - t0
         status = status or code
-        report = OUT / "report.md"
-        if code == 0 and report.exists():
-            path = OUT / f"report-{label}.md"
-            report.replace(path)
+        print(f"({label}: {elapsed:.0f} s)", flush=True)
+        if code == 0 and path.exists():
             text = path.read_text().replace("# Dock benchmark report", f"# {label}", 1)
             parts.append(f"{text}\n- {label} run: {elapsed:.0f} s\n")
         else:
