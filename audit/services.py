@@ -19,7 +19,28 @@ class AuditError(RuntimeError):
 _batch: contextvars.ContextVar[list | None] = contextvars.ContextVar("dock_audit_batch", default=None)
 
 
+# PostgreSQL checks Django's foreign keys (DEFERRABLE INITIALLY DEFERRED) at COMMIT, that
+# is after the head lock: a check that waits for a row locked by a writer that is itself
+# queued for the head would deadlock (rotating a key while its agent is being paused;
+# commenting on a document while it is being edited). So the transaction's pending checks
+# run first, while nothing waits on it, and the head is locked next, in the same round
+# trip. Later statements are deferred again, as before (every deferrable constraint in
+# the schema is an initially deferred foreign key).
+_SETTLE_AND_LOCK = (
+    "SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED; "
+    "SELECT id, hash, count, last_event_id FROM {table} WHERE id = 1 FOR UPDATE"
+)
+
+
 def _locked_head() -> ChainHead:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_SETTLE_AND_LOCK.format(table=connection.ops.quote_name(ChainHead._meta.db_table)))
+            while cursor.description is None and cursor.nextset():
+                pass  # past the two SETs, to the head row
+            row = cursor.fetchone()
+        if row is not None:
+            return ChainHead.from_db(connection.alias, ["id", "hash", "count", "last_event_id"], row)
     head = ChainHead.objects.select_for_update().filter(pk=1).first()
     if head is None:
         ChainHead.objects.bulk_create([ChainHead(pk=1, hash=chain.GENESIS, count=0)], ignore_conflicts=True)
@@ -78,26 +99,10 @@ def _insert_many(rows: list[dict]) -> None:
         cursor.executemany(sql, params)
 
 
-def _settle_deferred_checks() -> None:
-    """Run the transaction's pending foreign-key checks now, before the head is locked.
-
-    PostgreSQL checks Django's foreign keys (DEFERRABLE INITIALLY DEFERRED) at COMMIT,
-    after the head lock: a check that waits for a row locked by a writer that is itself
-    queued for the head would deadlock (rotating a key while its agent is being paused;
-    commenting on a document while it is being edited). Run them while nothing waits on
-    us; later statements are deferred again, as before (every deferrable constraint in
-    the schema is an initially deferred foreign key).
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED")
-
-
 def _append(rows: list[dict]) -> None:
     # The head row lock orders writers: each event's prev_hash is the hash of the event
     # committed just before it, on PostgreSQL as on SQLite. Held until commit, so it is
     # the last lock a writer takes.
-    _settle_deferred_checks()
     head = _locked_head()
     now = timezone.now()
     prev = head.hash

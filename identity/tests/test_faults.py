@@ -7,9 +7,9 @@ touch, and compares it afterwards; the audit chain must still verify.
 """
 
 import json
+import uuid
 
 import pytest
-from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.test import Client
 from django.urls import reverse
@@ -34,6 +34,12 @@ from identity.signals import agent_revoked, agent_transferred, principal_deletin
 
 class Boom(RuntimeError):
     pass
+
+
+@pytest.fixture(autouse=True)
+def private_cache(settings):
+    # Rate-limit counts neither leak in from other tests nor touch a Redis shared with them.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}}
 
 
 def snapshot() -> dict:
@@ -285,7 +291,6 @@ def test_audit_insert_refused_by_the_database_rolls_back_the_change(world, monke
 
 
 def test_api_write_whose_audit_insert_fails_answers_500_and_changes_nothing(world, monkeypatch):
-    cache.clear()
     api = ApiClient(world.scout_key)
     assert api.get("/api/v1/me").status_code == 200  # the key's last use is recorded now, not during the test
 
@@ -324,7 +329,6 @@ def pg_world(transactional_db):
     # A real commit is what is being broken, so nothing may wrap the request in a transaction.
     if connection.vendor != "postgresql":
         pytest.skip("terminates a PostgreSQL backend")
-    cache.clear()
     world = World()
     assert ApiClient(world.scout_key).get("/api/v1/me").status_code == 200
     return world
