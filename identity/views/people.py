@@ -8,7 +8,7 @@ from ._common import me, page
 
 PER_PAGE = 60
 CHART_PER_PAGE = 25
-KIND_FILTERS = [("", "Everyone"), (Kind.HUMAN, "Humans"), (Kind.AGENT, "Agents"), (Kind.SERVICE, "Service accounts")]
+KIND_FILTERS = [("", "All"), (Kind.HUMAN, "Humans"), (Kind.AGENT, "Agents"), (Kind.SERVICE, "Services")]
 
 
 @login_required
@@ -29,5 +29,5 @@ def people(request):
     else:
         paginator = Paginator(selectors.org_people(viewer, kind=kind or None), PER_PAGE)
         context["page"] = paginator.get_page(request.GET.get("page"))
-    context["filters"] = [(value, label, context["counts"]["all" if not value else value]) for value, label in KIND_FILTERS]
+    context["filters"] = KIND_FILTERS
     return page(request, "identity/people.html", context, partial="people-body")
