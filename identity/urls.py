@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import agents, auth, home, people, profiles, proposals
+from .views import agents, auth, home, people, profiles, proposals, service_accounts
 
 urlpatterns = [
     path("signup/", auth.signup, name="signup"),
@@ -17,6 +17,16 @@ urlpatterns = [
     path("agents/<slug:handle>/revoke/", agents.agent_revoke, name="agent-revoke"),
     path("agents/<slug:handle>/restore/", agents.agent_restore, name="agent-restore"),
     path("agents/<slug:handle>/transfer/", agents.agent_transfer, name="agent-transfer"),
+    path("services/", service_accounts.services, name="services"),
+    path("services/new/", service_accounts.service_new, name="service-new"),
+    path("services/tells/", service_accounts.service_tells, name="service-tells"),
+    path("services/<str:public_id>/", service_accounts.service_admin, name="service-admin"),
+    path("services/<str:public_id>/rotate/", service_accounts.service_rotate, name="service-rotate"),
+    path("services/<str:public_id>/keys/<str:prefix>/revoke/", service_accounts.service_key_revoke, name="service-key-revoke"),
+    path("services/<str:public_id>/revoke/", service_accounts.service_revoke, name="service-revoke"),
+    path("services/<str:public_id>/grants/", service_accounts.service_grant, name="service-grant"),
+    path("services/<str:public_id>/grants/<slug:slug>/remove/", service_accounts.service_grant_remove, name="service-grant-remove"),
+    path("services/<str:public_id>/adopt/", service_accounts.service_adopt, name="service-adopt"),
     path("proposals/", proposals.proposals, name="proposals"),
     path("proposals/<str:public_id>/approve/", proposals.proposal_approve, name="proposal-approve"),
     path("proposals/<str:public_id>/reject/", proposals.proposal_reject, name="proposal-reject"),

@@ -38,27 +38,41 @@ def service_revoke(*, actor, service: Principal) -> Principal:
     return service
 
 
-def service_adopt(*, actor, service: Principal, owner: Principal) -> tuple[Principal, str]:
+def service_adopt(*, actor, service: Principal, owner: Principal, scope: int | None = None) -> tuple[Principal, str]:
     """Turn a service account into an agent owned by `owner`, in one transaction.
 
     The principal (id, handle, history) stays; explicit grants go (receivers), access
     comes from the new owner from now on; old keys are destroyed and one new key issued.
+    `scope` is the agent's scope (capability bits, never manage); without it the
+    principal keeps its scope, or gets read, comment and write if it has none.
     """
     from .. import capabilities
 
     if owner.kind != Kind.HUMAN or owner.status != Status.ACTIVE:
         raise InvalidInput("The new owner must be an active human.", fields={"owner": "Choose an active human."})
+    if scope is not None:
+        if scope & ~capabilities.AGENT_SCOPE_MASK:
+            raise InvalidInput("Agents never manage members, invitations or grants.", fields={"scope": "Not an agent capability."})
+        if not scope:
+            raise InvalidInput("An agent needs at least one capability.", fields={"scope": "Choose at least one capability."})
     with transaction.atomic(), batch():
         service = _locked_service(service)
         if service.status == Status.REVOKED:
             raise InvalidTransition(f"{service.handle} is revoked.")
         if owner.org_id != service.org_id:
             raise InvalidInput("The new owner must belong to the service account's org.")
+        # A deactivation of the owner that commits first must be seen here (and one that
+        # comes later waits, then suspends the new agent with the owner's others).
+        owner = Principal.objects.select_for_update(of=("self",)).select_related("org").get(pk=owner.pk)
+        if owner.status != Status.ACTIVE:
+            raise InvalidInput("The new owner must be an active human.", fields={"owner": "Choose an active human."})
         service_adopted.send(sender=Principal, principal=service, actor=actor)
         revoked = keys_revoke_all(actor=actor, principal=service, reason="adopted as agent")
         service.kind = Kind.AGENT
         service.owner = owner
-        if not service.scope:
+        if scope is not None:
+            service.scope = scope
+        elif not service.scope:
             service.scope = capabilities.READ | capabilities.COMMENT | capabilities.WRITE
         service.save(update_fields=["kind", "owner", "scope"])
         key, plaintext = _new_key(actor=actor, principal=service)
@@ -66,6 +80,9 @@ def service_adopt(*, actor, service: Principal, owner: Principal) -> tuple[Princ
             events.SERVICE_ADOPTED,
             actor=actor,
             target=service,
-            details={"owner": owner.public_id, "owner_name": owner.display_name, "keys_revoked": revoked, "key": key.prefix},
+            details={
+                "owner": owner.public_id, "owner_name": owner.display_name, "scope": capabilities.names(service.scope),
+                "keys_revoked": revoked, "key": key.prefix,
+            },
         )
     return service, plaintext

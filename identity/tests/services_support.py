@@ -1,0 +1,64 @@
+"""Shared set-up for the service-account tests (identity/tests/test_service_accounts*.py)."""
+
+import re
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from identity import keys
+from identity.api import ratelimit
+from identity.models import ApiKey
+
+from .views_support import PASSWORD
+
+KEY_RE = re.compile(r"dock_[0-9A-Za-z]{8}_[0-9A-Za-z]{38,}")
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache(settings, monkeypatch):
+    # The API's rate limits count in the cache: a private one per test.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}}
+    monkeypatch.setattr(ratelimit, "clock", lambda: 1_800_000_030.0)
+
+
+class Org:
+    """Acme: an owner, an admin, two members and an auditor; workspaces the admin
+    administers (roadmap, ops, handbook) and one they are not in (vault); a service
+    account granted editor in roadmap. Globex next door has its own admin."""
+
+    def __init__(self, make):
+        self.org = make.org(slug="acme", name="Acme")
+        self.owner = make.human(self.org, "Olga Owner", role="owner", email="olga@acme.test", password=PASSWORD)
+        self.admin = make.human(self.org, "Ada Admin", role="admin", email="ada@acme.test", password=PASSWORD)
+        self.alice = make.human(self.org, "Alice Adams", email="alice@acme.test", password=PASSWORD)
+        self.bob = make.human(self.org, "Bob Brown", email="bob@acme.test", password=PASSWORD)
+        self.auditor = make.human(self.org, "Audrey Auditor", role="auditor", email="audrey@acme.test", password=PASSWORD)
+        self.roadmap = make.workspace(self.org, "roadmap", name="Roadmap")
+        self.ops = make.workspace(self.org, "ops", name="Ops")
+        self.handbook = make.workspace(self.org, "handbook", name="Handbook", visibility="org")
+        self.vault = make.workspace(self.org, "vault", name="Vault")
+        for w in (self.roadmap, self.ops, self.handbook):
+            make.member(w, self.admin, "admin")
+        make.member(self.roadmap, self.alice, "editor")
+        make.member(self.roadmap, self.bob, "viewer")
+        make.member(self.vault, self.alice, "admin")
+        self.doc = make.document(self.roadmap, self.alice, title="Plan")
+        self.service, self.key = make.service(self.org, "Nightly Digest")
+        make.member(self.roadmap, self.service, "editor")
+        self.other = make.org(slug="globex", name="Globex")
+        self.other_admin = make.human(self.other, "Gus Globex", role="admin", email="gus@globex.test", password=PASSWORD)
+
+
+@pytest.fixture
+def acme(make):
+    return Org(make)
+
+
+def usable(plaintext: str) -> bool:
+    row = ApiKey.objects.filter(prefix=keys.parse(plaintext)).first()
+    return bool(row and row.is_usable() and keys.matches(plaintext, row.digest))
+
+
+def url(name, service=None, *args):
+    return reverse(name, args=[service.public_id, *args] if service is not None else args)
