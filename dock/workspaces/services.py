@@ -91,7 +91,7 @@ def workspace_create(
     if visibility not in Visibility.values:
         raise InvalidInput(f"Unknown visibility {visibility!r} (choose from {', '.join(Visibility.values)}).", fields={"visibility": "Unknown visibility."})
     name = _clean_title(name)
-    with transaction.atomic():
+    with transaction.atomic(), batch():
         if Workspace.objects.filter(slug=slug).exists():
             raise Conflict(f"A workspace with the slug {slug!r} already exists.", fields={"slug": "That slug is taken."})
         creator = actor if isinstance(actor, Principal) and actor.kind == Kind.HUMAN else None
@@ -258,7 +258,7 @@ def invitation_lookup(token: str) -> Invitation | None:
 
 def invitation_accept(*, actor: Principal, token: str) -> Membership:
     """Accept as `actor` (a human whose email is the invited one). Single use."""
-    with transaction.atomic():
+    with transaction.atomic(), batch():
         found = invitation_lookup(token)
         if found is None:
             raise NotFound("This invitation link is not valid.")
@@ -437,7 +437,7 @@ def _locked_pending(proposal: Proposal) -> Proposal:
 def proposal_approve(*, actor, proposal: Proposal) -> Proposal:
     """Carry out the operation, attributed to the proposer, with the approver recorded.
     Who may approve is decided by the caller (identity.consent)."""
-    with transaction.atomic():
+    with transaction.atomic(), batch():
         proposal = _locked_pending(proposal)
         proposal.status = ProposalStatus.APPROVED
         proposal.decided_by = actor if isinstance(actor, Principal) else None
