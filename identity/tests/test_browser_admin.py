@@ -44,6 +44,7 @@ def test_admin_transfers_and_restores_after_the_owner_is_deactivated(page: Page,
     expect(status).to_have_text("Suspended")
 
     # Adopt: Bob becomes the owner; the page's header and facts follow.
+    card.get_by_role("link", name="Transfer to another owner…").click()
     card.get_by_label("New owner").select_option(label="Bob Brown (@bob-brown)")
     card.get_by_role("button", name="Transfer").click()
     expect(card.locator(".flash-success")).to_contain_text("now belongs to Bob Brown")

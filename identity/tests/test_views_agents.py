@@ -226,6 +226,7 @@ def test_restore_and_transfer_are_for_org_admins_only(team, scout):
     owner = logged_in(team.alice)
     assert owner.post(reverse("agent-restore", args=[agent.handle])).status_code == 403
     assert owner.post(reverse("agent-transfer", args=[agent.handle]), {"owner": team.bob.pk}).status_code == 403
+    assert owner.get(reverse("agent-transfer", args=[agent.handle])).status_code == 403
     assert logged_in(team.stranger).post(reverse("agent-transfer", args=[agent.handle]), {"owner": team.bob.pk}).status_code == 404
     page = owner.get(agent.get_absolute_url())
     assert b"/transfer/" not in page.content

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.urls import reverse
 
 from audit.refs import SYSTEM
 from dock.workspaces.services import membership_add
@@ -54,8 +55,13 @@ def test_agent_profile_shows_owner_scope_and_status_to_teammates_but_keys_only_t
     assert "/transfer/" not in owner
     admin = logged_in(team.admin).get(agent.get_absolute_url()).content.decode()
     assert "/pause/" in admin and "/transfer/" in admin
-    assert f'<option value="{team.bob.pk}">Bob Brown' in admin
-    assert f'<option value="{team.alice.pk}">' not in admin  # not the current owner
+    assert "<option" not in admin  # the list of everyone is fetched only when asked for
+    transfer = logged_in(team.admin).get(reverse("agent-transfer", args=[agent.handle]), headers=HTMX).content.decode()
+    assert transfer.lstrip().startswith("<form") and 'hx-target="#agent-card"' in transfer
+    assert f'<option value="{team.bob.pk}">Bob Brown (@{team.bob.handle})' in transfer
+    assert f'<option value="{team.alice.pk}">' not in transfer  # not the current owner
+    full = logged_in(team.admin).get(reverse("agent-transfer", args=[agent.handle]))
+    assert b"<html" in full.content and b"Transfer Scout" in full.content
 
 
 def test_no_digest_ever_reaches_the_page(team, make):

@@ -17,7 +17,7 @@ from ..errors import Forbidden, ServiceError
 from ..forms import AgentForm, TransferForm, add_service_error
 from ..services import agents as agent_services
 from ..services import keys as key_services
-from ._common import fragment, me, no_store
+from ._common import fragment, me, no_store, page
 from .profiles import is_org_admin_of, profile_context, show_key_once
 
 
@@ -150,9 +150,14 @@ def agent_restore(request, handle):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def agent_transfer(request, handle):
+    """GET: the transfer form (a page, or for htmx the form alone, fetched on demand
+    because it lists every active human of the org). POST: transfer."""
     viewer, agent = _admin_only(request, handle)
+    if request.method == "GET":
+        form = TransferForm(candidates=selectors.transfer_candidates(agent), auto_id="id_transfer_%s")
+        return page(request, "identity/agent_transfer.html", {"agent": agent, "transfer_form": form}, partial="transfer-form")
     form = TransferForm(request.POST, candidates=selectors.transfer_candidates(agent), auto_id="id_transfer_%s")
     if not form.is_valid():
         return _respond(request, viewer, agent, transfer_form=form, status=400)

@@ -4,7 +4,7 @@ from django.http import Http404
 from django.views.decorators.http import require_GET
 
 from .. import selectors
-from ..forms import PasswordChangeForm, TransferForm
+from ..forms import PasswordChangeForm
 from ..models import Kind, Principal, Status
 from ..services.agents import may_manage_agent
 from ._common import me, no_store, page
@@ -33,8 +33,6 @@ def take_key_once(request, agent: Principal) -> str | None:
 def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, error=None, transfer_form=None) -> dict:
     manage = may_manage_agent(viewer, agent)
     admin = is_org_admin_of(viewer, agent)
-    if admin and agent.status != Status.REVOKED and transfer_form is None:
-        transfer_form = TransferForm(candidates=selectors.transfer_candidates(agent), auto_id="id_transfer_%s")
     keys = selectors.keys_of(agent) if manage else []
     return {
         "agent": agent,
@@ -45,6 +43,9 @@ def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, err
         "grace_minutes": max(1, settings.DOCK_KEY_GRACE_SECONDS // 60),
         "new_key": new_key,
         "card_error": error,
+        "can_transfer": admin and agent.status != Status.REVOKED,
+        # Only a submitted form with errors is drawn in the card; the empty one (a list of
+        # everyone in the org) is fetched when the admin asks for it.
         "transfer_form": transfer_form if admin and agent.status != Status.REVOKED else None,
     }
 

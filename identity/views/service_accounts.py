@@ -296,8 +296,8 @@ def service_adopt(request, public_id):
     row = selectors.service_rows(viewer, [service])[0]
     default_scope = selectors.default_adoption_scope(row.grants)
     data = request.POST if request.method == "POST" else request.GET
-    if "owner" in data:
-        if "scope" not in data and data.get("action") is None:
+    if request.method == "POST" or "owner" in data:
+        if request.method == "GET" and "scope" not in data:
             data = data.copy()
             data.setlist("scope", caps.names(default_scope))
         form = AdoptForm(data, candidates=candidates)
