@@ -7,7 +7,8 @@ Target: median latency ratio ≤ 1.5×, measured in the same run with requests
 interleaved (alternating which goes first), over several rounds; the spread is the
 lowest–highest per-round ratio. Also reported: SQL queries per authenticated read
 (in-process, steady state), and a pyinstrument profile of both requests in-process
-through Django's WSGI handler, written to var/bench/api-profile.txt.
+through Django's WSGI handler, summed by category, with the full trees written to
+var/bench/api-profile.txt.
 
 The benchmark seeds its own data through the services into the bench database
 (bench.settings: SQLite under var/bench/, or DATABASE_URL), and raises the rate limit
@@ -190,6 +191,7 @@ def _queries_per_read(api_path: str, key: str) -> int:
 CATEGORIES = [
     ("database connection: open and close", "django/db/backends/base/base.py", ("connect", "close", "_close", "close_if_unusable_or_obsolete")),
     ("database connection: health check", "django/db/backends/postgresql/base.py", ("is_usable",)),
+    ("query: key + principal + owner + access + the page (one)", "identity/api/queries.py", ("hot_read",)),
     ("query: key + principal + owner + access", "identity/api/queries.py", ("auth_row",)),
     ("query: the page of documents", "identity/api/queries.py", ("documents_page",)),
     ("query: SELECT 1", "dock/views.py", ("healthz",)),
@@ -219,7 +221,7 @@ def _breakdown(root) -> dict[str, float]:
     return totals
 
 
-def _profile(api_path: str, key: str, n: int = 500) -> tuple[str, dict, dict]:
+def _profile(api_path: str, key: str, n: int = 1000) -> tuple[str, dict, dict]:
     from django.core.wsgi import get_wsgi_application
     from django.test.utils import override_settings
     from pyinstrument import Profiler
@@ -235,7 +237,7 @@ def _profile(api_path: str, key: str, n: int = 500) -> tuple[str, dict, dict]:
             b"".join(app(_environ(api_path, key), start_response))
             b"".join(app(_environ("/healthz", None), start_response))
         for label, path, k in (("api", api_path, key), ("healthz", "/healthz", None)):
-            profiler = Profiler(interval=0.0001)
+            profiler = Profiler(interval=0.0005)
             profiler.start()
             for _ in range(n):
                 b"".join(app(_environ(path, k), start_response))

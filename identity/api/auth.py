@@ -137,7 +137,7 @@ def authenticate(request, *, workspace_slug: str | None = None, page: tuple | No
     request.dock_caller = caller
 
     now = timezone.now()
-    revoked_at, expires_at = row[3], queries.aware(row[2])
+    revoked_at, expires_at = row[3], queries.timestamp(row[2])
     if revoked_at is not None:
         raise _denied(invalid_key(), "revoked_key")
     if expires_at is not None and expires_at <= now:
@@ -149,7 +149,7 @@ def authenticate(request, *, workspace_slug: str | None = None, page: tuple | No
             raise _denied(ApiError(403, AGENT_INACTIVE, f"This agent is {caller.status}."), f"agent_{caller.status}")
         raise _denied(invalid_key(), f"principal_{caller.status}")
 
-    key_touch(key_id=caller.key_id, last_used_at=queries.aware(row[4]), now=now)
+    key_touch(key_id=caller.key_id, last_used_at=queries.timestamp(row[4]), now=now)
     return caller
 
 

@@ -1,6 +1,5 @@
 """The API's JSON shapes, as plain dicts (SPEC "Agent JSON API")."""
 
-from datetime import UTC
 from functools import lru_cache
 
 from django.urls import get_script_prefix
@@ -32,14 +31,6 @@ def author_from_row(public_id, handle, kind, display_name, avatar, cache: dict) 
     return ref
 
 
-def _utc_iso(value) -> str:
-    # PostgreSQL formats the hot path's timestamps itself (queries.iso_column); raw
-    # SQLite rows carry naive UTC datetimes.
-    if isinstance(value, str):
-        return value
-    return iso(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
-
-
 def documents_from_rows(rows, workspace_slug: str) -> list[dict]:
     """Rows as selected by queries.DOCUMENT_ROW → SPEC's document shape. The hot path:
     a tight loop over tuples, one author ref per distinct author."""
@@ -56,8 +47,8 @@ def documents_from_rows(rows, workspace_slug: str) -> list[dict]:
             "title": title,
             "body": body,
             "author": author,
-            "created": _utc_iso(created),
-            "updated": _utc_iso(updated),
+            "created": created,  # formatted by the database (queries.iso_column)
+            "updated": updated,
         })
     return out
 

@@ -328,3 +328,22 @@ def test_service_account_uses_the_same_endpoints(world, make):
     # Service accounts see only explicit grants: not the org-visible workspace.
     ow, od = world.spaces["org_visible"]
     assert ENDPOINTS["read"](c, ow, od).status_code == 404
+
+
+def test_timestamps_read_the_same_whichever_code_formats_them(world):
+    """The hot reads let the database format timestamps; writes format them in Python."""
+    from datetime import UTC, datetime
+
+    w, d = world.spaces["member"]
+    Document.objects.filter(pk=d.pk).update(
+        created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), updated_at=datetime(2026, 1, 2, 3, 4, 5, 60, tzinfo=UTC)
+    )
+    c = ApiClient(world.key)
+    listed = next(item for item in c.get(f"/api/v1/workspaces/{w.slug}/documents").data["items"] if item["id"] == d.public_id)
+    read = c.get(f"/api/v1/documents/{d.public_id}").data
+    assert listed == read
+    assert (read["created"], read["updated"]) == ("2026-01-02T03:04:05.000000+00:00", "2026-01-02T03:04:05.000060+00:00")
+    patched = c.patch(f"/api/v1/documents/{d.public_id}", {"title": "Renamed"}).data
+    assert patched["created"] == read["created"]
+    assert datetime.fromisoformat(patched["updated"]) > datetime.fromisoformat(read["updated"])
+    assert c.get(f"/api/v1/documents/{d.public_id}").data["updated"] == patched["updated"]
