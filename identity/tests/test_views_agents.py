@@ -92,6 +92,7 @@ def test_create_agent_without_avatar_or_extra_scope_gets_an_orb_and_read(team):
         ({"name": "Boss", "scope": ["read", "manage"]}, "scope"),
         ({"name": "Vector", "scope": ["read"], "avatar": SimpleUploadedFile("a.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/svg+xml")}, "avatar"),
         ({"name": "Fake", "scope": ["read"], "avatar": SimpleUploadedFile("a.png", b"not an image at all", "image/png")}, "avatar"),
+        ({"name": "Huge", "scope": ["read"], "avatar": SimpleUploadedFile("a.png", b"\x89PNG" + b"\0" * (2 * 1024 * 1024), "image/png")}, "avatar"),
     ],
 )
 def test_bad_agent_input_shows_field_errors_and_creates_nothing(team, data, field):

@@ -53,6 +53,8 @@ def test_people_htmx_answers_the_list_fragment(team):
     assert "HX-Request" in response["Vary"]
     full = logged_in(team.bob).get(reverse("people"), {"kind": "human"})
     assert "HX-Request" in full["Vary"] and "<html" in full.content.decode()
+    restore = logged_in(team.bob).get(reverse("people"), {"kind": "human"}, headers={**HTMX, "HX-History-Restore-Request": "true"})
+    assert "<html" in restore.content.decode()
 
 
 def test_org_chart_nests_agents_under_their_owners(team, make):

@@ -13,7 +13,9 @@ def me(request) -> Principal:
 
 def page(request, template: str, context: dict, *, partial: str | None = None, status: int = 200):
     """The full page, or for an htmx request the named partial of the same template."""
-    name = f"{template}#{partial}" if partial and request.htmx else template
+    # A history restore (back button, nothing cached) needs the whole page again.
+    wants_fragment = bool(request.htmx) and not request.htmx.history_restore_request
+    name = f"{template}#{partial}" if partial and wants_fragment else template
     response = render(request, name, context, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response
