@@ -1,7 +1,7 @@
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from audit import events
@@ -11,6 +11,7 @@ from ..errors import Conflict, InvalidInput, InvalidTransition
 from ..models import Kind, Org, OrgRole, Principal, Status, User
 from ..signals import principal_deactivated, principal_deleting
 from .principals import clean_display_name, principal_build
+from .sessions import sessions_end
 
 
 def normalize_email(email: str) -> str:
@@ -27,11 +28,19 @@ def org_create(*, actor, slug: str, name: str) -> Org:
     if not slug or slugify(slug) != slug or len(slug) > 64:
         raise InvalidInput(f"{slug!r} is not a valid slug (lowercase letters, digits, hyphens).", fields={"slug": "Use lowercase letters, digits and hyphens."})
     name = clean_display_name(name)
-    with transaction.atomic():
+    taken = Conflict(f"An org with the slug {slug!r} already exists.", fields={"slug": "That slug is taken."})
+    try:
+        with transaction.atomic():
+            if Org.objects.filter(slug=slug).exists():
+                raise taken
+            org = Org.objects.create(slug=slug, name=name)
+            record(events.ORG_CREATED, actor=actor, target=org, org=org.slug)
+    except IntegrityError:
+        # A concurrent request (a double click) committed the slug while this one waited
+        # on the unique index; this one is rolled back (to its savepoint, when nested).
         if Org.objects.filter(slug=slug).exists():
-            raise Conflict(f"An org with the slug {slug!r} already exists.", fields={"slug": "That slug is taken."})
-        org = Org.objects.create(slug=slug, name=name)
-        record(events.ORG_CREATED, actor=actor, target=org, org=org.slug)
+            raise taken from None
+        raise
     return org
 
 
@@ -48,9 +57,29 @@ def user_create(
     email = normalize_email(email)
     if role not in OrgRole.values:
         raise InvalidInput(f"Unknown org role {role!r} (choose from {', '.join(OrgRole.values)}).", fields={"role": "Unknown role."})
+    try:
+        return _user_insert(actor=actor, email=email, org=org, display_name=display_name, role=role, password=password,
+                            handle=handle)
+    except IntegrityError as exc:
+        # A concurrent request (a double click on "Join") committed the same address, or
+        # the same free handle, while this one waited on a unique index; this one is
+        # rolled back (to its savepoint, when nested). The same address is a conflict; a
+        # free handle taken meanwhile is simply chosen again, once.
+        if User.objects.filter(email=email).exists():
+            raise _registered(email) from None
+        if handle or "handle" not in str(exc):
+            raise
+        return _user_insert(actor=actor, email=email, org=org, display_name=display_name, role=role, password=password)
+
+
+def _registered(email: str) -> Conflict:
+    return Conflict(f"A user with the email {email!r} already exists.", fields={"email": "That email is already registered."})
+
+
+def _user_insert(*, actor, email, org, display_name, role, password, handle=None) -> User:
     with transaction.atomic():
         if User.objects.filter(email=email).exists():
-            raise Conflict(f"A user with the email {email!r} already exists.", fields={"email": "That email is already registered."})
+            raise _registered(email)
         principal = principal_build(kind=Kind.HUMAN, org=org, display_name=display_name or email.split("@")[0], handle=handle)
         user = User(principal=principal, email=email, org_role=role)
         if password:
@@ -105,6 +134,7 @@ def user_deactivate(*, actor, user: User) -> User:
         principal.save(update_fields=["status"])
         user.principal = principal
         record(events.HUMAN_DEACTIVATED, actor=actor, target=principal)
+        sessions_end(user=user)
         principal_deactivated.send(sender=User, principal=principal, actor=actor)
     return user
 
