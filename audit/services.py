@@ -4,7 +4,6 @@ import contextlib
 import contextvars
 
 from django.db import connection
-from django.db.models import Subquery
 from django.utils import timezone
 
 from . import chain, context, events
@@ -26,26 +25,29 @@ _batch: contextvars.ContextVar[list | None] = contextvars.ContextVar("dock_audit
 # run first, while nothing waits on it, and the head is locked next, in the same round
 # trip. Later statements are deferred again, as before (every deferrable constraint in
 # the schema is an initially deferred foreign key).
-_SETTLE_AND_LOCK = (
-    "SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED; "
-    "SELECT id, hash, count, last_event_id FROM {table} WHERE id = 1 FOR UPDATE"
-)
+_HEAD = ChainHead._meta.db_table
+_EVENTS = AuditEvent._meta.db_table
+_LOCK = f"SELECT hash, count FROM {_HEAD} WHERE id = 1 FOR UPDATE"
+_SETTLE_AND_LOCK = f"SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED; {_LOCK}"
+_GENESIS = f"INSERT INTO {_HEAD} (id, hash, count) VALUES (1, %s, 0) ON CONFLICT DO NOTHING"
 
 
-def _locked_head() -> ChainHead:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_SETTLE_AND_LOCK.format(table=connection.ops.quote_name(ChainHead._meta.db_table)))
+def _locked_head(cursor) -> tuple[str, int]:
+    """(hash, count) of the chain head, row-locked until commit."""
+    postgres = connection.vendor == "postgresql"
+    for _attempt in range(2):
+        if postgres:
+            cursor.execute(_SETTLE_AND_LOCK)
             while cursor.description is None and cursor.nextset():
                 pass  # past the two SETs, to the head row
-            row = cursor.fetchone()
+        else:
+            # SQLite: BEGIN IMMEDIATE already serialises writers; FOR UPDATE is not SQL there.
+            cursor.execute(_LOCK.removesuffix(" FOR UPDATE"))
+        row = cursor.fetchone()
         if row is not None:
-            return ChainHead.from_db(connection.alias, ["id", "hash", "count", "last_event_id"], row)
-    head = ChainHead.objects.select_for_update().filter(pk=1).first()
-    if head is None:
-        ChainHead.objects.bulk_create([ChainHead(pk=1, hash=chain.GENESIS, count=0)], ignore_conflicts=True)
-        head = ChainHead.objects.select_for_update().get(pk=1)
-    return head
+            return row[0], row[1]
+        cursor.execute(_GENESIS, [chain.GENESIS])  # an empty database: start the chain
+    raise AuditError("the audit chain head could not be locked")
 
 
 def _require_transaction() -> None:
@@ -80,47 +82,64 @@ def _prepare(action, *, actor, target, workspace, org, details) -> dict:
 
 
 _FIELDS = (*chain.HASHED[:8], "actor_org", *chain.HASHED[8:], "hash")
+_COLUMNS = ", ".join(_FIELDS)
+_ROW = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
+_SET_HEAD = f"UPDATE {_HEAD} SET hash = %s, count = %s, last_event_id = {{last}} WHERE id = 1"
+_PG_CHUNK = 2000  # rows per statement: 18 parameters each, under PostgreSQL's 65,535
 
 
-def _insert_many(rows: list[dict]) -> None:
-    """One executemany for a batch: the ORM's bulk_create splits into many statements on
-    SQLite and builds a model per row, which dominated large cascades."""
-    table = AuditEvent._meta.db_table
-    quote = connection.ops.quote_name
+def _params(rows: list[dict]) -> list[list]:
+    adapt = connection.ops.adapt_datetimefield_value
     details = AuditEvent._meta.get_field("details")
-    sql = f"INSERT INTO {quote(table)} ({', '.join(quote(f) for f in _FIELDS)}) VALUES ({', '.join(['%s'] * len(_FIELDS))})"
-    params = []
+    out = []
     for row in rows:
-        values = dict(row)
-        values["occurred_at"] = connection.ops.adapt_datetimefield_value(row["occurred_at"])
-        values["details"] = details.get_db_prep_save(row["details"], connection)
-        params.append([values[name] for name in _FIELDS])
-    with connection.cursor() as cursor:
+        values = dict(row, occurred_at=adapt(row["occurred_at"]), details=details.get_db_prep_save(row["details"], connection))
+        out.append([values[name] for name in _FIELDS])
+    return out
+
+
+def _write(cursor, rows: list[dict], count: int) -> None:
+    """Insert the events and move the head, in raw SQL: the ORM's per-row model building
+    and statement compiling cost more than the database work for this one hot path."""
+    params = _params(rows)
+    head = [rows[-1]["hash"], count]
+    if connection.vendor == "postgresql":
+        # One round trip per chunk: the insert and the head update in one statement.
+        for start in range(0, len(params), _PG_CHUNK):
+            chunk = params[start:start + _PG_CHUNK]
+            last = start + len(chunk) >= len(params)
+            values = ", ".join([_ROW] * len(chunk))
+            flat = [value for row in chunk for value in row]
+            if last:
+                cursor.execute(
+                    f"WITH ins AS (INSERT INTO {_EVENTS} ({_COLUMNS}) VALUES {values} RETURNING id) "
+                    + _SET_HEAD.format(last="(SELECT max(id) FROM ins)"),
+                    flat + head,
+                )
+            else:
+                cursor.execute(f"INSERT INTO {_EVENTS} ({_COLUMNS}) VALUES {values}", flat)
+        return
+    sql = f"INSERT INTO {_EVENTS} ({_COLUMNS}) VALUES {_ROW}"
+    if len(params) == 1:
+        cursor.execute(sql, params[0])
+        cursor.execute(_SET_HEAD.format(last="%s"), head + [cursor.lastrowid])
+    else:
         cursor.executemany(sql, params)
+        cursor.execute(_SET_HEAD.format(last=f"(SELECT id FROM {_EVENTS} WHERE hash = %s)"), head + [rows[-1]["hash"]])
 
 
 def _append(rows: list[dict]) -> None:
     # The head row lock orders writers: each event's prev_hash is the hash of the event
     # committed just before it, on PostgreSQL as on SQLite. Held until commit, so it is
     # the last lock a writer takes.
-    head = _locked_head()
-    now = timezone.now()
-    prev = head.hash
-    for row in rows:
-        row["occurred_at"] = now
-        row["prev_hash"] = prev
-        row["hash"] = prev = chain.compute_hash(row)
-    if len(rows) == 1:
-        event = AuditEvent(**rows[0])
-        event.save(force_insert=True)
-        ChainHead.objects.filter(pk=1).update(hash=prev, count=head.count + 1, last_event_id=event.pk)
-        return
-    _insert_many(rows)
-    ChainHead.objects.filter(pk=1).update(
-        hash=prev,
-        count=head.count + len(rows),
-        last_event_id=Subquery(AuditEvent.objects.filter(hash=prev).values("id")[:1]),
-    )
+    with connection.cursor() as cursor:
+        prev, count = _locked_head(cursor)
+        now = timezone.now()
+        for row in rows:
+            row["occurred_at"] = now
+            row["prev_hash"] = prev
+            row["hash"] = prev = chain.compute_hash(row)
+        _write(cursor, rows, count + len(rows))
 
 
 def record(action: str, *, actor, target=None, workspace=None, org: str | None = None, details=None) -> None:

@@ -225,11 +225,11 @@ def test_owner_deletion_rolls_back_when_its_receiver_fails(world, failing):
 def test_batched_audit_insert_failing_rolls_back_member_removal(world, monkeypatch):
     """Removing Alice writes a batch (elevations, proposals, the removal): its one insert fails."""
 
-    def broken(rows):
+    def broken(cursor, rows, count):
         assert len(rows) > 1
         raise DatabaseError("audit insert failed")
 
-    monkeypatch.setattr(audit_services, "_insert_many", broken)
+    monkeypatch.setattr(audit_services, "_write", broken)
     before = snapshot()
     with pytest.raises(DatabaseError):
         ws.membership_remove(actor=world.admin, membership=world.membership(world.alice, world.locked))
@@ -246,15 +246,16 @@ def test_batched_audit_insert_failing_rolls_back_member_removal(world, monkeypat
     ],
 )
 def test_audit_batch_failing_after_half_its_rows_rolls_back_everything(world, monkeypatch, change):
-    real = audit_services._insert_many
+    real = audit_services._write
     written = []
 
-    def half_then_fail(rows):
-        real(rows[: len(rows) // 2])
-        written.append(len(rows) // 2)
+    def half_then_fail(cursor, rows, count):
+        half = len(rows) // 2
+        real(cursor, rows[:half], count - len(rows) + half)
+        written.append(half)
         raise DatabaseError("connection lost during the audit insert")
 
-    monkeypatch.setattr(audit_services, "_insert_many", half_then_fail)
+    monkeypatch.setattr(audit_services, "_write", half_then_fail)
     before = snapshot()
     with pytest.raises(DatabaseError):
         change(world)
@@ -263,10 +264,11 @@ def test_audit_batch_failing_after_half_its_rows_rolls_back_everything(world, mo
 
 
 def test_single_audit_insert_failing_rolls_back_the_change(world, monkeypatch):
-    def broken(self, *args, **kwargs):
+    def broken(cursor, rows, count):
+        assert len(rows) == 1
         raise DatabaseError("audit insert failed")
 
-    monkeypatch.setattr(AuditEvent, "save", broken)
+    monkeypatch.setattr(audit_services, "_write", broken)
     before = snapshot()
     with pytest.raises(DatabaseError):
         key_services.key_rotate(actor=world.alice, key=ApiKey.objects.get(principal=world.spare))
@@ -294,10 +296,11 @@ def test_api_write_whose_audit_insert_fails_answers_500_and_changes_nothing(worl
     api = ApiClient(world.scout_key)
     assert api.get("/api/v1/me").status_code == 200  # the key's last use is recorded now, not during the test
 
-    def broken(self, *args, **kwargs):
+    def broken(cursor, rows, count):
+        assert len(rows) == 1
         raise DatabaseError("audit insert failed")
 
-    monkeypatch.setattr(AuditEvent, "save", broken)
+    monkeypatch.setattr(audit_services, "_write", broken)
     before = snapshot()
     response = Client(HTTP_HOST=HOST).post(
         f"/api/v1/workspaces/{world.open.slug}/documents", json.dumps({"title": "Never", "body": ""}),
