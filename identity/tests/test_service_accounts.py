@@ -437,3 +437,19 @@ def test_service_key_write_needs_the_capability_and_answers_like_any_key(acme):
     bad = api.post("/api/v1/workspaces/roadmap/documents", {"title": "", "body": ""})
     assert bad.status_code == 400 and bad.data["error"] == "invalid"
     assert ApiClient(acme.key[:-1] + ("A" if acme.key[-1] != "A" else "B")).get("/api/v1/me").status_code == 401
+
+
+# Ways in -----------------------------------------------------------------------------------
+
+
+def test_profile_and_people_pages_lead_org_admins_here(acme):
+    admin, member = logged_in(acme.admin), logged_in(acme.alice)
+    manage = url("service-admin", acme.service).encode()
+    profile = reverse("profile", args=[acme.service.handle])
+    assert manage in admin.get(profile).content
+    assert manage not in member.get(profile).content and member.get(profile).status_code == 200
+    services = reverse("services").encode()
+    assert services in admin.get(reverse("people")).content
+    assert services in admin.get(reverse("people"), {"view": "chart"}).content
+    assert services not in member.get(reverse("people")).content
+    assert services not in member.get(reverse("people"), {"view": "chart"}).content
