@@ -6,34 +6,42 @@ operation that describes it in the OpenAPI document (views.documents), so the tw
 answer differently — a test holds them to that.
 """
 
+from typing import Annotated
+
+from pydantic import Field, TypeAdapter, ValidationError
+
 from .api import api
 from .auth import authenticate
 from .errors import INVALID, ApiError
 from .views import PAGE_DEFAULT, PAGE_MAX, documents_page, documents_position
 
+# The same validation (and messages) as the operation's `limit: int = Query(ge=1, le=…)`.
+_LIMIT = TypeAdapter(Annotated[int, Field(ge=1, le=PAGE_MAX)])
 
-def _limit(request) -> int:
-    raw = request.GET.get("limit")
+
+def _params(request) -> tuple[str | None, str | None]:
+    """limit and cursor, without building a QueryDict for the common bare request."""
+    if not request.META.get("QUERY_STRING"):
+        return None, None
+    return request.GET.get("limit"), request.GET.get("cursor")
+
+
+def _limit(raw: str | None) -> int:
     if raw is None:
         return PAGE_DEFAULT
     try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, INVALID, "Invalid input: limit.", fields={"limit": "Input should be a valid integer"}) from None
-    if value < 1:
-        raise ApiError(400, INVALID, "Invalid input: limit.", fields={"limit": "Input should be greater than or equal to 1"})
-    if value > PAGE_MAX:
-        raise ApiError(400, INVALID, "Invalid input: limit.",
-                       fields={"limit": f"Input should be less than or equal to {PAGE_MAX}"})
-    return value
+        return _LIMIT.validate_python(raw)
+    except ValidationError as exc:
+        raise ApiError(400, INVALID, "Invalid input: limit.", fields={"limit": exc.errors()[0]["msg"]}) from None
 
 
 def documents_read(request, slug: str):
     try:
         # Bad parameters are answered after authentication, as on every other endpoint;
         # until then they only mean that no page is fetched with the key.
+        raw_limit, cursor = _params(request)
         try:
-            limit, after, bad = _limit(request), documents_position(request.GET.get("cursor"), slug), None
+            limit, after, bad = _limit(raw_limit), documents_position(cursor, slug), None
         except ApiError as exc:
             bad = exc
         caller = authenticate(request, workspace_slug=slug, page=None if bad else (limit + 1, after))
