@@ -6,7 +6,7 @@ set's `.qs` is exactly the set the page lists and the export writes.
 """
 
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import django_filters
 from django import forms
@@ -23,6 +23,7 @@ from .models import AuditEvent
 from .selectors import EventFilter, visible_events
 
 ACTOR_MATCH_LIMIT = 12
+EARLIEST, LATEST = date(1970, 1, 1), date(9998, 12, 31)
 PUBLIC_ID = re.compile(r"^(usr|agt|svc)_[0-9A-Za-z]{4,36}$")
 
 KIND_CHOICES = [
@@ -119,6 +120,13 @@ class AuditFilterForm(forms.Form):
         preset, since, until = data.get("range"), data.get("since"), data.get("until")
         if preset and preset != "custom" and (since or until):
             raise ValidationError("Choose a preset range or dates, not both.", code="range_and_dates")
+        for name in ("since", "until"):
+            day = data.get(name)
+            if day and not EARLIEST <= day <= LATEST:
+                # Far enough from the calendar's ends that a day's bounds and the chart's
+                # window never overflow; nothing is recorded outside these years anyway.
+                self.add_error(name, ValidationError(
+                    f"Choose a date from {EARLIEST.isoformat()} to {LATEST.isoformat()}.", code="date_out_of_range"))
         if since and until and until < since:
             self.add_error("until", ValidationError("The end date is before the start date.", code="until_before_since"))
         return data

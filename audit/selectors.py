@@ -193,7 +193,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         if (occurred_at.tzinfo is None or not isinstance(event_id, int) or isinstance(event_id, bool)
                 or not 0 < event_id < 2**63):
             raise ValueError
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+        occurred_at = occurred_at.astimezone(UTC)  # an offset past the calendar's ends overflows here
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
         raise InvalidCursor("This page link is not valid any more; start again from the newest events.") from None
     return occurred_at, event_id
 

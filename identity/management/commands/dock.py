@@ -92,7 +92,10 @@ def _when(text: str | None, name: str):
         raise Refusal(f"{name}: {text!r} is not an ISO date or time")
     if timezone.is_naive(value):
         value = value.replace(tzinfo=UTC)
-    return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # an offset that pushes it past the calendar's ends
+        raise Refusal(f"{name}: {text!r} is out of range") from None
 
 
 def _workspace_json(w: Workspace) -> dict:
