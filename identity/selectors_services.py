@@ -258,8 +258,9 @@ def _tell_text(code: str, human: Principal, n: int) -> str:
     if code == "activity":
         where = "the workspace" if n == 1 else f"the {n} workspaces"
         return f"In the last {ACTIVITY_WINDOW.days} days, only {name} (or their agents) worked in {where} where it worked."
-    times = "once" if n == 1 else f"{n} times"
-    return f"Its key was rotated or issued {times}, each time by {name}."
+    if n == 1:
+        return f"Its key was rotated or issued once, by {name}, and by nobody else."
+    return f"Its key was rotated or issued {n} times, each time by {name}."
 
 
 def org_tells(viewer: Principal, limit: int = 200) -> list[ServiceRow]:
