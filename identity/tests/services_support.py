@@ -10,8 +10,6 @@ from identity import keys
 from identity.api import ratelimit
 from identity.models import ApiKey
 
-from .views_support import PASSWORD
-
 KEY_RE = re.compile(r"dock_[0-9A-Za-z]{8}_[0-9A-Za-z]{38,}")
 
 
@@ -29,11 +27,11 @@ class Org:
 
     def __init__(self, make):
         self.org = make.org(slug="acme", name="Acme")
-        self.owner = make.human(self.org, "Olga Owner", role="owner", email="olga@acme.test", password=PASSWORD)
-        self.admin = make.human(self.org, "Ada Admin", role="admin", email="ada@acme.test", password=PASSWORD)
-        self.alice = make.human(self.org, "Alice Adams", email="alice@acme.test", password=PASSWORD)
-        self.bob = make.human(self.org, "Bob Brown", email="bob@acme.test", password=PASSWORD)
-        self.auditor = make.human(self.org, "Audrey Auditor", role="auditor", email="audrey@acme.test", password=PASSWORD)
+        self.owner = make.human(self.org, "Olga Owner", role="owner", email="olga@acme.test")
+        self.admin = make.human(self.org, "Ada Admin", role="admin", email="ada@acme.test")
+        self.alice = make.human(self.org, "Alice Adams", email="alice@acme.test")
+        self.bob = make.human(self.org, "Bob Brown", email="bob@acme.test")
+        self.auditor = make.human(self.org, "Audrey Auditor", role="auditor", email="audrey@acme.test")
         self.roadmap = make.workspace(self.org, "roadmap", name="Roadmap")
         self.ops = make.workspace(self.org, "ops", name="Ops")
         self.handbook = make.workspace(self.org, "handbook", name="Handbook", visibility="org")
@@ -47,7 +45,7 @@ class Org:
         self.service, self.key = make.service(self.org, "Nightly Digest")
         make.member(self.roadmap, self.service, "editor")
         self.other = make.org(slug="globex", name="Globex")
-        self.other_admin = make.human(self.other, "Gus Globex", role="admin", email="gus@globex.test", password=PASSWORD)
+        self.other_admin = make.human(self.other, "Gus Globex", role="admin", email="gus@globex.test")
 
 
 @pytest.fixture
