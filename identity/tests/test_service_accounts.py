@@ -75,6 +75,13 @@ def test_list_query_count_does_not_grow_with_accounts(acme, make):
     assert len(many) == len(few)
 
 
+def test_one_accounts_page_reads_a_fixed_number_of_queries(acme, django_assert_max_num_queries):
+    client = logged_in(acme.admin)
+    client.get(reverse("services"))
+    with django_assert_max_num_queries(16):
+        assert client.get(url("service-admin", acme.service)).status_code == 200
+
+
 def test_last_used_time_is_shown(acme):
     ApiClient(acme.key).get("/api/v1/me")
     html = logged_in(acme.admin).get(url("service-admin", acme.service)).content.decode()
@@ -385,6 +392,7 @@ def test_peoples_membership_changes_never_touch_a_service_account(acme, make):
     from identity.services.users import user_delete
 
     user_delete(actor=SYSTEM, user=acme.bob.user)
+    user_delete(actor=SYSTEM, user=acme.admin.user)  # who created its grant and its current key
 
     assert not AuditEvent.objects.filter(id__gt=mark, target_id=acme.service.public_id).exists()
     assert sorted(Membership.objects.filter(principal=acme.service).values_list("workspace__slug", "role")) == grants_before

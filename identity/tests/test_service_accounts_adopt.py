@@ -282,3 +282,13 @@ def test_service_adopt_refuses_a_scope_no_agent_may_have(acme, scope):
         service_accounts.service_adopt(actor=acme.admin, service=acme.service, owner=acme.alice, scope=scope)
     assert "scope" in refused.value.fields
     assert state(acme.service) == before and actions_since(mark) == []
+
+
+def test_the_confirmation_page_reads_a_fixed_number_of_queries(acme, make, django_assert_max_num_queries):
+    for n in range(6):
+        w = make.workspace(acme.org, f"more-{n}", visibility="org" if n % 2 else "members")
+        make.member(w, acme.alice, "editor")
+    client = logged_in(acme.admin)
+    client.get(reverse("services"))
+    with django_assert_max_num_queries(20):
+        assert client.get(url("service-adopt", acme.service), {"owner": acme.alice.public_id}).status_code == 200
