@@ -186,6 +186,7 @@ def test_create_with_a_chosen_handle(acme):
 @pytest.mark.parametrize(
     "data, field, message",
     [
+        ({}, "name", "This field is required."),
         ({"name": "", "handle": ""}, "name", "This field is required."),
         ({"name": "   ", "handle": ""}, "name", "This field is required."),
         ({"name": "x" * 121, "handle": ""}, "name", "at most 120 characters"),

@@ -152,7 +152,7 @@ def service_admin(request, public_id):
 @require_http_methods(["GET", "POST"])
 def service_new(request):
     viewer = _admin(request)
-    form = ServiceCreateForm(request.POST or None)
+    form = ServiceCreateForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
         status = 400
