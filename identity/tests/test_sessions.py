@@ -4,13 +4,10 @@ account and per address, and answers an unknown address exactly as a known one â
 same status, message and page, and the same password-hashing work."""
 
 import re
-import statistics
-import time
 
 import pytest
 from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.contrib.sessions.models import Session
-from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
@@ -333,18 +330,3 @@ def test_every_failed_log_in_costs_one_argon2_computation(argon2_people, monkeyp
     counter = HashCounter(monkeypatch)
     assert log_in(Client(), email, password).status_code == 400
     assert counter.count == 1
-
-
-def test_unknown_and_known_addresses_take_about_as_long(argon2_people):
-    """Interleaved timings of failed log-ins; medians within a factor of two. Without the
-    dummy hash for an unknown address, it answers about ten times faster."""
-    samples = {"unknown": [], "known": []}
-    for n in range(7):
-        for kind, email in (("unknown", f"nobody{n}@acme.test"), ("known", "alice@acme.test")):
-            cache.clear()  # timing the password check, not the lock-out
-            client = Client(REMOTE_ADDR=f"10.3.{n}.1")
-            started = time.perf_counter()
-            assert log_in(client, email, "wrong password!").status_code == 400
-            samples[kind].append(time.perf_counter() - started)
-    ratio = statistics.median(samples["unknown"]) / statistics.median(samples["known"])
-    assert 0.5 < ratio < 2.0, (ratio, samples)
