@@ -153,3 +153,28 @@ def pytest_configure(config):
     # Playwright's sync API runs an event loop; Django's ORM is called from the test
     # thread around it.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+# Caches ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def private_cache(settings):
+    """A local-memory cache of this test's own: throttle and rate-limit counts neither leak
+    in from other tests nor touch a Redis shared with them (tests that mean Redis say so)."""
+    import uuid
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}}
+
+
+@pytest.fixture
+def pinned_rate_window(monkeypatch):
+    """The rate limiter's clock pinned mid-minute, so no test straddles a window boundary."""
+    from identity.api import ratelimit
+
+    monkeypatch.setattr(ratelimit, "clock", lambda: 1_800_000_030.0)
+
+
+@pytest.fixture
+def hermetic_api(private_cache, pinned_rate_window):
+    """Both of the above: what every API test starts from."""

@@ -1,23 +1,19 @@
 """Shared set-up for the service-account tests (identity/tests/test_service_accounts*.py)."""
 
 import re
-import uuid
 
 import pytest
 from django.urls import reverse
 
 from identity import keys
-from identity.api import ratelimit
 from identity.models import ApiKey
 
 KEY_RE = re.compile(r"dock_[0-9A-Za-z]{8}_[0-9A-Za-z]{38,}")
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache(settings, monkeypatch):
-    # The API's rate limits count in the cache: a private one per test.
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}}
-    monkeypatch.setattr(ratelimit, "clock", lambda: 1_800_000_030.0)
+def fresh_cache(hermetic_api):
+    """A private cache and a pinned rate-limit window (see the root conftest)."""
 
 
 class Org:

@@ -1,6 +1,5 @@
 """The consent gate through the API: DELETE proposes, a second agent (or a human) decides."""
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -10,7 +9,6 @@ from audit.models import AuditEvent
 from conftest import audit_mark
 from dock.workspaces.models import Document, Proposal
 from identity import consent
-from identity.api import ratelimit
 from identity.api.testing import ApiClient
 
 pytestmark = pytest.mark.django_db
@@ -18,12 +16,8 @@ FULL = "read,comment,write,delete"
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache(settings, monkeypatch):
-    # Hermetic: a private local-memory cache per test and a clock pinned mid-window, so
-    # no count leaks between tests (or xdist workers sharing a Redis) and no test straddles
-    # a minute boundary. Redis itself is exercised by the tests that name it.
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}}
-    monkeypatch.setattr(ratelimit, "clock", lambda: 1_800_000_030.0)
+def fresh_cache(hermetic_api):
+    """A private cache and a pinned rate-limit window (see the root conftest)."""
 
 
 @pytest.fixture

@@ -4,14 +4,12 @@ and the delete goes through the consent gate."""
 
 import io
 import json
-import uuid
 
 import pytest
 from django.core.management import call_command
 
 from dock.workspaces.models import Document, Proposal
 from identity import consent
-from identity.api import ratelimit
 from identity.api.testing import ApiClient
 from identity.models import Principal
 
@@ -19,12 +17,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache(settings, monkeypatch):
-    # Hermetic: a private local-memory cache per test and a clock pinned mid-window, so
-    # no count leaks between tests (or xdist workers sharing a Redis) and no test straddles
-    # a minute boundary. Redis itself is exercised by the tests that name it.
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}}
-    monkeypatch.setattr(ratelimit, "clock", lambda: 1_800_000_030.0)
+def fresh_cache(hermetic_api):
+    """A private cache and a pinned rate-limit window (see the root conftest)."""
 
 
 def dock(*args) -> dict:

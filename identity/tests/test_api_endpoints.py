@@ -1,6 +1,5 @@
 """Each endpoint × each principal state × each way a workspace can (not) be visible."""
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -11,7 +10,6 @@ from audit.refs import SYSTEM
 from conftest import audit_mark
 from dock.workspaces import services as ws_services
 from dock.workspaces.models import Comment, Document, Proposal, Revision
-from identity.api import ratelimit
 from identity.api.testing import ApiClient
 from identity.models import ApiKey
 from identity.services import agents
@@ -23,12 +21,8 @@ FULL = "read,comment,write,delete"
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache(settings, monkeypatch):
-    # Hermetic: a private local-memory cache per test and a clock pinned mid-window, so
-    # no count leaks between tests (or xdist workers sharing a Redis) and no test straddles
-    # a minute boundary. Redis itself is exercised by the tests that name it.
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}}
-    monkeypatch.setattr(ratelimit, "clock", lambda: 1_800_000_030.0)
+def fresh_cache(hermetic_api):
+    """A private cache and a pinned rate-limit window (see the root conftest)."""
 
 
 class World:

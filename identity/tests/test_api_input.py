@@ -1,13 +1,11 @@
 """Bad input never changes anything and always answers SPEC's error shape: JSON, never
 HTML, never a 500."""
 
-import uuid
 
 import pytest
 
 from conftest import audit_mark
 from dock.workspaces.models import Comment, Document
-from identity.api import ratelimit
 from identity.api.testing import ApiClient
 from identity.api.urls import MAX_BODY_BYTES
 
@@ -15,12 +13,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache(settings, monkeypatch):
-    # Hermetic: a private local-memory cache per test and a clock pinned mid-window, so
-    # no count leaks between tests (or xdist workers sharing a Redis) and no test straddles
-    # a minute boundary. Redis itself is exercised by the tests that name it.
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}}
-    monkeypatch.setattr(ratelimit, "clock", lambda: 1_800_000_030.0)
+def fresh_cache(hermetic_api):
+    """A private cache and a pinned rate-limit window (see the root conftest)."""
 
 
 @pytest.fixture

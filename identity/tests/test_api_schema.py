@@ -3,7 +3,6 @@
 SQL queries."""
 
 import json
-import uuid
 
 import pytest
 import schemathesis
@@ -13,15 +12,13 @@ from django.test import override_settings
 from hypothesis import HealthCheck, settings
 
 from identity import consent
-from identity.api import ratelimit
 from identity.api.testing import ApiClient
 
 pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
-def fresh_cache(settings, monkeypatch):
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}}
-    monkeypatch.setattr(ratelimit, "clock", lambda: 1_800_000_030.0)
+def fresh_cache(hermetic_api):
+    """A private cache and a pinned rate-limit window (see the root conftest)."""
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ each, and a write leaves every table and the audit log as they were (an `api.den
 event is the one row a refused well-formed key may leave)."""
 
 import base64
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -13,7 +12,6 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.refs import SYSTEM
 from identity import keys
-from identity.api import ratelimit
 from identity.api.testing import ApiClient
 from identity.models import ApiKey, Principal, Status
 from identity.services import agents, service_accounts, users
@@ -26,9 +24,8 @@ DOCS = "/api/v1/workspaces/roadmap/documents"
 
 
 @pytest.fixture(autouse=True)
-def hermetic_rate_limits(settings, monkeypatch):
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}}
-    monkeypatch.setattr(ratelimit, "clock", lambda: 1_800_000_030.0)
+def hermetic_rate_limits(hermetic_api):
+    """A private cache and a pinned rate-limit window (see the root conftest)."""
 
 
 @pytest.fixture
