@@ -41,7 +41,7 @@ class Renderer:
     charset = "utf-8"
 
     def render(self, request, data, *, response_status):
-        return rendering.encode(data).encode()
+        return rendering.encode(data)
 
 
 api = NinjaAPI(

@@ -1,17 +1,23 @@
-"""JSON out: plain dicts of str/int/bool/None/list, encoded once, no model walking."""
+"""JSON out: plain dicts of str/int/bool/None/list, encoded once, no model walking.
 
-import json
+orjson encodes a page of documents about ten times faster than the standard library's
+encoder (the hot read's largest cost after its query); like it, it writes UTF-8 as is.
+"""
+
 from datetime import UTC
 
+import orjson
 from django.http import HttpResponse
 
 CONTENT_TYPE = "application/json"
 
-encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+def encode(data) -> bytes:
+    return orjson.dumps(data)
 
 
 def json_response(data, *, status: int = 200) -> HttpResponse:
-    return HttpResponse(encode(data).encode(), status=status, content_type=CONTENT_TYPE)
+    return HttpResponse(encode(data), status=status, content_type=CONTENT_TYPE)
 
 
 def iso(value) -> str | None:
