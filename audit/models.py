@@ -25,6 +25,29 @@ class CrossOrg(models.Func):
         super().__init__(models.F("org"), models.F("actor_org"))
 
 
+class Before(models.Expression):
+    """`(occurred_at, id) < (at, event_id)`: older than a keyset position, newest first.
+
+    One row-value comparison, which PostgreSQL and SQLite both turn into the bound of an
+    index range scan over (…, occurred_at, id). Every page of the audit log is the same
+    statement: the first one starts from a position after every event (TOP), a deeper
+    one from its cursor, so reading page 500 is the same work as reading page 1."""
+
+    conditional = True
+    output_field = models.BooleanField()
+
+    def __init__(self, at, event_id):
+        super().__init__()
+        self.at = at
+        self.event_id = event_id
+
+    def as_sql(self, compiler, connection):
+        at = models.DateTimeField().get_db_prep_value(self.at, connection)
+        time_column = compiler.compile(models.F("occurred_at").resolve_expression(compiler.query))[0]
+        id_column = compiler.compile(models.F("id").resolve_expression(compiler.query))[0]
+        return f"({time_column}, {id_column}) < (%s, %s)", [at, self.event_id]
+
+
 class AuditEvent(models.Model):
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField()

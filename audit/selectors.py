@@ -1,5 +1,6 @@
 import base64
 import binascii
+import contextlib
 import hashlib
 import heapq
 import json
@@ -8,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.db.models import CharField, Count, Func, Q
 from django.db.models.functions import Cast, Substr, TruncDate
 
 from . import chain
 from . import events as registry
-from .models import AuditEvent, ChainHead, CrossOrg
+from .models import AuditEvent, Before, ChainHead, CrossOrg
 
 CHAIN_FIELDS = ("id", *chain.HASHED, "hash")
 
@@ -71,11 +72,6 @@ def filtered_events(
     return qs
 
 
-def export_rows(qs, chunk_size: int = 2000):
-    """Rows of `qs` as dicts, in chain order, streamed in chunks."""
-    return qs.order_by("id").values(*CHAIN_FIELDS).iterator(chunk_size=chunk_size)
-
-
 # The audit log as people read it: scoped, filtered, newest first, a page at a time. ---------
 #
 # Every page is read with keyset pagination on (occurred_at, id), never OFFSET, so page
@@ -103,6 +99,10 @@ UNOWNED_KINDS = ("service", "system")
 OWNED_KINDS = ("human", "agent")
 MAX_BRANCHES = 16
 PAGE_SIZE = 50
+
+
+# The keyset position of the first page: after every event there can be.
+TOP = (datetime.max.replace(tzinfo=UTC), 2**63 - 1)
 
 
 class InvalidCursor(ValueError):
@@ -238,10 +238,7 @@ def events_page(filters: EventFilter, *, org: str | None, cursor: str | None = N
     branches, row_scope = _branches(filters, org)
     if row_scope:
         base &= scope_q(org)
-    if cursor:
-        at, event_id = decode_cursor(cursor)
-        # The first condition bounds the index range; the second settles ties on the instant.
-        base &= Q(occurred_at__lte=at) & (Q(occurred_at__lt=at) | Q(id__lt=event_id))
+    base &= Before(*(decode_cursor(cursor) if cursor else TOP))
     querysets = [
         AuditEvent.objects.filter(base & branch).order_by("-occurred_at", "-id")[: limit + 1] for branch in branches
     ]
@@ -368,9 +365,9 @@ def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-# Export: exactly the filtered set, in chain order, at full speed. ----------------------------
+# The chain as rows, for verification and export (audit.export). ------------------------------
 
-class _ExportTime(Func):
+class ExportTime(Func):
     """occurred_at as the export writes it (ISO 8601, UTC, microseconds, "Z"), made by the
     database so that no row needs Python to reshape it."""
 
@@ -389,47 +386,50 @@ class _ExportTime(Func):
                 params * 3)
 
 
-def export_chunks(qs, chunk_size: int = 2000):
-    """The events of `qs` in chain order (oldest first), in chunks: tuples in the order of
-    `chain.COLUMNS`, occurred_at already in its exported form and details as JSON text
-    (audit.export decodes it, once per distinct text).
-
-    A server-side cursor on PostgreSQL (SQLite's cursor streams by itself), so memory stays
-    flat however many events there are; no model instances, no per-row ORM work."""
-    return _chunks(qs, chunk_size, with_id=False)
-
-
-def _chunks(qs, chunk_size: int, *, with_id: bool):
-    at_details = chain.COLUMNS.index("details")
-    fields = ["_at", *chain.COLUMNS[1:at_details], "_details", *chain.COLUMNS[at_details + 1:]]
-    if with_id:
-        fields.insert(0, "id")
-    values = qs.order_by("id").annotate(_at=_ExportTime("occurred_at"), _details=Cast("details", CharField()))
-    values = values.values_list(*fields)
+def stream_rows(values, chunk_size: int):
+    """The rows of a `values_list` queryset in chunks, from one cursor: a server-side one
+    on PostgreSQL (SQLite's cursor streams by itself), so memory stays flat however many
+    rows there are; no model instances, no per-row ORM work."""
     try:
         sql, params = values.query.get_compiler(using=values.db).as_sql()
     except EmptyResultSet:  # known to be empty before asking (e.g. `actor_id__in=[]`)
         return
     conn = connections[values.db]
-    # Outside a transaction Django's chunked cursor is declared WITH HOLD, as for
-    # QuerySet.iterator(): nothing here holds a transaction open between chunks.
-    cursor = conn.cursor() if conn.vendor == "sqlite" else conn.chunked_cursor()
-    try:
-        cursor.execute(sql, params)
-        while True:
-            rows = cursor.fetchmany(chunk_size)
-            if not rows:
-                break
-            yield rows
-    finally:
-        cursor.close()
+    if conn.vendor == "sqlite":
+        # Not in a transaction: Dock's SQLite transactions take the write lock (IMMEDIATE).
+        transaction_or_not = contextlib.nullcontext()
+    else:
+        # A read-only transaction for the length of the stream: outside one, Django would
+        # declare the cursor WITH HOLD, and PostgreSQL would then compute every row before
+        # sending the first; inside, it computes each chunk as it is fetched.
+        transaction_or_not = transaction.atomic(using=values.db)
+    with transaction_or_not:
+        cursor = conn.cursor() if conn.vendor == "sqlite" else conn.chunked_cursor()
+        try:
+            cursor.execute(sql, params)
+            while True:
+                rows = cursor.fetchmany(chunk_size)
+                if not rows:
+                    break
+                yield rows
+        finally:
+            cursor.close()
+
+
+def _chain_chunks(chunk_size: int):
+    """Every event in chain order: tuples of id and `chain.COLUMNS`, occurred_at in its
+    hashed form and details as JSON text."""
+    at_details = chain.COLUMNS.index("details")
+    fields = ["id", "_at", *chain.COLUMNS[1:at_details], "_details", *chain.COLUMNS[at_details + 1:]]
+    values = AuditEvent.objects.order_by("id").annotate(_at=ExportTime("occurred_at"), _details=Cast("details", CharField()))
+    return stream_rows(values.values_list(*fields), chunk_size)
 
 
 def _fast_chain_rows(chunk_size: int = 5000):
     names = ("id", *chain.COLUMNS)
     details = names.index("details")
     decode = json_decoder()
-    for rows in _chunks(AuditEvent.objects.all(), chunk_size, with_id=True):
+    for rows in _chain_chunks(chunk_size):
         for row in rows:
             item = dict(zip(names, row))  # noqa: B905
             item["details"] = decode(row[details])

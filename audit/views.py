@@ -19,9 +19,9 @@ from django.views.decorators.http import require_GET
 from identity.avatars import ORB_SIZES, orb_png
 
 from . import charts
-from .export import BLOCKS, CONTENT_TYPES
+from .export import CONTENT_TYPES, stream
 from .filters import AuditFilterSet
-from .selectors import InvalidCursor, chain_head, daily_counts, events_page, export_chunks, verify_chain
+from .selectors import InvalidCursor, chain_head, daily_counts, events_page, verify_chain
 
 # Verify the chain as soon as the panel shows when it is this short (well under a
 # second); past it, verification (minutes at tens of millions of events) waits for a click.
@@ -121,7 +121,7 @@ def export(request, org, fmt: str):
         context = _page_context(request, org, filterset)
         return render(request, "audit/index.html", context, status=400)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    response = StreamingHttpResponse(BLOCKS[fmt](export_chunks(filterset.qs)), content_type=CONTENT_TYPES[fmt])
+    response = StreamingHttpResponse(stream(filterset.qs, fmt), content_type=CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="audit-{org.slug}-{stamp}.{fmt}"'
     response["Cache-Control"] = "no-store"
     return response

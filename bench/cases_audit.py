@@ -181,8 +181,8 @@ class _RssPeak:
 def _export(report, summary) -> None:
     from django.test import Client
 
-    from audit.export import BLOCKS
-    from audit.selectors import export_chunks, filtered_events
+    from audit.export import stream
+    from audit.selectors import filtered_events
     from identity.models import User
 
     report.section(f"Audit export ({connection.vendor})")
@@ -190,7 +190,7 @@ def _export(report, summary) -> None:
         rows = size = 0
         with _RssPeak() as memory:
             started, cpu = time.perf_counter(), time.process_time()
-            for block in BLOCKS[fmt_name](export_chunks(filtered_events())):
+            for block in stream(filtered_events(), fmt_name):
                 rows += block.count("\n")
                 size += len(block)
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu

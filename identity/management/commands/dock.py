@@ -16,9 +16,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from audit import context
-from audit.export import FORMATS
+from audit.export import FORMATS, stream
 from audit.refs import SYSTEM
-from audit.selectors import chain_head, export_rows, filtered_events
+from audit.selectors import chain_head, filtered_events
 from dock.workspaces import services as ws
 from dock.workspaces.models import Membership, Proposal, Role, Visibility, Workspace
 from identity import capabilities, consent
@@ -388,8 +388,8 @@ class Command(BaseCommand):
         )
         out = self.stdout._out
         try:
-            for line in FORMATS[format](export_rows(qs)):
-                out.write(line)
+            for block in stream(qs, format):
+                out.write(block)
             out.flush()
         except BrokenPipeError:
             # The reader (e.g. `head`) closed the pipe: stop quietly.
