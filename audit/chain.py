@@ -45,6 +45,21 @@ def compute_hash(row: dict) -> str:
     return hashlib.sha256(canonical(row)).hexdigest()
 
 
+_PREV_SLOT = '"prev_hash":"' + "?" * 64 + '"'
+
+
+def canonical_around_prev(row: dict) -> tuple[str, str]:
+    """The canonical form of `row` as the text before and after its prev_hash value, so
+    that the database can hash `before || prev || after` with the chain head it has just
+    locked (audit.services). The top-level prev_hash is the last one in the text: keys
+    are sorted, only `details` (which sorts before it) can nest, and a string value cannot
+    hold an unescaped quote."""
+    text = canonical({**row, "prev_hash": "?" * 64}).decode()
+    before, slot, after = text.rpartition(_PREV_SLOT)
+    assert slot, "the canonical form always holds prev_hash"
+    return before + '"prev_hash":"', '"' + after
+
+
 @dataclass
 class VerifyResult:
     ok: bool

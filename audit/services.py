@@ -98,9 +98,15 @@ def _params(rows: list[dict]) -> list[list]:
     return out
 
 
-def _write(cursor, rows: list[dict], count: int) -> None:
+def _write(cursor, rows: list[dict], count: int | None) -> None:
     """Insert the events and move the head, in raw SQL: the ORM's per-row model building
-    and statement compiling cost more than the database work for this one hot path."""
+    and statement compiling cost more than the database work for this one hot path.
+
+    `count` is the head's count after the rows; None for one event on PostgreSQL, where
+    this one statement also locks the head and links the event to it (_PG_APPEND_ONE)."""
+    if count is None:
+        _write_linked_postgres(cursor, rows[0])
+        return
     params = _params(rows)
     head = [rows[-1]["hash"], count]
     if connection.vendor == "postgresql":
@@ -125,7 +131,39 @@ def _write(cursor, rows: list[dict], count: int) -> None:
         cursor.execute(_SET_HEAD.format(last="%s"), head + [cursor.lastrowid])
     else:
         cursor.executemany(sql, params)
-        cursor.execute(_SET_HEAD.format(last=f"(SELECT id FROM {_EVENTS} WHERE hash = %s)"), head + [rows[-1]["hash"]])
+        # The writer holds SQLite's write lock: the newest id is its own last event.
+        cursor.execute(_SET_HEAD.format(last=f"(SELECT max(id) FROM {_EVENTS})"), head)
+
+
+# PostgreSQL, one event (the common case): one round trip in all, where locking the head
+# and then writing took two. The pending foreign-key checks settle first (see _HEAD above);
+# then a single statement locks the head, inserts the event linked to it, and moves the
+# head. The database hashes the canonical form with the head it has just locked, as
+# `before || head || after` (chain.canonical_around_prev): the same bytes chain.verify
+# hashes, so verification needs no database to agree with it.
+_LINKED = tuple(name for name in _FIELDS if name not in ("prev_hash", "hash"))
+_PG_APPEND_ONE = (
+    "SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED; "
+    f"WITH head AS (SELECT hash, count FROM {_HEAD} WHERE id = 1 FOR UPDATE), "
+    f"ins AS (INSERT INTO {_EVENTS} ({', '.join(_LINKED)}, prev_hash, hash) "
+    f"SELECT {', '.join(['%s'] * len(_LINKED))}, head.hash, "
+    "encode(sha256(convert_to(%s || head.hash || %s, 'UTF8')), 'hex') FROM head RETURNING id, hash) "
+    f"UPDATE {_HEAD} SET hash = ins.hash, count = head.count + 1, last_event_id = ins.id FROM ins, head WHERE {_HEAD}.id = 1"
+)
+
+
+def _write_linked_postgres(cursor, row: dict) -> None:
+    before, after = chain.canonical_around_prev(row)
+    values = dict(zip(_FIELDS, _params([{**row, "prev_hash": "", "hash": ""}])[0], strict=True))
+    params = [values[name] for name in _LINKED] + [before, after]
+    for _attempt in range(2):
+        cursor.execute(_PG_APPEND_ONE, params)
+        while cursor.nextset():
+            pass  # to the last statement's result
+        if cursor.rowcount == 1:
+            return
+        cursor.execute(_GENESIS, [chain.GENESIS])  # an empty database: start the chain
+    raise AuditError("the audit chain head could not be locked")
 
 
 def _append(rows: list[dict]) -> None:
@@ -133,8 +171,12 @@ def _append(rows: list[dict]) -> None:
     # committed just before it, on PostgreSQL as on SQLite. Held until commit, so it is
     # the last lock a writer takes.
     with connection.cursor() as cursor:
-        prev, count = _locked_head(cursor)
         now = timezone.now()
+        if len(rows) == 1 and connection.vendor == "postgresql":
+            rows[0]["occurred_at"] = now
+            _write(cursor, rows, None)  # locks the head itself, in the same round trip
+            return
+        prev, count = _locked_head(cursor)
         for row in rows:
             row["occurred_at"] = now
             row["prev_hash"] = prev

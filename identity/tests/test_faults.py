@@ -10,11 +10,10 @@ import json
 import uuid
 
 import pytest
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 from django.test import Client
 from django.urls import reverse
 
-from audit import chain
 from audit import services as audit_services
 from audit.models import AuditEvent, ChainHead
 from audit.refs import SYSTEM
@@ -279,11 +278,20 @@ def test_single_audit_insert_failing_rolls_back_the_change(world, monkeypatch):
 
 @pytest.mark.parametrize("batched", [False, True], ids=["single", "batch"])
 def test_audit_insert_refused_by_the_database_rolls_back_the_change(world, monkeypatch, batched):
-    """A real constraint violation in the database (a duplicate hash), not a Python error."""
-    taken = AuditEvent.objects.order_by("id").values_list("hash", flat=True).first()
-    monkeypatch.setattr(chain, "compute_hash", lambda row: taken)
+    """A real refusal by the database, not a Python error: details that are not JSON
+    (SQLite's CHECK constraint on the column, PostgreSQL's jsonb type)."""
+    real = audit_services._params
+    at = audit_services._FIELDS.index("details")
+
+    def not_json(rows):
+        params = real(rows)
+        for row in params:
+            row[at] = "{not json"
+        return params
+
+    monkeypatch.setattr(audit_services, "_params", not_json)
     before = snapshot()
-    with pytest.raises(IntegrityError):
+    with pytest.raises((IntegrityError, DataError)):
         if batched:
             ws.membership_remove(actor=world.admin, membership=world.membership(world.alice, world.locked))
         else:
