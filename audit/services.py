@@ -6,6 +6,8 @@ import contextvars
 from django.db import connection
 from django.utils import timezone
 
+from dock.db import Statement
+
 from . import chain, context, events
 from .models import AuditEvent, ChainHead
 from .refs import as_actor, as_target, as_workspace
@@ -142,13 +144,16 @@ def _write(cursor, rows: list[dict], count: int | None) -> None:
 # `before || head || after` (chain.canonical_around_prev): the same bytes chain.verify
 # hashes, so verification needs no database to agree with it.
 _LINKED = tuple(name for name in _FIELDS if name not in ("prev_hash", "hash"))
-_PG_APPEND_ONE = (
-    "SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED; "
+_TYPES = {"occurred_at": "timestamptz", "details": "jsonb"}
+_PG_APPEND_ONE = Statement(
+    "dock_audit_append",
     f"WITH head AS (SELECT hash, count FROM {_HEAD} WHERE id = 1 FOR UPDATE), "
     f"ins AS (INSERT INTO {_EVENTS} ({', '.join(_LINKED)}, prev_hash, hash) "
     f"SELECT {', '.join(['%s'] * len(_LINKED))}, head.hash, "
     "encode(sha256(convert_to(%s || head.hash || %s, 'UTF8')), 'hex') FROM head RETURNING id, hash) "
-    f"UPDATE {_HEAD} SET hash = ins.hash, count = head.count + 1, last_event_id = ins.id FROM ins, head WHERE {_HEAD}.id = 1"
+    f"UPDATE {_HEAD} SET hash = ins.hash, count = head.count + 1, last_event_id = ins.id FROM ins, head WHERE {_HEAD}.id = 1",
+    types=[_TYPES.get(name, "text") for name in _LINKED] + ["text", "text"],
+    prefix="SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED; ",
 )
 
 
@@ -157,9 +162,7 @@ def _write_linked_postgres(cursor, row: dict) -> None:
     values = dict(zip(_FIELDS, _params([{**row, "prev_hash": "", "hash": ""}])[0], strict=True))
     params = [values[name] for name in _LINKED] + [before, after]
     for _attempt in range(2):
-        cursor.execute(_PG_APPEND_ONE, params)
-        while cursor.nextset():
-            pass  # to the last statement's result
+        _PG_APPEND_ONE.run(cursor, params)
         if cursor.rowcount == 1:
             return
         cursor.execute(_GENESIS, [chain.GENESIS])  # an empty database: start the chain

@@ -4,17 +4,15 @@ The column lists are derived from the models once, at import, so a renamed field
 loudly here rather than silently. Rules about who may do what are not in this module:
 it fetches the facts, and `identity.access.decide` judges them.
 
-On PostgreSQL the statements of the hot read are server-side prepared statements, once
-per database connection (connections persist, CONN_MAX_AGE): a seven-table join costs
-more to plan than to run. They still go through Django's cursor, so they are logged and
-counted like any other query.
+On PostgreSQL the statements of the hot read are server-side prepared statements
+(dock.db.Statement): a seven-table join costs more to plan than to run.
 """
 
-import weakref
 from datetime import UTC, datetime
 
 from django.db import connection
 
+from dock.db import Statement
 from dock.workspaces.models import Document, Elevation, Membership, Workspace
 
 from ..models import ApiKey, Org, Principal
@@ -77,43 +75,6 @@ class Columns:
         for i in self.datetimes:
             values[i - self.start] = aware(values[i - self.start])
         return self.model.from_db(db, self.attnames, values)
-
-
-class Statement:
-    """SQL with %s placeholders; a named prepared statement on PostgreSQL."""
-
-    _prepared: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # raw connection → names
-
-    def __init__(self, name: str, sql: str, types: list[str] | None = None):
-        self.name = name
-        self.sql = sql
-        self.types = types
-        parts = sql.split("%s")
-        # On SQLite, named parameters: Django turns `%s` into `?` with a regular expression
-        # over the whole statement on every execution, and `%(name)s` with one `%`.
-        self.named_sql = parts[0] + "".join(f"%(p{i})s{part}" for i, part in enumerate(parts[1:]))
-        if POSTGRES and types is not None:
-            parts = sql.split("%s")
-            assert len(parts) - 1 == len(types), name
-            numbered = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
-            self.execute_sql = f"EXECUTE {name}({', '.join(['%s'] * len(types))})"
-            self.prepare_sql = f"PREPARE {name} ({', '.join(types)}) AS {numbered}; {self.execute_sql}"
-
-    def run(self, cursor, params) -> None:
-        if not POSTGRES:
-            cursor.execute(self.named_sql, {f"p{i}": value for i, value in enumerate(params)})
-            return
-        if self.types is None:
-            cursor.execute(self.sql, params)
-            return
-        done = self._prepared.setdefault(connection.connection, set())
-        if self.name in done:
-            cursor.execute(self.execute_sql, params)
-        else:
-            # One round trip: PREPARE, then EXECUTE; the rows are in the second result.
-            cursor.execute(self.prepare_sql, params)
-            cursor.nextset()
-            done.add(self.name)
 
 
 # Authentication: key + principal + owner in a single round trip. ---------------------------
