@@ -11,7 +11,7 @@ from dock.workspaces.models import Document, Proposal, ProposalStatus
 
 from . import access
 from . import capabilities as caps
-from .errors import Forbidden
+from .errors import Forbidden, ProposalExpired
 from .models import Kind, Principal, Status
 
 
@@ -45,12 +45,18 @@ def may_decide(actor, proposal: Proposal) -> bool:
 
 
 def _decide(*, actor, proposal: Proposal, approve: bool) -> Proposal:
-    with transaction.atomic():
-        if not may_decide(actor, proposal):
-            raise Forbidden("You cannot decide this proposal.")
-        if approve:
-            return workspace_services.proposal_approve(actor=actor, proposal=proposal)
-        return workspace_services.proposal_reject(actor=actor, proposal=proposal)
+    try:
+        with transaction.atomic():
+            if not may_decide(actor, proposal):
+                raise Forbidden("You cannot decide this proposal.")
+            if approve:
+                return workspace_services.proposal_approve(actor=actor, proposal=proposal)
+            return workspace_services.proposal_reject(actor=actor, proposal=proposal)
+    except ProposalExpired:
+        # Refused, and the decision rolled back; the expiry is stored on its own. (A caller
+        # whose own transaction the refusal rolls back stores it again afterwards.)
+        workspace_services.proposal_expire_if_due(proposal)
+        raise
 
 
 def proposal_approve(*, actor, proposal: Proposal) -> Proposal:

@@ -23,6 +23,15 @@ class InvalidTransition(ServiceError):
     code, status = "invalid_transition", 409
 
 
+class ProposalExpired(InvalidTransition):
+    """A proposal past its expiry: refused. The decision's transaction rolls back, so
+    whoever is outermost stores the expiry afterwards (services.proposal_expire_if_due)."""
+
+    def __init__(self, proposal):
+        super().__init__("This proposal has expired.")
+        self.proposal = proposal
+
+
 class Forbidden(ServiceError):
     code, status = "forbidden", 403
 

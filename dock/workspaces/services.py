@@ -13,7 +13,7 @@ from django.utils.text import slugify
 from audit import events
 from audit.refs import TargetRef
 from audit.services import batch, record
-from identity.errors import Conflict, InvalidInput, InvalidTransition, NotFound
+from identity.errors import Conflict, InvalidInput, InvalidTransition, NotFound, ProposalExpired
 from identity.ids import new_public_id
 from identity.models import Kind, Org, Principal, Status
 from identity.services.principals import _CONTROL
@@ -427,11 +427,25 @@ def _locked_pending(proposal: Proposal) -> Proposal:
     if proposal.status != ProposalStatus.PENDING:
         raise InvalidTransition(f"This proposal is already {proposal.status}.")
     if proposal.expires_at <= timezone.now():
+        raise ProposalExpired(proposal)
+    return proposal
+
+
+def proposal_expire_if_due(proposal: Proposal) -> bool:
+    """Store that a pending proposal past its expiry has expired, in a transaction of its
+    own (deciding one refuses, and its transaction rolls back). True if this call did."""
+    with transaction.atomic():
+        proposal = (
+            Proposal.objects.select_for_update(of=("self",))
+            .select_related("workspace", "workspace__org", "proposer", "proposer__org", "proposer__owner")
+            .get(pk=proposal.pk)
+        )
+        if proposal.status != ProposalStatus.PENDING or proposal.expires_at > timezone.now():
+            return False
         proposal.status = ProposalStatus.EXPIRED
         proposal.save(update_fields=["status"])
         record(events.PROPOSAL_EXPIRED, actor=proposal.proposer, target=proposal, workspace=proposal.workspace)
-        raise InvalidTransition("This proposal has expired.")
-    return proposal
+    return True
 
 
 def proposal_approve(*, actor, proposal: Proposal) -> Proposal:

@@ -15,7 +15,7 @@ from dock.workspaces.models import Document, Proposal, Workspace
 from .. import access, consent
 from .. import capabilities as caps
 from ..access import NotVisible
-from ..errors import Forbidden
+from ..errors import Forbidden, ProposalExpired
 from . import cursors, presenters, queries, schemas
 from .api import AgentKey, api
 from .auth import reconfirm_key
@@ -227,15 +227,19 @@ def _decide(request, public_id: str, *, approve: bool):
     )
     if proposal is None:
         raise _not_found()
-    with transaction.atomic():
-        # Seeing the workspace is what makes a proposal visible: 404 otherwise, never 403.
-        _require(request, principal, proposal.workspace, caps.READ)
-        decide = consent.proposal_approve if approve else consent.proposal_reject
-        try:
-            proposal = decide(actor=principal, proposal=proposal)
-        except Forbidden:
-            raise ApiError(403, FORBIDDEN, "You cannot decide this proposal: never your own, nor one by an agent of your owner; "
-                           "agents need the delete capability in the workspace.") from None
+    try:
+        with transaction.atomic():
+            # Seeing the workspace is what makes a proposal visible: 404 otherwise, never 403.
+            _require(request, principal, proposal.workspace, caps.READ)
+            decide = consent.proposal_approve if approve else consent.proposal_reject
+            try:
+                proposal = decide(actor=principal, proposal=proposal)
+            except Forbidden:
+                raise ApiError(403, FORBIDDEN, "You cannot decide this proposal: never your own, nor one by an agent of your "
+                               "owner; agents need the delete capability in the workspace.") from None
+    except ProposalExpired:
+        ws.proposal_expire_if_due(proposal)  # refused (409); the expiry itself is stored
+        raise
     proposal = Proposal.objects.select_related("workspace", "proposer", "decided_by").get(pk=proposal.pk)
     return json_response({"proposal": presenters.proposal(proposal)})
 

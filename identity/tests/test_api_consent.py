@@ -153,6 +153,11 @@ def test_expired_proposal_cannot_be_approved(team):
     r = c.post(f"/api/v1/proposals/{proposal['id']}/approve")
     assert r.status_code == 409
     assert Document.objects.filter(pk=team.doc.pk).exists()
+    # The refusal rolled back; the expiry itself is stored, and audited once.
+    assert Proposal.objects.get(public_id=proposal["id"]).status == "expired"
+    assert AuditEvent.objects.filter(action="proposal.expired", target_id=proposal["id"]).count() == 1
+    assert c.post(f"/api/v1/proposals/{proposal['id']}/reject").status_code == 409
+    assert AuditEvent.objects.filter(action="proposal.expired", target_id=proposal["id"]).count() == 1
 
 
 def test_delete_needs_the_delete_capability(team, make):

@@ -9,6 +9,7 @@ from django.utils import timezone
 from conftest import actions_since, audit_mark
 from dock.workspaces.models import Document, Proposal, ProposalStatus
 from identity import consent
+from identity.errors import InvalidTransition
 
 from .views_support import HTMX, Team, logged_in
 
@@ -92,6 +93,14 @@ def test_expired_proposal_shows_as_expired_without_buttons(team, proposal):
     Proposal.objects.filter(pk=proposal.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
     html = logged_in(team.alice).get(reverse("proposals")).content.decode()
     assert "Expired" in html and "/approve/" not in html
+
+
+def test_deciding_an_expired_proposal_refuses_and_stores_the_expiry(team, proposal):
+    Proposal.objects.filter(pk=proposal.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    with pytest.raises(InvalidTransition, match="expired"):
+        consent.proposal_approve(actor=team.alice, proposal=proposal)
+    proposal.refresh_from_db()
+    assert proposal.status == ProposalStatus.EXPIRED and proposal.document is not None
 
 
 def test_proposals_htmx_fragment_and_query_count(team, make, proposal, django_assert_max_num_queries):
