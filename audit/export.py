@@ -136,10 +136,22 @@ class _LinePart(Func):
         return sql["json"].format(x=x)
 
 
+def _orjson_safe(value) -> bool:
+    """Whether orjson writes `value` exactly as the json module does: not for floats
+    (orjson writes 1e-05 as 0.00001) nor integers past 64 bits (it refuses them)."""
+    if isinstance(value, dict):
+        return all(_orjson_safe(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_orjson_safe(v) for v in value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -(2**63) <= value < 2**64
+    return not isinstance(value, float)
+
+
 def _details_csv(details):
-    try:
-        text = orjson.dumps(details, option=orjson.OPT_SORT_KEYS).decode() if isinstance(details, dict) else _csv_cell(details)
-    except orjson.JSONEncodeError:  # an integer past 64 bits (PostgreSQL keeps a huge float as one)
+    if isinstance(details, dict) and _orjson_safe(details):
+        text = orjson.dumps(details, option=orjson.OPT_SORT_KEYS).decode()
+    else:
         text = _csv_cell(details)
     if "," in text or '"' in text or "\n" in text:
         return '"' + text.replace('"', '""') + '"'
@@ -147,10 +159,9 @@ def _details_csv(details):
 
 
 def _details_jsonl(details):
-    try:
+    if _orjson_safe(details):
         return orjson.dumps(details).decode()
-    except orjson.JSONEncodeError:  # as above
-        return json.dumps(details, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(details, ensure_ascii=False, separators=(",", ":"))
 
 
 def stream(qs, fmt: str, *, chunk_size: int = 2000):
