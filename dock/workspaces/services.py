@@ -438,9 +438,10 @@ def proposal_expire_if_due(proposal: Proposal) -> bool:
         proposal = (
             Proposal.objects.select_for_update(of=("self",))
             .select_related("workspace", "workspace__org", "proposer", "proposer__org", "proposer__owner")
-            .get(pk=proposal.pk)
+            .filter(pk=proposal.pk)
+            .first()
         )
-        if proposal.status != ProposalStatus.PENDING or proposal.expires_at > timezone.now():
+        if proposal is None or proposal.status != ProposalStatus.PENDING or proposal.expires_at > timezone.now():
             return False
         proposal.status = ProposalStatus.EXPIRED
         proposal.save(update_fields=["status"])
