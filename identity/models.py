@@ -212,5 +212,13 @@ class ApiKey(models.Model):
     def is_current(self) -> bool:
         return self.revoked_at is None and self.expires_at is None
 
+    def state_at(self, now) -> str:
+        """current | grace (rotated, still working) | expired | revoked, as pages show it."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is None:
+            return "current"
+        return "grace" if self.expires_at > now else "expired"
+
     def audit_target(self) -> TargetRef:
         return TargetRef("api_key", self.prefix, self.display)

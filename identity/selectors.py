@@ -100,18 +100,10 @@ def keys_of(principal: Principal, limit: int = 8) -> list[ApiKey]:
         .order_by("-created_at", "-id")[: limit * 2]
     )
     for key in rows:
-        key.state = _key_state(key, now)
+        key.state = key.state_at(now)
     order = {"current": 0, "grace": 1}
     rows.sort(key=lambda k: (order.get(k.state, 2), -k.created_at.timestamp()))
     return rows[:limit]
-
-
-def _key_state(key: ApiKey, now) -> str:
-    if key.revoked_at is not None:
-        return "revoked"
-    if key.expires_at is None:
-        return "current"
-    return "grace" if key.expires_at > now else "expired"
 
 
 def transfer_candidates(agent: Principal):

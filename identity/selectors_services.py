@@ -33,14 +33,6 @@ KEY_ACTIONS = (audit_events.KEY_ROTATED, audit_events.KEY_ISSUED)
 PREVIEW_LIMIT = 200
 
 
-def key_state(key: ApiKey, now) -> str:
-    if key.revoked_at is not None:
-        return "revoked"
-    if key.expires_at is None:
-        return "current"
-    return "grace" if key.expires_at > now else "expired"
-
-
 def is_org_admin(viewer: Principal) -> bool:
     user = getattr(viewer, "user", None)
     return bool(user and user.is_org_admin and viewer.kind == Kind.HUMAN and viewer.status == Status.ACTIVE)
@@ -122,7 +114,7 @@ def service_rows(viewer: Principal, services: list[Principal], *, now=None) -> l
 
     live = Q(revoked_at__isnull=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
     for key in ApiKey.objects.filter(live, principal_id__in=ids).defer("digest").order_by("-created_at", "-id"):
-        key.state = key_state(key, now)
+        key.state = key.state_at(now)
         rows[key.principal_id].keys.append(key)
     for row in rows.values():
         row.keys.sort(key=lambda k: 0 if k.state == "current" else 1)
