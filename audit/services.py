@@ -90,13 +90,14 @@ _SET_HEAD = f"UPDATE {_HEAD} SET hash = %s, count = %s, last_event_id = {{last}}
 _PG_CHUNK = 2000  # rows per statement: 18 parameters each, under PostgreSQL's 65,535
 
 
-def _params(rows: list[dict]) -> list[list]:
+def _params(rows: list[dict], names: tuple[str, ...] = _FIELDS) -> list[list]:
+    """Each row's values of the columns `names`, as the database takes them."""
     adapt = connection.ops.adapt_datetimefield_value
     details = AuditEvent._meta.get_field("details")
     out = []
     for row in rows:
         values = dict(row, occurred_at=adapt(row["occurred_at"]), details=details.get_db_prep_save(row["details"], connection))
-        out.append([values[name] for name in _FIELDS])
+        out.append([values[name] for name in names])
     return out
 
 
@@ -159,8 +160,7 @@ _PG_APPEND_ONE = Statement(
 
 def _write_linked_postgres(cursor, row: dict) -> None:
     before, after = chain.canonical_around_prev(row)
-    values = dict(zip(_FIELDS, _params([{**row, "prev_hash": "", "hash": ""}])[0], strict=True))
-    params = [values[name] for name in _LINKED] + [before, after]
+    params = _params([row], _LINKED)[0] + [before, after]
     for _attempt in range(2):
         _PG_APPEND_ONE.run(cursor, params)
         if cursor.rowcount == 1:

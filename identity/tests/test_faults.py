@@ -281,10 +281,10 @@ def test_audit_insert_refused_by_the_database_rolls_back_the_change(world, monke
     """A real refusal by the database, not a Python error: details that are not JSON
     (SQLite's CHECK constraint on the column, PostgreSQL's jsonb type)."""
     real = audit_services._params
-    at = audit_services._FIELDS.index("details")
 
-    def not_json(rows):
-        params = real(rows)
+    def not_json(rows, names=audit_services._FIELDS):
+        params = real(rows, names)
+        at = names.index("details")
         for row in params:
             row[at] = "{not json"
         return params
