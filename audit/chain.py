@@ -5,6 +5,8 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import orjson
+
 GENESIS = "0" * 64
 
 # Export columns, in the order SPEC fixes. The hash covers every column before it.
@@ -28,21 +30,63 @@ COLUMNS = (
     "hash",
 )
 HASHED = COLUMNS[:-1]
+_TEXT = tuple(name for name in HASHED if name != "details")
 
 
 def format_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    value = value.astimezone(UTC)
+    if value.year < 1000:  # isoformat pads the year to four digits; strftime does not
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def orjson_exact(value) -> bool:
+    """Whether orjson writes `value` byte for byte as the json module does (sorted keys,
+    no spaces, ensure_ascii=False): plain JSON only. Not floats (orjson writes 1e-05 as
+    0.00001), integers past 64 bits (it refuses them), keys that are not strings (json
+    converts them), nor anything json refuses and orjson would write (a datetime)."""
+    if value is None or isinstance(value, (str, bool)):
+        return True
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**64
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and orjson_exact(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(orjson_exact(item) for item in value)
+    return False
+
+
+def json_text(value) -> str:
+    """`value` as compact JSON with sorted keys, as json.dumps writes it; orjson writes the
+    same bytes ten times faster when it can (see orjson_exact)."""
+    if orjson_exact(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        except orjson.JSONEncodeError:
+            pass  # e.g. a lone surrogate, which json refuses to encode as well, below
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def canonical(row: dict) -> bytes:
     payload = {name: row[name] for name in HASHED}
     if isinstance(payload["occurred_at"], datetime):
         payload["occurred_at"] = format_time(payload["occurred_at"])
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    if orjson_exact(payload["details"]) and all(type(payload[name]) is str for name in _TEXT):
+        try:
+            return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass
+    return json_text(payload).encode()
 
 
 def compute_hash(row: dict) -> str:
     return hashlib.sha256(canonical(row)).hexdigest()
+
+
+def sha256_hex(text: str) -> str:
+    """The hash of a canonical form given as text: what the databases compute when they
+    link an event to the head (audit.services), on SQLite through this very function."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 _PREV_SLOT = '"prev_hash":"' + "?" * 64 + '"'

@@ -20,7 +20,7 @@ import orjson
 from django.db.models import CharField, F, Func
 from django.db.models.functions import Cast
 
-from .chain import COLUMNS, format_time
+from .chain import COLUMNS, format_time, json_text, orjson_exact
 from .selectors import ExportTime, json_decoder, stream_rows
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -136,21 +136,9 @@ class _LinePart(Func):
         return sql["json"].format(x=x)
 
 
-def _orjson_safe(value) -> bool:
-    """Whether orjson writes `value` exactly as the json module does: not for floats
-    (orjson writes 1e-05 as 0.00001) nor integers past 64 bits (it refuses them)."""
-    if isinstance(value, dict):
-        return all(_orjson_safe(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_orjson_safe(v) for v in value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return -(2**63) <= value < 2**64
-    return not isinstance(value, float)
-
-
 def _details_csv(details):
-    if isinstance(details, dict) and _orjson_safe(details):
-        text = orjson.dumps(details, option=orjson.OPT_SORT_KEYS).decode()
+    if isinstance(details, dict):
+        text = json_text(details)
     else:
         text = _csv_cell(details)
     if "," in text or '"' in text or "\n" in text:
@@ -159,7 +147,7 @@ def _details_csv(details):
 
 
 def _details_jsonl(details):
-    if _orjson_safe(details):
+    if orjson_exact(details):
         return orjson.dumps(details).decode()
     return json.dumps(details, ensure_ascii=False, separators=(",", ":"))
 

@@ -2,6 +2,7 @@
 
 import contextlib
 import contextvars
+from datetime import UTC
 
 from django.db import connection
 from django.utils import timezone
@@ -92,24 +93,33 @@ _PG_CHUNK = 2000  # rows per statement: 18 parameters each, under PostgreSQL's 6
 
 def _params(rows: list[dict], names: tuple[str, ...] = _FIELDS) -> list[list]:
     """Each row's values of the columns `names`, as the database takes them."""
-    adapt = connection.ops.adapt_datetimefield_value
-    details = AuditEvent._meta.get_field("details")
+    if connection.vendor == "sqlite":
+        # As Django would store them (naive UTC time, JSON text), without its per-value
+        # settings lookups and encoder on this hot path.
+        time, details = _sqlite_time, chain.json_text
+    else:
+        time = connection.ops.adapt_datetimefield_value
+        field = AuditEvent._meta.get_field("details")
+
+        def details(value):
+            return field.get_db_prep_save(value, connection)
+
     out = []
     for row in rows:
-        values = dict(row, occurred_at=adapt(row["occurred_at"]), details=details.get_db_prep_save(row["details"], connection))
+        values = dict(row, occurred_at=time(row["occurred_at"]), details=details(row["details"]))
         out.append([values[name] for name in names])
     return out
 
 
-def _write(cursor, rows: list[dict], count: int | None) -> None:
-    """Insert the events and move the head, in raw SQL: the ORM's per-row model building
-    and statement compiling cost more than the database work for this one hot path.
+def _sqlite_time(value) -> str:
+    """An aware datetime as Django stores it in SQLite: `str()` of it as naive UTC."""
+    return str(value.astimezone(UTC).replace(tzinfo=None))
 
-    `count` is the head's count after the rows; None for one event on PostgreSQL, where
-    this one statement also locks the head and links the event to it (_PG_APPEND_ONE)."""
-    if count is None:
-        _write_linked_postgres(cursor, rows[0])
-        return
+
+def _write(cursor, rows: list[dict], count: int) -> None:
+    """Insert several events (a batch) and move the head, in raw SQL: the ORM's per-row
+    model building and statement compiling cost more than the database work on this hot
+    path. `count` is the head's count after the rows."""
     params = _params(rows)
     head = [rows[-1]["hash"], count]
     if connection.vendor == "postgresql":
@@ -128,42 +138,55 @@ def _write(cursor, rows: list[dict], count: int | None) -> None:
             else:
                 cursor.execute(f"INSERT INTO {_EVENTS} ({_COLUMNS}) VALUES {values}", flat)
         return
-    sql = f"INSERT INTO {_EVENTS} ({_COLUMNS}) VALUES {_ROW}"
-    if len(params) == 1:
-        cursor.execute(sql, params[0])
-        cursor.execute(_SET_HEAD.format(last="%s"), head + [cursor.lastrowid])
-    else:
-        cursor.executemany(sql, params)
-        # The writer holds SQLite's write lock: the newest id is its own last event.
-        cursor.execute(_SET_HEAD.format(last=f"(SELECT max(id) FROM {_EVENTS})"), head)
+    cursor.executemany(f"INSERT INTO {_EVENTS} ({_COLUMNS}) VALUES {_ROW}", params)
+    # The writer holds SQLite's write lock: the newest id is its own last event.
+    cursor.execute(_SET_HEAD.format(last=f"(SELECT max(id) FROM {_EVENTS})"), head)
 
 
-# PostgreSQL, one event (the common case): one round trip in all, where locking the head
-# and then writing took two. The pending foreign-key checks settle first (see _HEAD above);
-# then a single statement locks the head, inserts the event linked to it, and moves the
-# head. The database hashes the canonical form with the head it has just locked, as
+# One event (the common case): one round trip on PostgreSQL, two statements on SQLite,
+# where locking the head, hashing in Python and then writing took three. A statement reads
+# the head (on PostgreSQL it locks it, after the pending foreign-key checks have settled:
+# see _HEAD above; on SQLite the writer already holds the database) and inserts the event
+# linked to it. The database hashes the canonical form with the head it has just read, as
 # `before || head || after` (chain.canonical_around_prev): the same bytes chain.verify
-# hashes, so verification needs no database to agree with it.
+# hashes, so verification needs no database to agree with it. Then the head moves: in the
+# same statement on PostgreSQL, in a second one on SQLite (which has no DML in a CTE).
 _LINKED = tuple(name for name in _FIELDS if name not in ("prev_hash", "hash"))
 _TYPES = {"occurred_at": "timestamptz", "details": "jsonb"}
+_INSERT_LINKED = (
+    f"INSERT INTO {_EVENTS} ({', '.join(_LINKED)}, prev_hash, hash) "
+    f"SELECT {', '.join(['%s'] * len(_LINKED))}, head.hash, {{sha256_hex}} FROM {{head}}"
+)
+_CANONICAL = "%s || head.hash || %s"
 _PG_APPEND_ONE = Statement(
     "dock_audit_append",
-    f"WITH head AS (SELECT hash, count FROM {_HEAD} WHERE id = 1 FOR UPDATE), "
-    f"ins AS (INSERT INTO {_EVENTS} ({', '.join(_LINKED)}, prev_hash, hash) "
-    f"SELECT {', '.join(['%s'] * len(_LINKED))}, head.hash, "
-    "encode(sha256(convert_to(%s || head.hash || %s, 'UTF8')), 'hex') FROM head RETURNING id, hash) "
-    f"UPDATE {_HEAD} SET hash = ins.hash, count = head.count + 1, last_event_id = ins.id FROM ins, head WHERE {_HEAD}.id = 1",
+    f"WITH head AS (SELECT hash, count FROM {_HEAD} WHERE id = 1 FOR UPDATE), ins AS ("
+    + _INSERT_LINKED.format(sha256_hex=f"encode(sha256(convert_to({_CANONICAL}, 'UTF8')), 'hex')", head="head")
+    + f" RETURNING id, hash) UPDATE {_HEAD} SET hash = ins.hash, count = head.count + 1, last_event_id = ins.id "
+    f"FROM ins, head WHERE {_HEAD}.id = 1",
     types=[_TYPES.get(name, "text") for name in _LINKED] + ["text", "text"],
     prefix="SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED; ",
 )
+# dock_sha256 is chain.sha256_hex, registered on every SQLite connection (audit.apps). No
+# CTE: Python's sqlite3 counts the rows of a statement only when it starts with INSERT.
+_SQLITE_APPEND_ONE = Statement(
+    "dock_audit_append",
+    _INSERT_LINKED.format(sha256_hex=f"dock_sha256({_CANONICAL})", head=f"{_HEAD} AS head WHERE head.id = 1"),
+)
+_SQLITE_MOVE_HEAD = (
+    f"UPDATE {_HEAD} SET hash = (SELECT hash FROM {_EVENTS} WHERE id = last_insert_rowid()), "
+    "count = count + 1, last_event_id = last_insert_rowid() WHERE id = 1"
+)
 
 
-def _write_linked_postgres(cursor, row: dict) -> None:
-    before, after = chain.canonical_around_prev(row)
-    params = _params([row], _LINKED)[0] + [before, after]
+def _write_linked(cursor, row: dict) -> None:
+    statement = _PG_APPEND_ONE if connection.vendor == "postgresql" else _SQLITE_APPEND_ONE
+    params = _params([row], _LINKED)[0] + list(chain.canonical_around_prev(row))
     for _attempt in range(2):
-        _PG_APPEND_ONE.run(cursor, params)
+        statement.run(cursor, params)
         if cursor.rowcount == 1:
+            if statement is _SQLITE_APPEND_ONE:
+                cursor.execute(_SQLITE_MOVE_HEAD)
             return
         cursor.execute(_GENESIS, [chain.GENESIS])  # an empty database: start the chain
     raise AuditError("the audit chain head could not be locked")
@@ -175,9 +198,9 @@ def _append(rows: list[dict]) -> None:
     # the last lock a writer takes.
     with connection.cursor() as cursor:
         now = timezone.now()
-        if len(rows) == 1 and connection.vendor == "postgresql":
+        if len(rows) == 1:
             rows[0]["occurred_at"] = now
-            _write(cursor, rows, None)  # locks the head itself, in the same round trip
+            _write_linked(cursor, rows[0])  # reads (and locks) the head itself
             return
         prev, count = _locked_head(cursor)
         for row in rows:

@@ -1,16 +1,19 @@
 import json
 import threading
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, close_old_connections, connection, transaction
+from hypothesis import given
+from hypothesis import strategies as st
 
 from audit import chain, events, triggers
 from audit.models import AuditEvent
 from audit.refs import SYSTEM, TargetRef
 from audit.selectors import chain_head, verify_chain
-from audit.services import AuditError, batch, record
+from audit.services import AuditError, _sqlite_time, batch, record
 
 
 def write(n=1, action=events.ORG_CREATED):
@@ -139,3 +142,38 @@ def test_chain_stays_correct_under_concurrent_writers():
     assert not errors
     result = verify_chain()
     assert result.ok and result.count == 200
+
+
+# The canonical form is defined by the json module; orjson writes it when it can do so
+# byte for byte (chain.orjson_exact). Hostile text, and the numbers the two write differently.
+_text = st.text(st.one_of(st.sampled_from(list('"\\/\n\r\t\b\f\x00\x01\x1f\x7f\u2028é€😀')),
+                          st.characters(exclude_categories=("Cs",))), max_size=10)
+_json = st.recursive(
+    st.one_of(st.none(), st.booleans(), _text, st.integers(), st.integers(-(2**70), 2**70),
+              st.sampled_from([1e-05, 1e16, 0.1, -0.0, 2**63, 2**64, -(2**63) - 1]), st.floats(allow_nan=False)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_text, inner, max_size=3)),
+    max_leaves=8,
+)
+_times = st.datetimes(min_value=datetime(1, 1, 2), timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5))]))
+
+
+def reference_canonical(row: dict) -> bytes:
+    payload = {name: row[name] for name in chain.HASHED}
+    payload["occurred_at"] = payload["occurred_at"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@given(text=_text, details=st.dictionaries(_text, _json, max_size=4), at=_times)
+def test_canonical_form_is_the_json_modules_bytes(text, details, at):
+    row = {name: text for name in chain.HASHED} | {"details": details, "occurred_at": at, "prev_hash": "9f" * 32}
+    assert chain.canonical(row) == reference_canonical(row)
+    before, after = chain.canonical_around_prev(row)
+    assert (before + row["prev_hash"] + after).encode() == reference_canonical(row)
+
+
+@pytest.mark.parametrize("at", [datetime(2026, 11, 29, 1, 2, 3, tzinfo=UTC), datetime(2026, 11, 29, 1, 2, 3, 4, tzinfo=UTC),
+                                datetime(999, 1, 2, tzinfo=UTC), datetime(2026, 1, 1, 23, 59, tzinfo=timezone(timedelta(hours=-5)))])
+def test_sqlite_times_are_stored_as_django_stores_them(at):
+    if connection.vendor != "sqlite":
+        pytest.skip("the SQLite spelling of a time")
+    assert _sqlite_time(at) == connection.ops.adapt_datetimefield_value(at)

@@ -263,11 +263,11 @@ def test_audit_batch_failing_after_half_its_rows_rolls_back_everything(world, mo
 
 
 def test_single_audit_insert_failing_rolls_back_the_change(world, monkeypatch):
-    def broken(cursor, rows, count):
-        assert len(rows) == 1
+    def broken(cursor, row):
+        assert row["action"]  # one event, on the single-event path
         raise DatabaseError("audit insert failed")
 
-    monkeypatch.setattr(audit_services, "_write", broken)
+    monkeypatch.setattr(audit_services, "_write_linked", broken)
     before = snapshot()
     with pytest.raises(DatabaseError):
         key_services.key_rotate(actor=world.alice, key=ApiKey.objects.get(principal=world.spare))
@@ -304,11 +304,11 @@ def test_api_write_whose_audit_insert_fails_answers_500_and_changes_nothing(worl
     api = ApiClient(world.scout_key)
     assert api.get("/api/v1/me").status_code == 200  # the key's last use is recorded now, not during the test
 
-    def broken(cursor, rows, count):
-        assert len(rows) == 1
+    def broken(cursor, row):
+        assert row["action"]  # one event, on the single-event path
         raise DatabaseError("audit insert failed")
 
-    monkeypatch.setattr(audit_services, "_write", broken)
+    monkeypatch.setattr(audit_services, "_write_linked", broken)
     before = snapshot()
     response = Client(HTTP_HOST=HOST).post(
         f"/api/v1/workspaces/{world.open.slug}/documents", json.dumps({"title": "Never", "body": ""}),
