@@ -1,6 +1,5 @@
 import base64
 import binascii
-import contextlib
 import hashlib
 import heapq
 import json
@@ -9,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
-from django.db import connection, connections, transaction
+from django.db import connection, connections
 from django.db.models import CharField, Count, Func, Q
 from django.db.models.functions import Cast, Substr, TruncDate
 
@@ -387,33 +386,39 @@ class ExportTime(Func):
 
 
 def stream_rows(values, chunk_size: int):
-    """The rows of a `values_list` queryset in chunks, from one cursor: a server-side one
-    on PostgreSQL (SQLite's cursor streams by itself), so memory stays flat however many
-    rows there are; no model instances, no per-row ORM work."""
+    """The rows of a `values_list` queryset in chunks, streamed from one statement, so
+    memory stays flat however many rows there are; no model instances, no per-row ORM work."""
     try:
         sql, params = values.query.get_compiler(using=values.db).as_sql()
     except EmptyResultSet:  # known to be empty before asking (e.g. `actor_id__in=[]`)
         return
     conn = connections[values.db]
-    if conn.vendor == "sqlite":
-        # Not in a transaction: Dock's SQLite transactions take the write lock (IMMEDIATE).
-        transaction_or_not = contextlib.nullcontext()
-    else:
-        # A read-only transaction for the length of the stream: outside one, Django would
-        # declare the cursor WITH HOLD, and PostgreSQL would then compute every row before
-        # sending the first; inside, it computes each chunk as it is fetched.
-        transaction_or_not = transaction.atomic(using=values.db)
-    with transaction_or_not:
-        cursor = conn.cursor() if conn.vendor == "sqlite" else conn.chunked_cursor()
-        try:
-            cursor.execute(sql, params)
-            while True:
-                rows = cursor.fetchmany(chunk_size)
-                if not rows:
-                    break
+    if conn.vendor == "postgresql":
+        yield from _streamed_postgres(conn, sql, params, chunk_size)
+        return
+    # SQLite's cursor streams by itself. Not in a transaction: Dock's SQLite transactions
+    # take the write lock (IMMEDIATE).
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(chunk_size):
+            yield rows
+
+
+def _streamed_postgres(conn, sql: str, params, chunk_size: int):
+    """psycopg's streamed result (libpq's chunked rows): PostgreSQL computes and sends rows
+    while Python writes the ones before, where each FETCH of a server-side cursor would
+    wait for its chunk to be computed. Memory stays within a chunk. Django's cursor does
+    not stream, so this is psycopg's own, with Django's error wrapping."""
+    conn.ensure_connection()
+    with conn.wrap_database_errors, conn.connection.cursor() as cursor:
+        rows = []
+        for row in cursor.stream(sql, params, size=chunk_size):
+            rows.append(row)
+            if len(rows) == chunk_size:
                 yield rows
-        finally:
-            cursor.close()
+                rows = []
+        if rows:
+            yield rows
 
 
 def _chain_chunks(chunk_size: int):
