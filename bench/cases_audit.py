@@ -3,7 +3,8 @@
     pages    first filtered page for each filter (owner+kind+week, actor, workspace,
              action, and the unfiltered scope), as the org's auditor sees it — p50/p95
              of the selector (the query work), and of the whole page in-process (query +
-             render); then the same page 500 pages deep (keyset cursor), interleaved.
+             render); then the same page 500 pages deep (keyset cursor), interleaved with
+             the first page and with the first page again (a control for noise).
              Target: p95 ≤ 20 ms for the selector on PostgreSQL; deep no slower.
     export   every event (the whole chain, ≥ 1M rows) as CSV and as JSON Lines through
              the streamed export code, wall-clock rows/s and the peak growth of the
@@ -35,7 +36,7 @@ from django.db import connection
 SCALE = int(os.environ.get("BENCH_AUDIT_SCALE", "100"))
 ORG = "audit-bench"  # the main org of a fresh load (a reused load names its own)
 DEEP = 500
-SAMPLES = 60
+SAMPLES = 90
 
 
 def _marker() -> Path:
@@ -126,17 +127,24 @@ def _pages(report, summary) -> None:
         plan = events_page(filters, org=org).branches[0].explain()
         found = re.search(r"(?:USING (?:COVERING )?INDEX|using) (\w+)", plan)
         index = found.group(1) if found else "none (check the plan)"
-        first, deep = [], []
-        for i in range(SAMPLES):  # interleaved, alternating which goes first
-            order = (None, deep_cursor) if i % 2 else (deep_cursor, None)
-            for cursor in order:
+        # Interleaved, in an order that rotates: the first page, the deep page, and the
+        # first page again as a control, whose ratio to the first shows what this
+        # machine's noise alone makes of two identical series.
+        series = {"first": [], "deep": [], "control": []}
+        cursors = {"first": None, "deep": deep_cursor, "control": None}
+        names = list(series)
+        for i in range(SAMPLES):
+            for key in names[i % 3:] + names[:i % 3]:
                 started = time.perf_counter()
-                events_page(filters, org=org, cursor=cursor)
-                (first if cursor is None else deep).append(time.perf_counter() - started)
+                events_page(filters, org=org, cursor=cursors[key])
+                series[key].append(time.perf_counter() - started)
+        first, deep = series["first"], series["deep"]
         ratio = _p(deep, 0.5) / _p(first, 0.5)
+        control = _p(series["control"], 0.5) / _p(first, 0.5)
         target = "p95 ≤ 20 ms" if connection.vendor == "postgresql" else "(reported)"
         report.row(f"{name}: first page (selector)", _ms(first), target, f"index {index}")
-        report.row(f"{name}: page {depth} (selector)", _ms(deep), "≤ first", f"deep/first {ratio:.2f}×")
+        report.row(f"{name}: page {depth} (selector)", _ms(deep), "≤ first",
+                   f"deep/first {ratio:.2f}× (control: first/first {control:.2f}×)")
         # The whole page, in-process: filter form, query, chart (cached days), render.
         params = _query(filters, filters.since)
         client.get("/audit/", params)
@@ -247,7 +255,7 @@ def _writes(report, summary) -> None:
             call()
         walls = {True: [], False: []}
         cpus = {True: [], False: []}
-        for i in range(7):  # interleaved rounds, alternating which goes first
+        for i in range(11):  # interleaved rounds, alternating which goes first
             for audited in ((True, False) if i % 2 else (False, True)):
                 patches = [] if audited else [mock.patch("audit.services.record", noop),
                                               mock.patch("dock.workspaces.services.record", noop)]
