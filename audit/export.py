@@ -124,22 +124,11 @@ class _LinePart(Func):
             if params:  # a column's SQL is repeated below, which parameters would not follow
                 raise ValueError(f"export column {name} compiled with parameters")
             columns.append((name, column))
-        text = " || ".join(x for name, x in columns if name not in _FIXED)
         if self.fmt == "jsonl":  # "key": value, the first one opening the object
-            escaped, plain = [self.lead], [self.lead]
+            parts = [self.lead]
             for name, x in columns:
-                key = ("{" if name == COLUMNS[0] else ",") + json.dumps(name) + ":"
-                escaped += [key, *self._json(name, x, sql)]
-                plain += [key, '"', _Sql(x), '"']
-            escaped.append(self.tail)
-            plain.append(self.tail)
-            if not text:
-                return _concat(plain, connection.vendor), []
-            # Most rows escape nothing: when quoting all of the row's text at once adds
-            # just the two quotes, each value goes between quotes as it is.
-            quoted = sql["json"].format(x=f"({text})")
-            return (f"CASE WHEN length({quoted}) = length({text}) + 2 THEN {_concat(plain, connection.vendor)} "
-                    f"ELSE {_concat(escaped, connection.vendor)} END"), []
+                parts += [("{" if name == COLUMNS[0] else ",") + json.dumps(name) + ":", *self._json(name, x, sql)]
+            return _concat([*parts, self.tail], connection.vendor), []
         # CSV. Most rows quote no cell: one test over all of the row's text picks, for them,
         # an expression that only neutralises formulas.
         quoting, plain = [self.lead], [self.lead]
@@ -150,6 +139,7 @@ class _LinePart(Func):
             plain += [*comma, _Sql(formula if name in _FREE_TEXT else x)]
         quoting.append(self.tail)
         plain.append(self.tail)
+        text = " || ".join(x for name, x in columns if name not in _FIXED)
         if not text:
             return _concat(plain, connection.vendor), []
         any_quoted = " OR ".join(sql["has"].format(x=f"({text})", c=c) for c in ("','", "'\"'", sql["chr"].format(n=10)))
