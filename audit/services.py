@@ -31,7 +31,8 @@ _batch: contextvars.ContextVar[list | None] = contextvars.ContextVar("dock_audit
 _HEAD = ChainHead._meta.db_table
 _EVENTS = AuditEvent._meta.db_table
 _LOCK = f"SELECT hash, count FROM {_HEAD} WHERE id = 1 FOR UPDATE"
-_SETTLE_AND_LOCK = f"SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED; {_LOCK}"
+_SETTLE = "SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED; "
+_SETTLE_AND_LOCK = _SETTLE + _LOCK
 _GENESIS = f"INSERT INTO {_HEAD} (id, hash, count) VALUES (1, %s, 0) ON CONFLICT DO NOTHING"
 
 
@@ -165,7 +166,7 @@ _PG_APPEND_ONE = Statement(
     + f" RETURNING id, hash) UPDATE {_HEAD} SET hash = ins.hash, count = head.count + 1, last_event_id = ins.id "
     f"FROM ins, head WHERE {_HEAD}.id = 1",
     types=[_TYPES.get(name, "text") for name in _LINKED] + ["text", "text"],
-    prefix="SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED; ",
+    prefix=_SETTLE,
 )
 # dock_sha256 is chain.sha256_hex, registered on every SQLite connection (audit.apps). No
 # CTE: Python's sqlite3 counts the rows of a statement only when it starts with INSERT.
