@@ -67,13 +67,17 @@ def json_text(value, *, exact: bool | None = None) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def canonical(row: dict) -> bytes:
+def _canonical_text(row: dict) -> str:
     payload = {name: row[name] for name in HASHED}
     if isinstance(payload["occurred_at"], datetime):
         payload["occurred_at"] = format_time(payload["occurred_at"])
     # Every column but the details is text: checking just those is the fast way to ask.
     exact = orjson_exact(payload["details"]) and all(type(payload[name]) is str for name in _TEXT)
-    return json_text(payload, exact=exact).encode()
+    return json_text(payload, exact=exact)
+
+
+def canonical(row: dict) -> bytes:
+    return _canonical_text(row).encode()
 
 
 def compute_hash(row: dict) -> str:
@@ -95,7 +99,7 @@ def canonical_around_prev(row: dict) -> tuple[str, str]:
     locked (audit.services). The top-level prev_hash is the last one in the text: keys
     are sorted, only `details` (which sorts before it) can nest, and a string value cannot
     hold an unescaped quote."""
-    text = canonical({**row, "prev_hash": "?" * 64}).decode()
+    text = _canonical_text({**row, "prev_hash": "?" * 64})
     before, slot, after = text.rpartition(_PREV_SLOT)
     assert slot, "the canonical form always holds prev_hash"
     return before + '"prev_hash":"', '"' + after
