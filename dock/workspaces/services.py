@@ -418,12 +418,17 @@ def proposal_create(*, actor: Principal, document: Document, reason: str = "") -
     return proposal
 
 
-def _locked_pending(proposal: Proposal) -> Proposal:
-    proposal = (
+def _locked(proposal: Proposal):
+    """The proposal's row, locked until commit, with what deciding and recording it read."""
+    return (
         Proposal.objects.select_for_update(of=("self",))
         .select_related("workspace", "workspace__org", "proposer", "proposer__org", "proposer__owner", "document")
-        .get(pk=proposal.pk)
+        .filter(pk=proposal.pk)
     )
+
+
+def _locked_pending(proposal: Proposal) -> Proposal:
+    proposal = _locked(proposal).get()
     if proposal.status != ProposalStatus.PENDING:
         raise InvalidTransition(f"This proposal is already {proposal.status}.")
     if proposal.expires_at <= timezone.now():
@@ -435,12 +440,7 @@ def proposal_expire_if_due(proposal: Proposal) -> bool:
     """Store that a pending proposal past its expiry has expired, in a transaction of its
     own (deciding one refuses, and its transaction rolls back). True if this call did."""
     with transaction.atomic():
-        proposal = (
-            Proposal.objects.select_for_update(of=("self",))
-            .select_related("workspace", "workspace__org", "proposer", "proposer__org", "proposer__owner")
-            .filter(pk=proposal.pk)
-            .first()
-        )
+        proposal = _locked(proposal).first()
         if proposal is None or proposal.status != ProposalStatus.PENDING or proposal.expires_at > timezone.now():
             return False
         proposal.status = ProposalStatus.EXPIRED
