@@ -58,6 +58,15 @@ class Decision:
         return caps.names(self.caps)
 
 
+def is_org_admin(principal: Principal, org_id: int | None = None) -> bool:
+    """An active human whose role in their org is owner or admin (of the org `org_id`,
+    when given). Org admins manage every agent and service account of their org."""
+    if principal.kind != Kind.HUMAN or principal.status != Status.ACTIVE:
+        return False
+    user = getattr(principal, "user", None)  # None: a principal without an account
+    return bool(user and user.is_org_admin and (org_id is None or principal.org_id == org_id))
+
+
 def decide(
     *,
     kind: str,

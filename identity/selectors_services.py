@@ -33,11 +33,6 @@ KEY_ACTIONS = (audit_events.KEY_ROTATED, audit_events.KEY_ISSUED)
 PREVIEW_LIMIT = 200
 
 
-def is_org_admin(viewer: Principal) -> bool:
-    user = getattr(viewer, "user", None)
-    return bool(user and user.is_org_admin and viewer.kind == Kind.HUMAN and viewer.status == Status.ACTIVE)
-
-
 # The accounts ----------------------------------------------------------------------------
 
 

@@ -3,7 +3,7 @@ from django.db import transaction
 from audit import events
 from audit.services import batch, record
 
-from .. import capabilities
+from .. import access, capabilities
 from ..errors import Forbidden, InvalidInput, InvalidTransition
 from ..models import Kind, Principal, Status
 from ..signals import agent_revoked, agent_transferred
@@ -173,10 +173,7 @@ def may_manage_agent(actor: Principal, agent: Principal) -> bool:
     """Owners manage their agents; org owners and admins manage every agent in the org."""
     if actor.kind != Kind.HUMAN or actor.status != Status.ACTIVE:
         return False
-    if agent.owner_id == actor.pk:
-        return True
-    user = getattr(actor, "user", None)
-    return bool(user and user.is_org_admin and actor.org_id == agent.org_id)
+    return agent.owner_id == actor.pk or access.is_org_admin(actor, agent.org_id)
 
 
 def require_manager(actor: Principal, agent: Principal) -> None:

@@ -328,3 +328,24 @@ def test_explainer_for_paused_agent_names_rule_1(world):
     agents.agent_pause(actor=alice, agent=bot)
     explanation = access.explain(refresh(bot), roadmap)
     assert "rule 1" in explanation.steps[0]
+
+
+# Org admins ---------------------------------------------------------------------------------
+
+
+def test_org_admin_is_an_active_owner_or_admin_of_that_org(make, world):
+    org, alice, _, bot, _ = world
+    admin = make.human(org, "Ada Admin", role="admin")
+    owner = make.human(org, "Olu Owner", role="owner")
+    auditor = make.human(org, "Dana Auditor", role="auditor")
+    other = make.org("globex")
+    assert access.is_org_admin(admin) and access.is_org_admin(admin, org.pk)
+    assert access.is_org_admin(owner, org.pk)
+    assert not access.is_org_admin(admin, other.pk)  # an admin of acme only
+    assert not access.is_org_admin(alice) and not access.is_org_admin(auditor)
+    assert not access.is_org_admin(bot)  # an agent has no org role
+    users.user_deactivate(actor=SYSTEM, user=admin.user)
+    assert not access.is_org_admin(refresh(admin), org.pk)
+    # The same rule decides who manages an agent besides its owner.
+    assert agents.may_manage_agent(owner, bot) and not agents.may_manage_agent(auditor, bot)
+    assert not agents.may_manage_agent(refresh(admin), bot)

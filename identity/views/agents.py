@@ -12,13 +12,13 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from .. import selectors
+from .. import access, selectors
 from ..errors import Forbidden, ServiceError
 from ..forms import AgentForm, TransferForm, add_service_error
 from ..services import agents as agent_services
 from ..services import keys as key_services
 from ._common import fragment, me, no_store, page
-from .profiles import is_org_admin_of, profile_context, show_key_once
+from .profiles import profile_context, show_key_once
 
 
 @login_required
@@ -133,7 +133,7 @@ def agent_revoke(request, handle):
 
 def _admin_only(request, handle):
     viewer, agent = _agent_or_404(request, handle)
-    if not is_org_admin_of(viewer, agent):
+    if not access.is_org_admin(viewer, agent.org_id):
         raise PermissionDenied("Only an org admin can do that.")
     return viewer, agent
 

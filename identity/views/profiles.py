@@ -3,18 +3,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.views.decorators.http import require_GET
 
-from .. import selectors
+from .. import access, selectors
 from ..forms import PasswordChangeForm
 from ..models import Kind, Principal, Status
 from ..services.agents import may_manage_agent
 from ._common import me, no_store, page
 
 ONCE_KEY = "dock.key_once"
-
-
-def is_org_admin_of(viewer: Principal, principal: Principal) -> bool:
-    user = getattr(viewer, "user", None)
-    return bool(user and user.is_org_admin and viewer.status == Status.ACTIVE and viewer.org_id == principal.org_id)
 
 
 def show_key_once(request, agent: Principal, plaintext: str) -> None:
@@ -32,7 +27,7 @@ def take_key_once(request, agent: Principal) -> str | None:
 
 def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, error=None, transfer_form=None) -> dict:
     manage = may_manage_agent(viewer, agent)
-    admin = is_org_admin_of(viewer, agent)
+    admin = access.is_org_admin(viewer, agent.org_id)
     keys = selectors.keys_of(agent) if manage else []
     return {
         "agent": agent,

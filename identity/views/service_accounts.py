@@ -38,7 +38,7 @@ ONCE = "dock.service_key_once"
 
 def _admin(request) -> Principal:
     viewer = me(request)
-    if not selectors.is_org_admin(viewer):
+    if not access.is_org_admin(viewer):
         raise Http404("No such page.")
     return viewer
 
