@@ -15,12 +15,17 @@ from .errors import Forbidden, ProposalExpired
 from .models import Kind, Principal, Status
 
 
-def document_delete_request(*, actor: Principal, document: Document) -> Proposal | None:
+def document_delete_request(*, actor: Principal, document: Document, checked: access.Decision | None = None) -> Proposal | None:
     """A human's delete runs now; an agent's (or service account's) becomes a proposal.
     Either way the actor must hold `delete` in the workspace, checked in the same
-    transaction as the write."""
+    transaction as the write: here, unless the caller passes the decision (`checked`) of
+    its own `access.require(actor, document.workspace, DELETE, lock=True)`, made in the
+    transaction this joins (the API does, to lock the key after the access rows)."""
     with transaction.atomic():
-        access.require(actor, document.workspace, caps.DELETE, lock=True)
+        if checked is None:
+            access.require(actor, document.workspace, caps.DELETE, lock=True)
+        elif not checked.allows(caps.DELETE):
+            raise Forbidden("This needs the delete capability here.")
         if actor.kind == Kind.HUMAN:
             workspace_services.document_delete(actor=actor, document=document)
             return None

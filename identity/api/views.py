@@ -174,12 +174,8 @@ def document_delete(request, id: str):
     principal = request.auth.principal
     with transaction.atomic():
         document = _document(id)
-        _require(request, principal, document.workspace, caps.DELETE)  # locks, then the key, before any write
-        try:
-            proposal = consent.document_delete_request(actor=principal, document=document)
-        except NotVisible:
-            request.dock_denied_workspace = None
-            raise
+        decision = _require(request, principal, document.workspace, caps.DELETE)  # locks, then the key, before any write
+        proposal = consent.document_delete_request(actor=principal, document=document, checked=decision)
     # Only humans delete outright, and humans do not hold API keys.
     assert proposal is not None
     return json_response({"proposal": presenters.proposal(proposal)}, status=202)

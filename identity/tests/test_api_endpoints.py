@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -111,6 +112,31 @@ def test_visibility_matrix(world, space, endpoint):
         assert events, "every write is audited"
         assert all(e.actor_id == world.agent.public_id and e.owner_id == world.owner.public_id for e in events)
         assert all(e.request_id and e.ip == "127.0.0.1" for e in events)
+
+
+def test_delete_checks_access_once(world, monkeypatch):
+    """The API's own check (access rows locked, then the key) is the one the consent gate
+    uses: the delete does not ask the database the same question twice."""
+    from identity import access
+
+    calls = []
+    real = access.check
+    monkeypatch.setattr(access, "check", lambda *a, **kw: calls.append((a, kw)) or real(*a, **kw))
+    w, d = world.spaces["member"]
+    r = ENDPOINTS["delete"](ApiClient(world.key), w, d)
+    assert r.status_code == 202 and r.data["proposal"]["status"] == "pending"
+    assert calls == [((world.agent.pk, w.pk), {"lock": True})]
+
+
+def test_a_checked_delete_still_needs_the_delete_capability(world):
+    from identity import access, consent
+    from identity.errors import Forbidden
+
+    w, d = world.spaces["viewer"]
+    read_only = access.check(world.agent.pk, w.pk)
+    with transaction.atomic(), pytest.raises(Forbidden):
+        consent.document_delete_request(actor=world.agent, document=d, checked=read_only)
+    assert not Proposal.objects.filter(document=d).exists()
 
 
 @pytest.mark.parametrize("space", list(EXPECTED))
