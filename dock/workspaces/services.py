@@ -13,6 +13,7 @@ from django.utils.text import slugify
 from audit import events
 from audit.refs import TargetRef
 from audit.services import batch, record
+from identity import access, capabilities
 from identity.errors import Conflict, InvalidInput, InvalidTransition, NotFound, ProposalExpired
 from identity.ids import new_public_id
 from identity.models import Kind, Org, Principal, Status
@@ -454,6 +455,13 @@ def proposal_approve(*, actor, proposal: Proposal) -> Proposal:
     Who may approve is decided by the caller (identity.consent)."""
     with transaction.atomic(), batch():
         proposal = _locked_pending(proposal)
+        # The operation runs as the proposer, so the proposer must still be able to run
+        # it now: paused, narrowed in scope, or out of the workspace, it cannot. The
+        # proposal then stays pending (a paused agent may be resumed) until it expires.
+        if not access.check(proposal.proposer_id, proposal.workspace_id, lock=True).allows(capabilities.DELETE):
+            raise InvalidTransition(
+                f"{proposal.proposer.display_name} can no longer delete in this workspace, so this proposal cannot run now."
+            )
         proposal.status = ProposalStatus.APPROVED
         proposal.decided_by = actor if isinstance(actor, Principal) else None
         proposal.decided_at = timezone.now()

@@ -6,9 +6,10 @@ from django.db import transaction
 from audit.refs import SYSTEM
 from conftest import actions_since, audit_mark, refresh
 from dock.workspaces import services as ws
-from dock.workspaces.models import Elevation, Membership, Proposal
+from dock.workspaces.models import Document, Elevation, Membership, Proposal
 from identity import access, consent
 from identity import capabilities as caps
+from identity.errors import InvalidTransition
 from identity.models import ApiKey, Principal, Status
 from identity.services import agents, users
 
@@ -227,6 +228,39 @@ def test_removed_owner_cascade_clears_elevations_and_proposals(make, world):
     assert not Elevation.objects.filter(agent=deleter).exists()
     assert Proposal.objects.get(pk=proposal.pk).status == "cancelled"
     assert actions_since(mark) == ["agent.elevation_removed", "proposal.cancelled", "workspace.member.removed"]
+
+
+def _narrow(how, alice, deleter, secret):
+    if how == "paused":
+        agents.agent_pause(actor=alice, agent=deleter)
+    elif how == "scope cut to read":
+        agents.agent_set_scope(actor=alice, agent=deleter, scope=caps.READ)
+    else:  # out of the restricted workspace it was elevated into
+        ws.elevations_remove(actor=SYSTEM, workspace=secret, agents=[deleter], reason="test")
+
+
+@pytest.mark.parametrize("how", ["paused", "scope cut to read", "elevation removed"])
+def test_approval_runs_only_while_the_proposer_may_still_delete(make, world, how):
+    """Approval deletes as the proposing agent: an agent that can no longer delete there
+    cannot have it done for it. The proposal waits (or expires); nothing is deleted."""
+    org, alice, _, _, _ = world
+    secret = make.workspace(org, restricted=True)
+    make.member(secret, alice, "admin")
+    deleter, _ = make.agent(alice, scope="read,delete")
+    ws.elevation_grant(actor=SYSTEM, workspace=secret, agent=deleter)
+    doc = make.document(secret, alice)
+    proposal = consent.document_delete_request(actor=deleter, document=doc)
+    _narrow(how, alice, refresh(deleter), secret)
+    mark = audit_mark()
+    with pytest.raises(InvalidTransition, match="can no longer delete"):
+        consent.proposal_approve(actor=alice, proposal=proposal)
+    assert Proposal.objects.get(pk=proposal.pk).status == "pending"
+    assert Document.objects.filter(pk=doc.pk).exists()
+    assert actions_since(mark) == []
+    if how == "paused":  # resumed, it may again: the waiting proposal runs
+        agents.agent_resume(actor=alice, agent=refresh(deleter))
+        consent.proposal_approve(actor=alice, proposal=proposal)
+        assert not Document.objects.filter(pk=doc.pk).exists()
 
 
 def test_lowered_owner_role_narrows_agents_at_once(world):
