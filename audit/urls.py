@@ -6,5 +6,5 @@ urlpatterns = [
     path("", views.audit, name="audit"),
     re_path(r"^export\.(?P<fmt>csv|jsonl)$", views.export, name="audit-export"),
     path("integrity/", views.integrity, name="audit-integrity"),
-    path("orb/<str:public_id>.png", views.orb, name="audit-orb"),
+    path("orb/<seg:public_id>.png", views.orb, name="audit-orb"),
 ]
