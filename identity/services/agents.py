@@ -8,7 +8,7 @@ from ..errors import Forbidden, InvalidInput, InvalidTransition
 from ..models import Kind, Principal, Status
 from ..signals import agent_revoked, agent_transferred
 from .keys import _new_key, keys_revoke_all
-from .principals import principal_build, store_avatar
+from .principals import locked_active_human, principal_build, store_avatar
 
 
 def _check_scope(scope: int) -> int:
@@ -30,10 +30,12 @@ def agent_create(
     """A new agent and its first key (plaintext, shown once)."""
     if owner.kind != Kind.HUMAN:
         raise InvalidInput("An agent's owner must be a human.", fields={"owner": "Choose a human."})
-    if owner.status != Status.ACTIVE:
-        raise InvalidTransition(f"{owner.display_name} is not active and cannot own new agents.")
     _check_scope(scope)
     with transaction.atomic():
+        owner_now = locked_active_human(owner)
+        if owner_now is None:
+            raise InvalidTransition(f"{owner.display_name} is not active and cannot own new agents.")
+        owner = owner_now
         agent = principal_build(
             kind=Kind.AGENT, org=owner.org, display_name=name, handle=handle, owner=owner, scope=scope, bio=bio[:280]
         )
@@ -141,6 +143,9 @@ def agent_transfer(*, actor, agent: Principal, new_owner: Principal) -> Principa
         previous = agent.owner
         if previous.pk == new_owner.pk:
             raise InvalidTransition(f"{new_owner.display_name} already owns {agent.handle}.")
+        new_owner = locked_active_human(new_owner)
+        if new_owner is None:
+            raise InvalidInput("The new owner must be an active human.", fields={"owner": "Choose an active human."})
         agent.owner = new_owner
         agent.save(update_fields=["owner"])
         record(

@@ -10,7 +10,7 @@ from audit.services import record
 from ..avatars import AvatarError, clean_upload
 from ..errors import Conflict, InvalidInput
 from ..ids import new_public_id
-from ..models import ID_PREFIX, Org, Principal, handle_validator
+from ..models import ID_PREFIX, Kind, Org, Principal, Status, handle_validator
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
@@ -60,6 +60,15 @@ def principal_build(*, kind: str, org: Org, display_name: str, handle: str | Non
         handle=handle,
         **fields,
     )
+
+
+def locked_active_human(principal: Principal) -> Principal | None:
+    """`principal` read again and row-locked until commit, or None if it is no longer an
+    active human. For the transaction that gives a human an agent: a deactivation that
+    commits first is seen here, and one that comes later waits for this transaction, then
+    suspends the new agent with the human's others."""
+    locked = Principal.objects.select_for_update(of=("self",)).select_related("org").get(pk=principal.pk)
+    return locked if locked.kind == Kind.HUMAN and locked.status == Status.ACTIVE else None
 
 
 def store_avatar(principal: Principal, upload) -> None:

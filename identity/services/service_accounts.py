@@ -7,7 +7,7 @@ from ..errors import InvalidInput, InvalidTransition
 from ..models import Kind, Org, Principal, Status
 from ..signals import service_adopted
 from .keys import _new_key, keys_revoke_all
-from .principals import principal_build
+from .principals import locked_active_human, principal_build
 
 
 def service_create(*, actor, org: Org, name: str, handle: str | None = None) -> tuple[Principal, str]:
@@ -61,10 +61,8 @@ def service_adopt(*, actor, service: Principal, owner: Principal, scope: int | N
             raise InvalidTransition(f"{service.handle} is revoked.")
         if owner.org_id != service.org_id:
             raise InvalidInput("The new owner must belong to the service account's org.")
-        # A deactivation of the owner that commits first must be seen here (and one that
-        # comes later waits, then suspends the new agent with the owner's others).
-        owner = Principal.objects.select_for_update(of=("self",)).select_related("org").get(pk=owner.pk)
-        if owner.status != Status.ACTIVE:
+        owner = locked_active_human(owner)
+        if owner is None:
             raise InvalidInput("The new owner must be an active human.", fields={"owner": "Choose an active human."})
         service_adopted.send(sender=Principal, principal=service, actor=actor)
         revoked = keys_revoke_all(actor=actor, principal=service, reason="adopted as agent")

@@ -284,6 +284,27 @@ def test_deactivated_owner_suspends_agents_and_revokes_keys_in_one_transaction(m
     assert got.count("agent.suspended") == 2 and got.count("agent.key.revoked") == 2
 
 
+def test_no_agent_goes_to_a_human_deactivated_since_the_request_read_them(make, world):
+    """A request that loaded the owner before a deactivation committed (a session's
+    viewer, a form's choice) reads them again, locked, before handing them an agent: a
+    new agent of a deactivated human would hold a working key."""
+    from identity.errors import InvalidInput
+
+    org, alice, _, bot, _ = world
+    bob = make.human(org, "Bob Brown")
+    stale_alice, stale_bob = Principal.objects.get(pk=alice.pk), Principal.objects.get(pk=bob.pk)
+    users.user_deactivate(actor=SYSTEM, user=alice.user)
+    users.user_deactivate(actor=SYSTEM, user=bob.user)
+    mark = audit_mark()
+    with pytest.raises(InvalidTransition, match="not active"):
+        agents.agent_create(actor=stale_alice, owner=stale_alice, name="Late bot")
+    assert not Principal.objects.filter(display_name="Late bot").exists()
+    with pytest.raises(InvalidInput, match="active human"):
+        agents.agent_transfer(actor=SYSTEM, agent=refresh(bot), new_owner=stale_bob)
+    assert refresh(bot).owner_id == alice.pk
+    assert actions_since(mark) == []
+
+
 def test_suspended_agent_cannot_resume_only_restore_after_owner_returns(world):
     from identity.errors import InvalidTransition
 
