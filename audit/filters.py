@@ -132,19 +132,27 @@ class AuditFilterForm(forms.Form):
         return data
 
 
+# Fields that apply as soon as they change (the form listens for their change events; see
+# templates/audit/index.html). Not the dates: a date typed digit by digit changes at every
+# digit that makes it valid (year 2, 20, 202…), and re-rendering the form then would wrest
+# the field from the typist. Dates apply with Enter or the Apply button.
+AUTO = {"class": "autosubmit"}
+
+
 class AuditFilterSet(django_filters.FilterSet):
     actor = django_filters.CharFilter(
         label="Actor", method="_noop", max_length=120,
-        widget=forms.TextInput(attrs={"placeholder": "Handle, name or id", "autocomplete": "off", "spellcheck": "false"}),
+        widget=forms.TextInput(attrs={"placeholder": "Handle, name or id", "autocomplete": "off", "spellcheck": "false",
+                                      **AUTO}),
     )
     kind = django_filters.ChoiceFilter(label="Actor kind", choices=KIND_CHOICES, empty_label="Any kind", method="_noop",
-                                       widget=FastSelect)
-    owner = django_filters.ChoiceFilter(label="Owner", empty_label="Anyone", method="_noop", widget=FastSelect)
+                                       widget=FastSelect(AUTO))
+    owner = django_filters.ChoiceFilter(label="Owner", empty_label="Anyone", method="_noop", widget=FastSelect(AUTO))
     workspace = django_filters.ChoiceFilter(label="Workspace", empty_label="Any workspace", method="_noop",
-                                            widget=FastSelect)
-    action = django_filters.ChoiceFilter(label="Action", empty_label="Any action", method="_noop", widget=FastSelect)
+                                            widget=FastSelect(AUTO))
+    action = django_filters.ChoiceFilter(label="Action", empty_label="Any action", method="_noop", widget=FastSelect(AUTO))
     range = django_filters.ChoiceFilter(label="Time", choices=RANGE_CHOICES, empty_label="Any time", method="_noop",
-                                        widget=FastSelect)
+                                        widget=FastSelect(AUTO))
     since = django_filters.DateFilter(label="From", method="_noop", widget=forms.DateInput(attrs={"type": "date"}))
     until = django_filters.DateFilter(label="To", method="_noop", widget=forms.DateInput(attrs={"type": "date"}))
 

@@ -113,3 +113,25 @@ def test_auditor_filters_pages_exports_and_verifies(live_server, page: Page, sto
     expect(page.locator("#integrity")).to_contain_text("Chain intact")
     page.get_by_role("link", name="Verify again").click()
     expect(page.locator('[data-integrity="ok"]')).to_be_visible()
+
+
+def test_custom_dates_can_be_typed_and_apply_when_asked(live_server, page: Page, story):
+    """A date typed digit by digit is valid long before it is finished (year 2, 20,
+    202…): the page must not apply it, and re-render the form under the typist's
+    fingers, until they press Enter or Apply."""
+    log_in_as(page, live_server, story["auditor"])
+    page.goto(f"{live_server.url}/audit/")
+    page.get_by_label("Time", exact=True).select_option("custom")
+    expect(page).to_have_url(re.compile(r"range=custom"))
+    since = page.get_by_label("From", exact=True)
+    expect(since).to_be_enabled()
+    day = datetime.now(UTC).date() - timedelta(days=3)
+    since.focus()  # the first segment (a click lands on whichever segment is under it)
+    page.keyboard.type(day.strftime("%m%d%Y"), delay=60)  # the browser's en-US order
+    expect(since).to_have_value(day.isoformat())
+    expect(page).not_to_have_url(re.compile(r"since="))  # typed, not yet applied
+    since.press("Enter")
+    expect(page).to_have_url(re.compile(rf"since={day.isoformat()}"))
+    expect(page.get_by_label("From", exact=True)).to_have_value(day.isoformat())
+    want = AuditEvent.objects.filter(occurred_at__gte=datetime.combine(day, datetime.min.time(), tzinfo=UTC), org="acme")
+    expect(page.locator("tbody.audit-event")).to_have_count(min(want.count(), PAGE_SIZE))
