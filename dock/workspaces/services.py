@@ -160,14 +160,23 @@ def membership_add(*, actor, workspace: Workspace, principal: Principal, role: s
     if principal.kind == Kind.SERVICE:
         if principal.org_id != workspace.org_id:
             raise InvalidInput("Service accounts are granted access only in their own org's workspaces.")
-        if role == Role.ADMIN:
-            raise InvalidInput("Service accounts are granted viewer or editor, never admin.", fields={"role": "viewer or editor"})
+        _check_grant_role(role)
     with transaction.atomic():
         return _membership_insert(actor=actor, workspace=workspace, principal=principal, role=role,
                                   via="grant" if principal.kind == Kind.SERVICE else "direct")
 
 
+def _check_grant_role(role: str) -> None:
+    if role == Role.ADMIN:
+        raise InvalidInput("Service accounts are granted viewer or editor, never admin.", fields={"role": "viewer or editor"})
+
+
 def _locked_membership(membership: Membership) -> Membership:
+    """The membership's row, locked until commit, after its workspace's: changes to one
+    workspace's members run one at a time, since the last-admin rule reads the other
+    members' roles, which a concurrent change could lower. (The workspace lock is FOR NO
+    KEY UPDATE, which does not wait for the key-share locks of foreign-key checks.)"""
+    Workspace.objects.select_for_update(no_key=True).filter(pk=membership.workspace_id).exists()
     try:
         return (
             Membership.objects.select_for_update(of=("self",))
@@ -196,6 +205,8 @@ def membership_set_role(*, actor, membership: Membership, role: str, allow_last_
         old = membership.role
         if old == role:
             return membership
+        if membership.principal.kind == Kind.SERVICE:
+            _check_grant_role(role)
         if not allow_last_admin and ROLE_RANK[role] < ROLE_RANK[old] and _last_admin(membership):
             raise InvalidTransition("A workspace needs at least one admin: make someone else admin first.")
         membership.role = role

@@ -706,3 +706,29 @@ def test_concurrent_writers_with_random_rollbacks_lose_no_audit_event(capsys):
     assert expected_n == found_n == committed  # every action writes exactly one event here
     assert result.ok
     assert stress.outcomes["rolled back"] > 0 and any(k.startswith("refused") for k in stress.outcomes)
+
+
+# The last admin -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("second", ["lowering", "removal"])
+def test_two_admins_stepping_down_at_once_leave_one_admin(world, hold, second):
+    """The last-admin rule reads the other members' roles: a second change to the same
+    workspace's members waits for the first, then sees its result and is refused."""
+    bo = Maker().human(world.org, "Bo Second")
+    bo_membership = ws.membership_add(actor=world.admin, workspace=world.space, principal=bo, role="admin")
+    ada_membership = Membership.objects.get(workspace=world.space, principal=world.admin)
+    held = hold(ws, "_last_admin")  # the first change: checked, still in its transaction
+    first = Worker("ada steps down", lambda: ws.membership_set_role(actor=world.admin, membership=ada_membership, role=Role.VIEWER)).begin()
+    held.wait_reached()
+    if second == "lowering":
+        step = lambda: ws.membership_set_role(actor=bo, membership=bo_membership, role=Role.EDITOR)  # noqa: E731
+    else:
+        step = lambda: ws.membership_remove(actor=bo, membership=bo_membership)  # noqa: E731
+    other = Worker("bo steps down", step).begin()
+    wait_until_blocked(other)
+    held.release.set()
+    first.outcome()
+    with pytest.raises(InvalidTransition, match="at least one admin"):
+        other.outcome()
+    assert list(Membership.objects.filter(workspace=world.space, role=Role.ADMIN).values_list("principal", flat=True)) == [bo.pk]

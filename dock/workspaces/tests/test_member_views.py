@@ -252,6 +252,18 @@ def test_bad_role_changes_nothing(team, login):
     assert login(team["bob"]).post(reverse("workspace-member-role", args=["roadmap", "carol-chen"]), {"role": "admin"}).status_code == 403
 
 
+def test_a_service_account_is_never_made_admin(team, login, htmx):
+    """Granted viewer or editor when added, and the same when its role changes."""
+    handle = team["service"].handle
+    mark = audit_mark()
+    response = login(team["alice"]).post(reverse("workspace-member-role", args=["roadmap", handle]), {"role": "admin"}, **htmx)
+    assert response.status_code == 200 and "never admin" in response.content.decode()
+    assert Membership.objects.get(principal=team["service"]).role == "editor"
+    assert actions_since(mark) == []
+    login(team["alice"]).post(reverse("workspace-member-role", args=["roadmap", handle]), {"role": "viewer"}, **htmx)
+    assert Membership.objects.get(principal=team["service"]).role == "viewer"
+
+
 # Removal and its impact preview ------------------------------------------------------------------
 
 
