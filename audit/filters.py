@@ -139,6 +139,11 @@ class AuditFilterForm(forms.Form):
 AUTO = {"class": "autosubmit"}
 
 
+def _owner_label(name: str, handle: str | None, other_org: str | None) -> str:
+    extra = ", ".join(x for x in (f"@{handle}" if handle else "", other_org or "") if x)
+    return f"{name} ({extra})" if extra else name
+
+
 class AuditFilterSet(django_filters.FilterSet):
     actor = django_filters.CharFilter(
         label="Actor", method="_noop", max_length=120,
@@ -168,13 +173,19 @@ class AuditFilterSet(django_filters.FilterSet):
         super().__init__(data, **kwargs)
         self.org = org
         self.now = now or datetime.now(UTC)
-        humans = list(
-            Principal.objects.filter(org__slug=org, kind=Kind.HUMAN).order_by("display_name", "id")
-            .values_list("public_id", "display_name", "handle")
-        )
-        same = _duplicates([name for _, name, _ in humans])  # namesakes show their handle
+        # The org's humans, then the other orgs' humans who are members of its workspaces:
+        # their agents work there too, and answer to them.
+        # The org's humans, then the other orgs' humans who are members of its workspaces
+        # (their agents work there too, and answer to them): one query, each side indexed.
+        fields = ("public_id", "display_name", "handle", "org__slug", "org__name")
+        own = Principal.objects.filter(org__slug=org, kind=Kind.HUMAN).values_list(*fields)
+        guests = (Principal.objects.filter(kind=Kind.HUMAN, memberships__workspace__org__slug=org)
+                  .exclude(org__slug=org).values_list(*fields))
+        humans = sorted(own.union(guests), key=lambda h: (h[3] != org, h[1], h[0]))
+        same = _duplicates([name for _, name, *_ in humans])  # namesakes show their handle
         self.filters["owner"].extra["choices"] = [
-            (pid, f"{name} (@{handle})" if name in same else name) for pid, name, handle in humans
+            (pid, _owner_label(name, handle if name in same else None, org_name if slug != org else None))
+            for pid, name, handle, slug, org_name in humans
         ]
         self.filters["workspace"].extra["choices"] = list(
             Workspace.objects.filter(org__slug=org).order_by("name", "slug").values_list("slug", "name")

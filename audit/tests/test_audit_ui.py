@@ -140,6 +140,18 @@ def test_owner_filter_is_their_own_and_their_agents_events(world):
     assert made["ledger_2d"].id not in ids
 
 
+def test_owner_filter_offers_members_from_other_orgs_whose_agents_work_here(world):
+    """Carol (Globex) is a member of Acme's research workspace: her agent's events there
+    are in Acme's log, and Acme's auditors can pick her as the accountable owner."""
+    made = activity(world)
+    response = get(client_for(world.auditor), owner=world.carol.public_id)
+    html = response.content.decode()
+    assert f'<option value="{world.carol.public_id}" selected>Carol Chen (Globex)</option>' in html
+    ids = listed_ids(response)
+    assert made["courier_in_acme_1d"].id in ids and made["courier_in_globex_1d"].id not in ids
+    assert ids == expected(world, lambda e: e.owner_id == world.carol.public_id)
+
+
 def test_workspace_filter(world):
     made = activity(world)
     ids = listed_ids(get(client_for(world.auditor), workspace="research"))
