@@ -3,9 +3,11 @@ documents, comments and a month of history — all written through the real serv
 the audit chain tells the same story the pages show."""
 
 import random
+from contextlib import ExitStack
 from datetime import timedelta
 from unittest import mock
 
+from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
@@ -14,9 +16,9 @@ from audit import events
 from audit.refs import SYSTEM
 from audit.services import record
 from dock.workspaces import services as ws
+from identity import access, consent
 from identity import capabilities as caps
-from identity import consent
-from identity.models import Org, Principal
+from identity.models import Org
 from identity.services import agents, keys, service_accounts, users
 
 PASSWORD = "dock-demo-password"
@@ -89,11 +91,18 @@ class Command(BaseCommand):
         def tick(minutes_lo=3, minutes_hi=90):
             clock["t"] += timedelta(minutes=rng.randint(minutes_lo, minutes_hi))
 
-        with mock.patch("django.utils.timezone.now", lambda: clock["t"]), transaction.atomic():
+        # Every row is written at the simulated time, audit events and the rest alike: the
+        # code reads timezone.now at call time, and the `default=timezone.now` fields hold
+        # the function itself, so their defaults are patched one by one.
+        stamped = [f for model in apps.get_models() for f in model._meta.concrete_fields if f.default is timezone.now]
+        with ExitStack() as stack:
+            stack.enter_context(mock.patch("django.utils.timezone.now", lambda: clock["t"]))
+            for field in stamped:
+                stack.enter_context(mock.patch.object(field, "_get_default", lambda: clock["t"]))
+            stack.enter_context(transaction.atomic())
             people, bots = self._principals(rng, tick)
             spaces = self._workspaces(people, bots, tick)
             self._history(rng, people, bots, spaces, clock, days, tick, real_now)
-        # Rows outside the audit log keep their creation time from the simulated clock too.
 
     def _principals(self, rng, tick):
         orgs = {
@@ -106,12 +115,10 @@ class Command(BaseCommand):
             people[email] = users.user_create(
                 actor=SYSTEM, email=email, org=orgs[org], display_name=name, role=role, password=PASSWORD
             ).principal
-            Principal.objects.filter(pk=people[email].pk).update(created_at=timezone.now())
         bots = {}
         for owner, name, scope in AGENTS:
             tick()
             agent, _key = agents.agent_create(actor=people[owner], owner=people[owner], name=name, scope=caps.parse(scope))
-            Principal.objects.filter(pk=agent.pk).update(created_at=timezone.now())
             bots[name] = agent
         tick()
         digest, _ = service_accounts.service_create(actor=people["bruno@acme.test"], org=orgs["acme"], name="Nightly Digest")
@@ -149,6 +156,9 @@ class Command(BaseCommand):
             "launch": [people["farah@globex.test"], people["alice@acme.test"], bots["Atlas"], bots["Sable"]],
         }
         commenters = {k: v + ([bots["Scout"]] if k != "launch" else []) for k, v in writers.items()}
+        # Only what the rules allow, so that no event in the demo's log reads as a breach.
+        writers = {k: _allowed(v, spaces[k], caps.WRITE) for k, v in writers.items()}
+        commenters = {k: _allowed(v, spaces[k], caps.COMMENT) for k, v in commenters.items()}
         documents = {k: [] for k in spaces}
         titles = iter(rng.sample(DOCS, len(DOCS)))
         end = real_now() - timedelta(hours=2)
@@ -181,3 +191,7 @@ class Command(BaseCommand):
             consent.document_delete_request(actor=bots["Draftsmith"], document=documents["roadmap"][-1])
         if documents["launch"]:
             consent.document_delete_request(actor=bots["Sable"], document=documents["launch"][0])
+
+
+def _allowed(principals, workspace, capability: int) -> list:
+    return [p for p in principals if access.check(p.pk, workspace.pk).allows(capability)]
