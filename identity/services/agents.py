@@ -132,8 +132,6 @@ def agent_restore(*, actor, agent: Principal) -> Principal:
 
 def agent_transfer(*, actor, agent: Principal, new_owner: Principal) -> Principal:
     """Hand an agent to another human: its access is recomputed from the new owner at once."""
-    if new_owner.kind != Kind.HUMAN or new_owner.status != Status.ACTIVE:
-        raise InvalidInput("The new owner must be an active human.", fields={"owner": "Choose an active human."})
     with transaction.atomic(), batch():
         agent = _locked(agent)
         if agent.status == Status.REVOKED:

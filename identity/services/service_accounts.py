@@ -48,8 +48,6 @@ def service_adopt(*, actor, service: Principal, owner: Principal, scope: int | N
     """
     from .. import capabilities
 
-    if owner.kind != Kind.HUMAN or owner.status != Status.ACTIVE:
-        raise InvalidInput("The new owner must be an active human.", fields={"owner": "Choose an active human."})
     if scope is not None:
         if scope & ~capabilities.AGENT_SCOPE_MASK:
             raise InvalidInput("Agents never manage members, invitations or grants.", fields={"scope": "Not an agent capability."})
