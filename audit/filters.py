@@ -173,8 +173,6 @@ class AuditFilterSet(django_filters.FilterSet):
         super().__init__(data, **kwargs)
         self.org = org
         self.now = now or datetime.now(UTC)
-        # The org's humans, then the other orgs' humans who are members of its workspaces:
-        # their agents work there too, and answer to them.
         # The org's humans, then the other orgs' humans who are members of its workspaces
         # (their agents work there too, and answer to them): one query, each side indexed.
         fields = ("public_id", "display_name", "handle", "org__slug", "org__name")
