@@ -1,9 +1,12 @@
 """Counting failed attempts in the cache: login per account and per client address,
 sign-up per client address.
 
-Fixed windows: the first failure opens a window of `window` seconds; once `limit`
-failures are counted in it, the bucket is closed until the window ends. With Redis
-(REDIS_URL) every process shares the counts; with local memory each process counts alone.
+Fixed windows: the first attempt opens a window of `window` seconds; once `limit`
+attempts are counted in it, the bucket is closed until the window ends. An attempt is
+counted before it is made, atomically (the cache's add and incr), so that a burst of
+simultaneous attempts cannot all pass the check before any of them is counted; one that
+succeeds is given back. With Redis (REDIS_URL) every process shares the counts; with
+local memory each process counts alone.
 
 Account buckets are keyed by a keyed hash of the normalised email, never the email
 itself, and exist whether or not the account does: a lockout says nothing about which
@@ -40,39 +43,55 @@ def _now() -> float:
     return time.time()
 
 
+def _remaining(bucket: Bucket, key: str) -> int:
+    opened = cache.get(key + ":opened")
+    return 0 if opened is None else max(0, math.ceil(opened + bucket.window - _now()))
+
+
 def retry_after(bucket: Bucket, ident: str) -> int:
-    """Seconds until `ident` may try again (0: it may try now)."""
+    """Seconds until `ident` may try again (0: it may try now). Only looks."""
     if not ident:
         return 0
-    state = cache.get(bucket.key(ident))
-    if not state:
-        return 0
-    count, opened = state
-    remaining = math.ceil(opened + bucket.window - _now())
-    if count < bucket.limit or remaining <= 0:
-        return 0
-    return remaining
-
-
-def hit(bucket: Bucket, ident: str) -> None:
-    """Count one attempt against `ident`."""
-    if not ident:
-        return
     key = bucket.key(ident)
-    now = _now()
-    state = cache.get(key)
-    if state and state[1] + bucket.window > now:
-        count, opened = state
-        state = (count + 1, opened)
+    if (cache.get(key) or 0) < bucket.limit:
+        return 0
+    return _remaining(bucket, key)
+
+
+def take(bucket: Bucket, ident: str) -> int:
+    """Count one attempt against `ident` before it is made. Returns the seconds to wait if
+    the bucket was already full (the attempt must not be made), else 0."""
+    if not ident:
+        return 0
+    key = bucket.key(ident)
+    for _ in range(2):  # the count can expire between add and incr: then open it again
+        cache.add(key + ":opened", _now(), timeout=bucket.window)
+        cache.add(key, 0, timeout=bucket.window)
+        try:
+            count = cache.incr(key)
+            break
+        except ValueError:
+            continue
     else:
-        state = (1, now)
-    # The entry lives as long as its window; a lost increment under a race errs by one.
-    cache.set(key, state, timeout=max(1, math.ceil(state[1] + bucket.window - now)))
+        return 0
+    if count <= bucket.limit:
+        return 0
+    return _remaining(bucket, key) or 1
+
+
+def give_back(bucket: Bucket, ident: str) -> None:
+    """Uncount an attempt `take` counted (it succeeded, and only failures should count)."""
+    if ident:
+        try:
+            cache.decr(bucket.key(ident))
+        except ValueError:  # the window has ended meanwhile
+            pass
 
 
 def clear(bucket: Bucket, ident: str) -> None:
     if ident:
-        cache.delete(bucket.key(ident))
+        key = bucket.key(ident)
+        cache.delete_many([key, key + ":opened"])
 
 
 def minutes(seconds: int) -> int:

@@ -240,6 +240,50 @@ def test_a_locked_account_gets_no_password_check_at_all(alice, monkeypatch):
     assert calls == []
 
 
+def test_a_burst_of_simultaneous_guesses_gets_no_more_than_the_limit(monkeypatch):
+    """Attempts are counted before the password check, atomically: guesses that arrive
+    together (each from its own address) cannot all pass the check before any of them is
+    counted, and none of their counts is lost."""
+    import threading
+    import time
+
+    from django.contrib.auth.models import AnonymousUser
+    from django.test import RequestFactory
+
+    from identity.views import auth as views
+
+    checked, lock = [], threading.Lock()
+
+    def slow_authenticate(request, **credentials):
+        with lock:
+            checked.append(credentials["password"])
+        time.sleep(0.2)  # argon2's time, during which the others arrive
+        return None
+
+    monkeypatch.setattr(views, "authenticate", slow_authenticate)
+    monkeypatch.setattr(views.sessions, "session_login_failed", lambda **kw: None)
+    monkeypatch.setattr(views.selectors, "principal_by_email", lambda email: None)
+    limit, n = throttle.LOGIN_ACCOUNT.limit, throttle.LOGIN_ACCOUNT.limit * 4
+    start, statuses = threading.Barrier(n), []
+
+    def guess(i):
+        request = RequestFactory().post("/login/", {"email": "victim@acme.test", "password": f"guess {i}"},
+                                        REMOTE_ADDR=f"10.7.0.{i + 1}")
+        request.user = AnonymousUser()
+        start.wait(10)
+        status = views.login_view(request).status_code
+        with lock:
+            statuses.append(status)
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert len(checked) == limit
+    assert sorted(statuses) == [400] * limit + [429] * (n - limit)
+
+
 # The same answer for unknown and known addresses -----------------------------------------------------
 
 

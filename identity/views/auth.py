@@ -51,13 +51,13 @@ def signup(request):
     status = 200
     if request.method == "POST":
         ip = client_ip(request) or ""
-        wait = throttle.retry_after(throttle.SIGNUP_ADDRESS, ip)
+        valid = form.is_valid()
+        # Only a submission that would create an account is counted, before it does.
+        wait = throttle.take(throttle.SIGNUP_ADDRESS, ip) if valid else throttle.retry_after(throttle.SIGNUP_ADDRESS, ip)
         if wait:
-            form.is_valid()
             form.add_error(None, _too_many(wait))
             status = 429
-        elif form.is_valid():
-            throttle.hit(throttle.SIGNUP_ADDRESS, ip)
+        elif valid:
             data = form.cleaned_data
             try:
                 user = org_signup(org_name=data["org_name"], name=data["name"], email=data["email"], password=data["password"])
@@ -107,7 +107,9 @@ def login_view(request):
         if form.is_valid():
             email, password = form.cleaned_data["email"], form.cleaned_data["password"]
             ip = client_ip(request) or ""
-            wait = max(throttle.retry_after(throttle.LOGIN_ACCOUNT, email), throttle.retry_after(throttle.LOGIN_ADDRESS, ip))
+            # Counted before the password check, so that simultaneous guesses cannot all
+            # pass the check before any of them is counted.
+            wait = max(throttle.take(throttle.LOGIN_ACCOUNT, email), throttle.take(throttle.LOGIN_ADDRESS, ip))
             if wait:
                 form.add_error(None, _too_many(wait))
                 status = 429
@@ -115,11 +117,10 @@ def login_view(request):
                 user = authenticate(request, username=email, password=password)
                 if user is not None:
                     throttle.clear(throttle.LOGIN_ACCOUNT, email)
+                    throttle.give_back(throttle.LOGIN_ADDRESS, ip)
                     login(request, user)
                     sessions.session_login(actor=user.principal)
                     return redirect(_next_url(request))
-                throttle.hit(throttle.LOGIN_ACCOUNT, email)
-                throttle.hit(throttle.LOGIN_ADDRESS, ip)
                 known = selectors.principal_by_email(email)
                 sessions.session_login_failed(principal=known, email=email, reason="invalid_credentials")
                 form.add_error(None, LOGIN_FAILED)
