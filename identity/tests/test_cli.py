@@ -154,6 +154,8 @@ def test_every_command_is_audited_as_the_system_with_a_request_id(acme):
         (["audit", "export", "--until", "2026-13-45"], "not an ISO date"),
         (["audit", "export", "--since", "2026-02-01", "--until", "2026-01-01"], "after"),
         (["bogus"], "invalid choice"),
+        (["service", "grant", "ci", "roadmap", "--role", "admin"], "(choose from 'viewer', 'editor')"),
+        (["org", "create", "bad", "--name", "A\udcffB"], "not valid UTF-8"),  # the byte 0xff, as Python hands it on
         (["agent", "create", "--name", "X"], "required"),
     ],
 )

@@ -186,7 +186,7 @@ class Command(BaseCommand):
         p = service.add_parser("grant")
         p.add_argument("name")
         p.add_argument("workspace")
-        p.add_argument("--role", required=True, choices=[Role.VIEWER, Role.EDITOR])
+        p.add_argument("--role", required=True, choices=[Role.VIEWER.value, Role.EDITOR.value])
         service.add_parser("rotate").add_argument("name")
         service.add_parser("revoke").add_argument("name")
         p = service.add_parser("adopt")
@@ -207,6 +207,11 @@ class Command(BaseCommand):
 
     def run_from_argv(self, argv):
         try:
+            for arg in argv:  # bytes that are not UTF-8 arrive as lone surrogates
+                try:
+                    arg.encode()
+                except UnicodeEncodeError:
+                    raise CommandError(f"an argument is not valid UTF-8: {arg.encode(errors='backslashreplace').decode()}") from None
             return super().run_from_argv(argv)
         except CommandError as exc:  # raised while parsing, before Django's own handler
             self.stderr.write(f"CommandError: {exc}")
