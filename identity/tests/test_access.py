@@ -215,14 +215,20 @@ def test_removed_owner_takes_agents_out_in_same_transaction(make, world):
     assert roadmap not in access.visible_workspaces(refresh(bot))
 
 
-def test_removed_owner_cascade_clears_elevations_and_proposals(make, world):
-    org, alice, _, _, _ = world
+def _proposal_in_restricted_workspace(make, org, alice, role):
+    """Alice (`role`) in a restricted workspace, where her elevated agent `deleter` asked
+    to delete a document: (workspace, deleter, document, proposal)."""
     secret = make.workspace(org, restricted=True)
-    make.member(secret, alice, "editor")
+    make.member(secret, alice, role)
     deleter, _ = make.agent(alice, scope="read,delete")
     ws.elevation_grant(actor=SYSTEM, workspace=secret, agent=deleter)
     doc = make.document(secret, alice)
-    proposal = consent.document_delete_request(actor=deleter, document=doc)
+    return secret, deleter, doc, consent.document_delete_request(actor=deleter, document=doc)
+
+
+def test_removed_owner_cascade_clears_elevations_and_proposals(make, world):
+    org, alice, _, _, _ = world
+    secret, deleter, _, proposal = _proposal_in_restricted_workspace(make, org, alice, "editor")
     mark = audit_mark()
     ws.membership_remove(actor=SYSTEM, membership=Membership.objects.get(workspace=secret, principal=alice), allow_last_admin=True)
     assert not Elevation.objects.filter(agent=deleter).exists()
@@ -244,12 +250,7 @@ def test_approval_runs_only_while_the_proposer_may_still_delete(make, world, how
     """Approval deletes as the proposing agent: an agent that can no longer delete there
     cannot have it done for it. The proposal waits (or expires); nothing is deleted."""
     org, alice, _, _, _ = world
-    secret = make.workspace(org, restricted=True)
-    make.member(secret, alice, "admin")
-    deleter, _ = make.agent(alice, scope="read,delete")
-    ws.elevation_grant(actor=SYSTEM, workspace=secret, agent=deleter)
-    doc = make.document(secret, alice)
-    proposal = consent.document_delete_request(actor=deleter, document=doc)
+    secret, deleter, doc, proposal = _proposal_in_restricted_workspace(make, org, alice, "admin")
     _narrow(how, alice, refresh(deleter), secret)
     mark = audit_mark()
     with pytest.raises(InvalidTransition, match="can no longer delete"):
