@@ -2,7 +2,9 @@
 the full page or (for htmx) just its fragment."""
 
 from django.shortcuts import render
-from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.cache import patch_cache_control
+
+from dock.htmx import vary, wants_fragment
 
 from ..models import Principal
 
@@ -13,18 +15,12 @@ def me(request) -> Principal:
 
 def page(request, template: str, context: dict, *, partial: str | None = None, status: int = 200):
     """The full page, or for an htmx request the named partial of the same template."""
-    # A history restore (back button, nothing cached) needs the whole page again.
-    wants_fragment = bool(request.htmx) and not request.htmx.history_restore_request
-    name = f"{template}#{partial}" if partial and wants_fragment else template
-    response = render(request, name, context, status=status)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    name = f"{template}#{partial}" if partial and wants_fragment(request) else template
+    return vary(render(request, name, context, status=status))
 
 
 def fragment(request, template: str, context: dict, *, status: int = 200):
-    response = render(request, template, context, status=status)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return vary(render(request, template, context, status=status))
 
 
 def no_store(response):

@@ -7,8 +7,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
-from django.utils.cache import patch_vary_headers
 
+from dock.htmx import vary, wants_fragment
 from identity import capabilities as caps
 from identity.errors import Forbidden, NotFound, ServiceError
 from identity.models import Principal
@@ -25,12 +25,9 @@ def page(request, template: str, context: dict, *, fragment: str | None = None, 
     """The full page, or just `fragment` of it when htmx asked (one URL, both answers).
     `fragment` names a partial of `template`, or of another one as "other.html#name"."""
     name = template
-    # A history restore (back button, nothing cached) needs the whole page again.
-    if fragment and request.htmx and not request.htmx.history_restore_request:
+    if fragment and wants_fragment(request):
         name = fragment if "#" in fragment else f"{template}#{fragment}"
-    response = render(request, name, context, status=status)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return vary(render(request, name, context, status=status))
 
 
 def invalid_status(request) -> int:
@@ -47,8 +44,7 @@ def refused(request, exc: ServiceError, *, status: int | None = None) -> HttpRes
         messages.error(request, exc.detail)
         response = HttpResponse(status=200)
         response["HX-Refresh"] = "true"
-        patch_vary_headers(response, ["HX-Request"])
-        return response
+        return vary(response)
     return page(request, "workspaces/refused.html", {"detail": exc.detail},
                 status=status or (403 if isinstance(exc, Forbidden) else exc.status))
 
