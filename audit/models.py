@@ -35,6 +35,7 @@ class Before(models.Expression):
 
     conditional = True
     output_field = models.BooleanField()
+    operator = "<"
 
     def __init__(self, at, event_id):
         super().__init__()
@@ -45,7 +46,14 @@ class Before(models.Expression):
         at = models.DateTimeField().get_db_prep_value(self.at, connection)
         time_column = compiler.compile(models.F("occurred_at").resolve_expression(compiler.query))[0]
         id_column = compiler.compile(models.F("id").resolve_expression(compiler.query))[0]
-        return f"({time_column}, {id_column}) < (%s, %s)", [at, self.event_id]
+        return f"({time_column}, {id_column}) {self.operator} (%s, %s)", [at, self.event_id]
+
+
+class After(Before):
+    """`(occurred_at, id) > (at, event_id)`: newer than a keyset position (the page before
+    it in the log's newest-first order), read oldest first up the same index."""
+
+    operator = ">"
 
 
 class AuditEvent(models.Model):

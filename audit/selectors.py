@@ -14,7 +14,7 @@ from django.db.models.functions import Cast, Substr, TruncDate
 
 from . import chain
 from . import events as registry
-from .models import AuditEvent, Before, ChainHead, CrossOrg
+from .models import After, AuditEvent, Before, ChainHead, CrossOrg
 
 CHAIN_FIELDS = ("id", *chain.HASHED, "hash")
 
@@ -170,13 +170,18 @@ def visible_events(filters: EventFilter, *, org: str | None):
 @dataclass
 class EventPage:
     events: list
-    next_cursor: str | None
-    cursor: str | None = None
+    next_cursor: str | None  # the next page, older events (`after` it); None on the oldest
+    cursor: str | None = None  # the `after` position this page was read from
+    prev_cursor: str | None = None  # the page before, newer events (`before` it); None on the newest
     branches: list = field(default_factory=list)  # the querysets read, for EXPLAIN in tests
 
     @property
     def has_next(self) -> bool:
         return self.next_cursor is not None
+
+    @property
+    def has_prev(self) -> bool:
+        return self.prev_cursor is not None
 
 
 def encode_cursor(occurred_at: datetime, event_id: int) -> str:
@@ -227,29 +232,55 @@ def _branches(filters: EventFilter, org: str | None) -> tuple[list[Q], bool]:
     return branches, row_scope
 
 
-def events_page(filters: EventFilter, *, org: str | None, cursor: str | None = None, limit: int = PAGE_SIZE) -> EventPage:
-    """One page of events, newest first, after `cursor` (from the previous page).
-
-    Raises InvalidCursor for a cursor this function did not make."""
+def _read(filters: EventFilter, org: str | None, bound, *, newest_first: bool, limit: int):
+    """Up to `limit` + 1 events past the keyset `bound`, in the direction read, and the
+    querysets read (one per branch, each an index range scan from the bound)."""
     base = filters.q()
     if filters.actor_kind in UNOWNED_KINDS and not filters.owner_id:
         base &= Q(owner_id="")  # true of these kinds anyway; lets the owner index drive
     branches, row_scope = _branches(filters, org)
     if row_scope:
         base &= scope_q(org)
-    base &= Before(*(decode_cursor(cursor) if cursor else TOP))
-    querysets = [
-        AuditEvent.objects.filter(base & branch).order_by("-occurred_at", "-id")[: limit + 1] for branch in branches
-    ]
+    base &= bound
+    order = ("-occurred_at", "-id") if newest_first else ("occurred_at", "id")
+    querysets = [AuditEvent.objects.filter(base & branch).order_by(*order)[: limit + 1] for branch in branches]
     if len(querysets) == 1:
         rows = list(querysets[0])
     else:
-        rows = list(heapq.merge(*[list(qs) for qs in querysets], key=lambda e: (e.occurred_at, e.id), reverse=True))
-    rows = rows[: limit + 1]
+        rows = list(heapq.merge(*[list(qs) for qs in querysets], key=lambda e: (e.occurred_at, e.id),
+                                reverse=newest_first))
+    return rows[: limit + 1], querysets
+
+
+def _position(event) -> str:
+    return encode_cursor(event.occurred_at, event.id)
+
+
+def events_page(filters: EventFilter, *, org: str | None, cursor: str | None = None, before: str | None = None,
+                limit: int = PAGE_SIZE) -> EventPage:
+    """One page of events, newest first: the newest ones, or those older than `cursor`
+    (the `next_cursor` of the page before), or those newer than `before` (the
+    `prev_cursor` of the page after). Either way the same index range scan, read from the
+    position down or up, so a page deep in the log costs what the first one does.
+
+    Raises InvalidCursor for a cursor this function did not make, or for both at once."""
+    if cursor and before:
+        raise InvalidCursor("This page link is not valid any more; start again from the newest events.")
+    if before:
+        rows, querysets = _read(filters, org, After(*decode_cursor(before)), newest_first=False, limit=limit)
+        if len(rows) <= limit:  # no more than a page is newer: that is the newest page
+            return events_page(filters, org=org, limit=limit)
+        rows = rows[:limit][::-1]
+        return EventPage(events=rows, next_cursor=_position(rows[-1]), cursor=None, prev_cursor=_position(rows[0]),
+                         branches=querysets)
+    rows, querysets = _read(filters, org, Before(*(decode_cursor(cursor) if cursor else TOP)), newest_first=True,
+                            limit=limit)
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].occurred_at, rows[-1].id) if more else None
-    return EventPage(events=rows, next_cursor=next_cursor, cursor=cursor, branches=querysets)
+    next_cursor = _position(rows[-1]) if more else None
+    # Below a cursor, newer events exist (at least the one the cursor names).
+    prev_cursor = (_position(rows[0]) if rows else cursor) if cursor else None
+    return EventPage(events=rows, next_cursor=next_cursor, cursor=cursor, prev_cursor=prev_cursor, branches=querysets)
 
 
 def activity_for_owner(owner_public_id: str, limit: int = 20) -> list:

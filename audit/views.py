@@ -13,9 +13,9 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
+from dock.htmx import vary, wants_fragment
 from identity.avatars import ORB_SIZES, orb_png
 
 from . import charts
@@ -49,9 +49,7 @@ def _guarded(view):
             org = _auditor_org(request)
         except _Login:
             return redirect_to_login(request.get_full_path())
-        response = view(request, org, *args, **kwargs)
-        patch_vary_headers(response, ("HX-Request",))
-        return response
+        return vary(view(request, org, *args, **kwargs))
 
     wrapper.__name__ = view.__name__
     wrapper.__doc__ = view.__doc__
@@ -69,11 +67,12 @@ def _query_without(request, *names) -> str:
 
 
 def _page_context(request, org, filterset) -> dict:
-    query = _query_without(request, "after")
+    query = _query_without(request, "after", "before")
     page = error = None
     if filterset.is_valid():
         try:
-            page = events_page(filterset.event_filter(), org=org.slug, cursor=request.GET.get("after") or None)
+            page = events_page(filterset.event_filter(), org=org.slug, cursor=request.GET.get("after") or None,
+                               before=request.GET.get("before") or None)
         except InvalidCursor as exc:
             error = str(exc)
     chart_svg = None
@@ -82,6 +81,7 @@ def _page_context(request, org, filterset) -> dict:
         chart_svg = charts.activity_svg(daily, title=f"{org.name}: events per day by actor kind")
     head = chain_head()
     base = reverse("audit")
+    more = f"{base}?{query}{'&' if query else ''}"
     return {
         "org": org,
         "filterset": filterset,
@@ -91,7 +91,8 @@ def _page_context(request, org, filterset) -> dict:
         "cursor_error": error,
         "query": query,
         "first_url": f"{base}?{query}" if query else base,
-        "next_url": f"{base}?{query}{'&' if query else ''}after={page.next_cursor}" if page and page.next_cursor else "",
+        "next_url": f"{more}after={page.next_cursor}" if page and page.next_cursor else "",
+        "prev_url": f"{more}before={page.prev_cursor}" if page and page.prev_cursor else "",
         "export_csv": reverse("audit-export", args=["csv"]) + (f"?{query}" if query else ""),
         "export_jsonl": reverse("audit-export", args=["jsonl"]) + (f"?{query}" if query else ""),
         "chart_svg": chart_svg,
@@ -108,7 +109,7 @@ def audit(request, org):
     """The log: filters, chart, a page of events. With HTMX, just the part that changes."""
     filterset = AuditFilterSet(request.GET, org=org.slug)
     context = _page_context(request, org, filterset)
-    template = "audit/index.html#view" if request.htmx and not request.htmx.boosted else "audit/index.html"
+    template = "audit/index.html#view" if wants_fragment(request) else "audit/index.html"
     return render(request, template, context)
 
 
@@ -141,7 +142,7 @@ def integrity(request, org):
         "elapsed": time.perf_counter() - started,
         "checked_at": datetime.now(UTC),
     }
-    template = "audit/integrity.html#panel" if request.htmx else "audit/integrity.html"
+    template = "audit/integrity.html#panel" if wants_fragment(request) else "audit/integrity.html"
     return render(request, template, context)
 
 

@@ -92,6 +92,16 @@ def test_auditor_filters_pages_exports_and_verifies(live_server, page: Page, sto
     assert page.evaluate("window.__auditMark") == "same-document"  # htmx swaps, no reloads
     expect(page.get_by_text("No older events")).to_be_visible()
 
+    # And back up: the newer page is the first page again.
+    page.get_by_role("link", name="← Newer").click()
+    expect(page).to_have_url(re.compile(r"before="))
+    expect(page.locator("tbody.audit-event").first).to_have_id(f"event-{want[0]}")
+    assert listed(page) == want[:PAGE_SIZE]
+    expect(page.get_by_role("link", name="← Newer")).to_have_count(0)
+    page.go_back()  # htmx asks for the whole page again, and gets it
+    expect(page.get_by_text("No older events")).to_be_visible()
+    expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
+
     # A row opens to its details, hashes ready to copy.
     event = AuditEvent.objects.get(id=seen[-1])
     row = page.locator(f"#event-{event.id}")

@@ -315,6 +315,72 @@ def test_selector_pages_merge_branches_in_order(world):
         assert seen == everything
 
 
+def test_newer_pages_walk_back_up_to_the_newest(world):
+    """From the oldest page, `before` cursors lead back through the same pages, in the
+    same order, to the newest, across branch merges and events sharing an instant."""
+    activity(world)
+    same_instant = NOW - timedelta(hours=3)
+    for _ in range(9):
+        record_at(same_instant, events.DOCUMENT_UPDATED, actor=world.scribe, workspace=world.research)
+    for scope in ("acme", None):
+        down, page = [], events_page(EventFilter(), org=scope, limit=4)
+        assert page.prev_cursor is None
+        while True:
+            down.append([e.id for e in page.events])
+            if not page.next_cursor:
+                break
+            page = events_page(EventFilter(), org=scope, cursor=page.next_cursor, limit=4)
+            assert page.prev_cursor
+        assert len(down) > 3
+        up = [[e.id for e in page.events]]
+        while page.prev_cursor:
+            page = events_page(EventFilter(), org=scope, before=page.prev_cursor, limit=4)
+            up.append([e.id for e in page.events])
+        flat = [i for chunk in down for i in chunk]
+        for chunk in up:  # each page is a run of the log, in its order
+            start = flat.index(chunk[0])
+            assert flat[start:start + len(chunk)] == chunk and len(chunk) == len(down[0]) or chunk == down[-1]
+        for lower, upper in zip(up[:-2], up[1:-1], strict=True):  # each directly above the one before
+            assert flat.index(upper[-1]) == flat.index(lower[0]) - 1
+        assert up[-1] == down[0]  # and the last is the newest page
+
+
+def test_the_pager_links_newer_and_older_pages_and_keeps_the_filter(world):
+    for n in range(2 * PAGE_SIZE + 5):
+        record_at(NOW - timedelta(minutes=n), events.COMMENT_CREATED, actor=world.triage, workspace=world.ops)
+    client = client_for(world.auditor)
+    want = expected(world, lambda e: e.actor_id == world.triage.public_id)
+
+    def link(response, rel):
+        match = re.search(rf'<a href="([^"]+)"[^>]*rel="{rel}"', response.content.decode())
+        return match.group(1).replace("&amp;", "&") if match else None
+
+    first = get(client, actor="triage")
+    assert link(first, "prev") is None and "Newest</a>" not in first.content.decode()
+    second = client.get(link(first, "next"))
+    third = client.get(link(second, "next"))
+    assert listed_ids(third) == want[2 * PAGE_SIZE:] and link(third, "next") is None
+    back = client.get(link(third, "prev"))
+    assert "before=" in link(third, "prev") and "actor=triage" in link(third, "prev")
+    assert listed_ids(back) == listed_ids(second) == want[PAGE_SIZE:2 * PAGE_SIZE]
+    top = client.get(link(back, "prev"))
+    assert listed_ids(top) == listed_ids(first) == want[:PAGE_SIZE]
+    assert link(top, "prev") is None and link(top, "next") == link(first, "next")
+    body = second.content.decode()
+    assert f"{PAGE_SIZE} events: <time" in body and "the newest" not in body
+    assert f"{PAGE_SIZE} events, the newest: <time" in first.content.decode()
+
+
+def test_tampered_or_doubled_newer_cursor_is_an_error_message(world):
+    activity(world)
+    client = client_for(world.auditor)
+    for params in ({"before": "garbage"}, {"before": encode_cursor(NOW, 1)[:-3] + "!!!"},
+                   {"before": encode_cursor(NOW, 1), "after": encode_cursor(NOW, 1)}):
+        response = get(client, **params)
+        assert response.status_code == 200
+        assert "not valid any more" in response.content.decode()
+
+
 # HTMX, query counts, rendering ------------------------------------------------------------------
 
 def test_htmx_gets_the_fragment_and_full_loads_get_the_page(world):
@@ -325,7 +391,11 @@ def test_htmx_gets_the_fragment_and_full_loads_get_the_page(world):
     assert b"<html" in full.content and b"<html" not in fragment.content
     assert listed_ids(full) == listed_ids(fragment)
     for response in (full, fragment):
-        assert "HX-Request" in response["Vary"]
+        assert "HX-Request" in response["Vary"] and "HX-History-Restore-Request" in response["Vary"]
+    # The back button, with nothing cached, asks through htmx for the whole page again.
+    restore = client.get(URL, {"kind": "agent"}, HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true")
+    assert b"<html" in restore.content and b'id="integrity"' in restore.content
+    assert listed_ids(restore) == listed_ids(full)
     assert 'hx-push-url="true"' in full.content.decode()
     assert 'hx-get="/audit/"' in full.content.decode() and 'action="/audit/"' in full.content.decode()
 

@@ -1,8 +1,8 @@
 """Query plans: every filter of the audit log reads one index range, newest first, and stops.
 
 Checked with EXPLAIN on a few thousand bulk-loaded events (statistics gathered), on the
-first page and on a deep page (with a keyset cursor): never a full table scan, never a
-sort of the matches. On SQLite the index each filter must drive is named.
+first page, on a deep page (with a keyset cursor) and on a page read back up (newer):
+never a full table scan, never a sort of the matches. On SQLite the index each filter must drive is named.
 """
 
 import json
@@ -23,14 +23,28 @@ def loaded(db):
     return load(1, org_slug="acme", progress=None)
 
 
-def plans(filters: EventFilter, *, org="acme", deep=False) -> list[str]:
+def read_page(filters: EventFilter, depth: str, org="acme"):
+    """The first page; or a few pages down (`after` cursors); or from there one page back
+    up (a `before` cursor: the same index read upwards)."""
     page = events_page(filters, org=org)
-    if deep:
-        for _ in range(3):
-            if page.next_cursor:
-                page = events_page(filters, org=org, cursor=page.next_cursor)
-        assert page.cursor, "the filter must have more than one page for this check"
-    return [qs.explain() for qs in page.branches]
+    if depth == "first":
+        return page
+    for _ in range(3):
+        if page.next_cursor:
+            page = events_page(filters, org=org, cursor=page.next_cursor)
+    assert page.cursor, "the filter must have more than one page for this check"
+    if depth == "deep":
+        return page
+    newer = events_page(filters, org=org, before=page.prev_cursor)
+    assert newer.prev_cursor, "the filter must have pages above the newer page for this check"
+    return newer
+
+
+def plans(filters: EventFilter, *, org="acme", depth="first") -> list[str]:
+    return [qs.explain() for qs in read_page(filters, depth, org).branches]
+
+
+DEPTHS = pytest.mark.parametrize("depth", ["first", "deep", "newer"], ids=["first page", "deep page", "newer page"])
 
 
 def cases(summary) -> dict[str, tuple[EventFilter, list[str]]]:
@@ -48,12 +62,12 @@ def cases(summary) -> dict[str, tuple[EventFilter, list[str]]]:
     }
 
 
-@pytest.mark.parametrize("deep", [False, True], ids=["first page", "deep page"])
-def test_sqlite_reads_the_filters_index_in_order(loaded, deep):
+@DEPTHS
+def test_sqlite_reads_the_filters_index_in_order(loaded, depth):
     if connection.vendor != "sqlite":
         pytest.skip("SQLite's plans; PostgreSQL's are checked by rows read below")
     for name, (filters, indexes) in cases(loaded).items():
-        found = plans(filters, deep=deep)
+        found = plans(filters, depth=depth)
         assert len(found) == len(indexes), name
         for plan, index in zip(found, indexes, strict=True):
             text = plan.upper()
@@ -70,17 +84,13 @@ def _scans(node):
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("deep", [False, True], ids=["first page", "deep page"])
-def test_postgres_reads_an_index_and_about_one_page_per_page(loaded, deep):
+@DEPTHS
+def test_postgres_reads_an_index_and_about_one_page_per_page(loaded, depth):
     """EXPLAIN ANALYZE: only index scans, and the rows actually read stay near the page
     size, first page or deep. (A handful of matches may be bitmap-read and sorted: the
     planner's right call for a few rows; the bound on rows read is what matters.)"""
     for name, (filters, _) in cases(loaded).items():
-        page = events_page(filters, org="acme")
-        if deep:
-            for _ in range(3):
-                page = events_page(filters, org="acme", cursor=page.next_cursor) if page.next_cursor else page
-        for qs in page.branches:
+        for qs in read_page(filters, depth).branches:
             root = json.loads(qs.explain(analyze=True, format="json"))[0]["Plan"]
             scans = list(_scans(root))
             kinds = [n["Node Type"] for n in scans]
@@ -88,7 +98,7 @@ def test_postgres_reads_an_index_and_about_one_page_per_page(loaded, deep):
             read = sum((n["Actual Rows"] + n.get("Rows Removed by Filter", 0)) * n.get("Actual Loops", 1)
                        for n in scans if n["Node Type"] != "Bitmap Index Scan")
             # A sorted plan reads every match first, so this also says "only ever sorts a few".
-            assert read <= 51 * 40, (name, deep, read)
+            assert read <= 51 * 40, (name, depth, read)
 
 
 def test_bulk_loaded_chain_verifies(loaded):
