@@ -51,9 +51,23 @@ def action_choices() -> list:
     return groups
 
 
+def in_log(org_slug: str):
+    """The principals whose doings an org's auditors read: the org's own, the other orgs'
+    principals who are members of its workspaces, and their agents (who work there
+    through their owners' memberships). For matching what an auditor types; a queryset
+    of (public_id, display_name)."""
+    fields = ("public_id", "display_name")
+    own = Principal.objects.filter(org__slug=org_slug).values_list(*fields)
+    members = Principal.objects.filter(memberships__workspace__org__slug=org_slug).values_list(*fields)
+    their_agents = Principal.objects.filter(owner__memberships__workspace__org__slug=org_slug).values_list(*fields)
+    return own, members, their_agents
+
+
 def resolve_actor(text: str, org_slug: str) -> tuple[str, ...]:
     """Public ids for what someone typed into "actor": a public id (also of a principal
-    that no longer exists), "system", a handle, or part of a name in the org."""
+    that no longer exists), "system", a handle, or part of a name — of a principal whose
+    doings are in the org's log. Another org's handle is matched only when its owner
+    acted in the org's log: what the reader cannot see, this does not confirm."""
     text = (text or "").strip()
     if not text:
         return ()
@@ -62,14 +76,16 @@ def resolve_actor(text: str, org_slug: str) -> tuple[str, ...]:
     if PUBLIC_ID.match(text):
         return (text,)
     handle = text.removeprefix("@").lower()
-    found = Principal.objects.filter(handle=handle).values_list("public_id", flat=True).first()
+    sides = [side.filter(handle=handle) for side in in_log(org_slug)]
+    found = next(iter(sides[0].union(*sides[1:])[:1]), None)
+    if found is None:  # someone who has since left the org's workspaces, but acted there
+        found = Principal.objects.filter(handle=handle).values_list("public_id", "display_name").first()
+        if found and not visible_events(EventFilter(actor_ids=(found[0],)), org=org_slug).exists():
+            found = None
     if found:
-        return (found,)
-    matches = list(
-        Principal.objects.filter(org__slug=org_slug, display_name__icontains=text)
-        .order_by("display_name", "id")
-        .values_list("public_id", flat=True)[: ACTOR_MATCH_LIMIT + 1]
-    )
+        return (found[0],)
+    sides = [side.filter(display_name__icontains=text) for side in in_log(org_slug)]
+    matches = list(sides[0].union(*sides[1:]).order_by("display_name", "public_id")[: ACTOR_MATCH_LIMIT + 1])
     if not matches:
         raise ValidationError(f"No handle, id or name matches “{text}”.", code="no_match")
     if len(matches) > ACTOR_MATCH_LIMIT:
@@ -77,7 +93,7 @@ def resolve_actor(text: str, org_slug: str) -> tuple[str, ...]:
             f"“{text}” matches more than {ACTOR_MATCH_LIMIT} principals: type more of the name, or use the handle.",
             code="too_many",
         )
-    return tuple(matches)
+    return tuple(public_id for public_id, _ in matches)
 
 
 class FastSelect(forms.Select):
