@@ -133,9 +133,7 @@ class AuditFilterForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        preset, since, until = data.get("range"), data.get("since"), data.get("until")
-        if preset and preset != "custom" and (since or until):
-            raise ValidationError("Choose a preset range or dates, not both.", code="range_and_dates")
+        since, until = data.get("since"), data.get("until")
         for name in ("since", "until"):
             day = data.get(name)
             if day and not EARLIEST <= day <= LATEST:
@@ -145,6 +143,9 @@ class AuditFilterForm(forms.Form):
                     f"Choose a date from {EARLIEST.isoformat()} to {LATEST.isoformat()}.", code="date_out_of_range"))
         if since and until and until < since:
             self.add_error("until", ValidationError("The end date is before the start date.", code="until_before_since"))
+        if since and self.now and since > self.now.astimezone(UTC).date() and "since" not in self.errors:
+            self.add_error("since", ValidationError(
+                "The start date is after today (UTC): no event can match yet.", code="since_in_future"))
         return data
 
 
@@ -153,6 +154,11 @@ class AuditFilterForm(forms.Form):
 # digit that makes it valid (year 2, 20, 202…), and re-rendering the form then would wrest
 # the field from the typist. Dates apply with Enter or the Apply button.
 AUTO = {"class": "autosubmit"}
+
+
+def _unknown(what: str) -> dict:
+    """A select's refusal of a value it does not offer (a hand-edited or stale link)."""
+    return {"invalid_choice": f"No such {what}: choose one from the list."}
 
 
 def _owner_label(name: str, handle: str | None, other_org: str | None) -> str:
@@ -167,13 +173,15 @@ class AuditFilterSet(django_filters.FilterSet):
                                       **AUTO}),
     )
     kind = django_filters.ChoiceFilter(label="Actor kind", choices=KIND_CHOICES, empty_label="Any kind", method="_noop",
-                                       widget=FastSelect(AUTO))
-    owner = django_filters.ChoiceFilter(label="Owner", empty_label="Anyone", method="_noop", widget=FastSelect(AUTO))
+                                       widget=FastSelect(AUTO), error_messages=_unknown("actor kind"))
+    owner = django_filters.ChoiceFilter(label="Owner", empty_label="Anyone", method="_noop", widget=FastSelect(AUTO),
+                                        error_messages=_unknown("owner in this log"))
     workspace = django_filters.ChoiceFilter(label="Workspace", empty_label="Any workspace", method="_noop",
-                                            widget=FastSelect(AUTO))
-    action = django_filters.ChoiceFilter(label="Action", empty_label="Any action", method="_noop", widget=FastSelect(AUTO))
+                                            widget=FastSelect(AUTO), error_messages=_unknown("workspace in this log"))
+    action = django_filters.ChoiceFilter(label="Action", empty_label="Any action", method="_noop", widget=FastSelect(AUTO),
+                                         error_messages=_unknown("action"))
     range = django_filters.ChoiceFilter(label="Time", choices=RANGE_CHOICES, empty_label="Any time", method="_noop",
-                                        widget=FastSelect(AUTO))
+                                        widget=FastSelect(AUTO), error_messages=_unknown("time range"))
     since = django_filters.DateFilter(label="From", method="_noop", widget=forms.DateInput(attrs={"type": "date"}))
     until = django_filters.DateFilter(label="To", method="_noop", widget=forms.DateInput(attrs={"type": "date"}))
 
@@ -183,9 +191,15 @@ class AuditFilterSet(django_filters.FilterSet):
         form = AuditFilterForm
 
     def __init__(self, data=None, *, org: str, now: datetime | None = None, **kwargs):
-        if data is not None and (data.get("since") or data.get("until")) and not data.get("range"):
+        if data is not None and (data.get("since") or data.get("until")):
+            preset = data.get("range")
             data = data.copy()
-            data["range"] = "custom"  # dates alone mean a custom range: show it so
+            if not preset:
+                data["range"] = "custom"  # dates alone mean a custom range: show it so
+            elif preset != "custom":
+                # A preset replaces the dates (picking one after custom dates sends both).
+                data.pop("since", None)
+                data.pop("until", None)
         super().__init__(data, **kwargs)
         self.org = org
         self.now = now or datetime.now(UTC)
@@ -201,9 +215,16 @@ class AuditFilterSet(django_filters.FilterSet):
             (pid, _owner_label(name, handle if name in same else None, org_name if slug != org else None))
             for pid, name, handle, slug, org_name in humans
         ]
-        self.filters["workspace"].extra["choices"] = list(
-            Workspace.objects.filter(org__slug=org).order_by("name", "slug").values_list("slug", "name")
-        )
+        # The org's workspaces, then other orgs' workspaces its principals are members of
+        # (what they did there is in this log too), labelled with their org: one query.
+        fields = ("slug", "name", "org__slug", "org__name")
+        own_ws = Workspace.objects.filter(org__slug=org).values_list(*fields)
+        shared = (Workspace.objects.filter(memberships__principal__org__slug=org).exclude(org__slug=org)
+                  .values_list(*fields))
+        self.filters["workspace"].extra["choices"] = [
+            (slug, name if ws_org == org else f"{name} ({org_name})")
+            for slug, name, ws_org, org_name in sorted(own_ws.union(shared), key=lambda w: (w[2] != org, w[1], w[0]))
+        ]
         self.filters["action"].extra["choices"] = action_choices()
 
     @property

@@ -328,3 +328,17 @@ def test_cli_export_with_hostile_filters_is_a_one_line_error_or_nothing(world, c
         return
     out = capsys.readouterr().out
     assert out.strip() == ""
+
+
+def test_another_orgs_workspace_where_the_orgs_people_work_is_a_choice(world, auditor, make):
+    """Acme's people's doings in a Globex workspace are in Acme's log, so that workspace
+    can be picked, labelled with its org; picking it lists only those doings."""
+    make.member(world.hq, world.bob)
+    mine = make.document(world.hq, world.bob, title="Bob's note in HQ")
+    make.document(world.hq, world.sam, title="Sam's own note")
+    page = auditor.get(URL, {"workspace": world.hq.slug})
+    assert page.context["form"].is_valid(), page.context["form"].errors
+    assert '<option value="globex-hq" selected>Globex HQ (Globex)</option>' in page.content.decode()
+    events = AuditEvent.objects.filter(id__in=listed(page))
+    assert {(e.action, e.actor_id) for e in events} >= {("document.created", world.bob.public_id)}
+    assert all(e.actor_org == "acme" for e in events) and mine.title in {e.target_name for e in events}
