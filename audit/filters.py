@@ -221,10 +221,11 @@ class AuditFilterSet(django_filters.FilterSet):
         own_ws = Workspace.objects.filter(org__slug=org).values_list(*fields)
         shared = (Workspace.objects.filter(memberships__principal__org__slug=org).exclude(org__slug=org)
                   .values_list(*fields))
+        workspaces = sorted(own_ws.union(shared), key=lambda w: (w[2] != org, w[1], w[0]))
         self.filters["workspace"].extra["choices"] = [
-            (slug, name if ws_org == org else f"{name} ({org_name})")
-            for slug, name, ws_org, org_name in sorted(own_ws.union(shared), key=lambda w: (w[2] != org, w[1], w[0]))
+            (slug, name if ws_org == org else f"{name} ({org_name})") for slug, name, ws_org, org_name in workspaces
         ]
+        self.workspace_names = {slug: name for slug, name, _, _ in workspaces}  # the ones that can be picked
         self.filters["action"].extra["choices"] = action_choices()
 
     @property

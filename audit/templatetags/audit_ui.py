@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django import template
 from django.urls import reverse
 
+from identity import access
 from identity.models import Principal
 
 register = template.Library()
@@ -87,6 +88,18 @@ def build_rows(events) -> list[AuditRow]:
 @register.simple_tag
 def audit_rows(events):
     return build_rows(events or [])
+
+
+@register.simple_tag(takes_context=True)
+def openable_workspaces(context, events) -> set[str]:
+    """The workspaces named in `events` that the reader can open: the others are shown
+    as text, not as a link to a page they would be refused. One query."""
+    user = getattr(context.get("request"), "user", None)
+    principal = getattr(user, "principal", None) if getattr(user, "is_authenticated", False) else None
+    slugs = {e.workspace for e in events or [] if e.workspace}
+    if principal is None or not slugs:
+        return set()
+    return set(access.visible_workspaces(principal).filter(slug__in=slugs).values_list("slug", flat=True))
 
 
 @register.simple_tag(takes_context=True)

@@ -14,6 +14,7 @@ from audit.models import AuditEvent
 from audit.selectors import PAGE_SIZE, EventFilter, activity_for_owner, daily_counts, encode_cursor, events_page
 from audit.tests import test_audit_ui_support as support
 from audit.tests.test_audit_ui_support import NOW, activity, client_for, record_at, scoped
+from dock.workspaces.models import Workspace
 
 pytestmark = pytest.mark.django_db
 world = support.world
@@ -545,6 +546,36 @@ def test_activity_and_chart_partials_render_for_profiles(world, django_assert_ma
     assert "No activity yet" in render_to_string("audit/_activity.html", {"events": []})
     chart = render_to_string("audit/_chart.html", {"chart_svg": principal_activity_svg(world.alice.public_id, kind="human")})
     assert "<svg" in chart and "<desc" in chart and "Agents" in chart
+
+
+def test_workspace_cells_link_to_that_workspaces_events(world, make):
+    """In the log, a workspace that can be picked links to the log filtered to it (an
+    auditor need not be able to open the workspace itself); one that cannot be picked
+    (deleted since) is plain text."""
+    activity(world)
+    gone = make.workspace(world.acme, "gone-ws", name="Gone")
+    record_at(NOW - timedelta(minutes=3), events.DOCUMENT_UPDATED, actor=world.alice, workspace=gone)
+    Workspace.objects.filter(pk=gone.pk).delete()
+    body = get(client_for(world.auditor)).content.decode()
+    assert 'href="/audit/?workspace=research" hx-get="/audit/?workspace=research"' in body
+    assert ">Research</a>" in body and 'href="/w/research/"' not in body
+    assert 'data-label="Workspace">gone-ws</td>' in body  # no link, just its slug
+    page = get(client_for(world.auditor), workspace="research")
+    assert listed_ids(page) == expected(world, lambda e: e.workspace == "research")
+
+
+def test_profile_activity_links_only_workspaces_the_reader_can_open(world, rf):
+    from django.template.loader import render_to_string
+
+    activity(world)
+    record_at(NOW - timedelta(minutes=2), events.DOCUMENT_UPDATED, actor=world.scribe,
+              workspace=Workspace.objects.get(slug="sales"))
+    events_ = activity_for_owner(world.alice.public_id, limit=50)
+    request = rf.get("/")
+    request.user = world.alice.user
+    html = render_to_string("audit/_activity.html", {"events": events_}, request=request)
+    assert '<a href="/w/research/">research</a>' in html
+    assert '<td class="nowrap">sales</td>' in html and 'href="/w/sales/"' not in html
 
 
 def test_orb_for_departed_principals_needs_a_login(world, client):
