@@ -146,8 +146,21 @@ def test_custom_dates_can_be_typed_and_apply_when_asked(live_server, page: Page,
     page.keyboard.type(day.strftime("%m%d%Y"), delay=60)  # the browser's en-US order
     expect(since).to_have_value(day.isoformat())
     expect(page).not_to_have_url(re.compile(r"since="))  # typed, not yet applied
+    # Meanwhile the page says so, and the export (of the filter still applied) waits.
+    expect(page.get_by_text("Not applied yet: press Enter or Apply.")).to_be_visible()
+    export = page.get_by_role("link", name="Export CSV")
+    expect(export).to_have_attribute("aria-disabled", "true")
+    downloads = []
+    page.on("download", lambda download: downloads.append(download))
+    export.focus()
+    page.keyboard.press("Enter")  # the user follows it all the same
+    page.wait_for_timeout(1000)
+    assert downloads == []
     since.press("Enter")
     expect(page).to_have_url(re.compile(rf"since={day.isoformat()}"))
     expect(page.get_by_label("From", exact=True)).to_have_value(day.isoformat())
+    expect(page.get_by_text("Not applied yet: press Enter or Apply.")).to_be_hidden()
+    expect(page.get_by_role("link", name="Export CSV")).not_to_have_attribute("aria-disabled", "true")
+    expect(page.get_by_role("link", name="Export CSV")).to_have_attribute("href", re.compile(rf"since={day.isoformat()}"))
     want = AuditEvent.objects.filter(occurred_at__gte=datetime.combine(day, datetime.min.time(), tzinfo=UTC), org="acme")
     expect(page.locator("tbody.audit-event")).to_have_count(min(want.count(), PAGE_SIZE))

@@ -12,6 +12,10 @@
                         through the htmx:confirm event, so nobody is asked twice).
   - Menus:              <details class="menu"> closes on outside click and Escape.
   - Flash messages:     <button data-dismiss> removes its .flash.
+  - Unapplied filters:  <form data-unapplied>: once a field is edited and not yet
+                        applied, its [data-unapplied-note] shows, and links marked
+                        data-needs-applied (in the form's parent) refuse to follow,
+                        e.g. an export that would carry the filter still applied.
 */
 (function () {
   "use strict";
@@ -169,6 +173,36 @@
       var summary = open[i].querySelector("summary");
       if (summary && open[i].contains(document.activeElement)) summary.focus();
     }
+  });
+
+  /* ---- unapplied filters ---- */
+
+  function unappliedForm(el) {
+    var scope = el.closest("[data-unapplied-scope]") || document;
+    var form = scope.querySelector("form[data-unapplied]");
+    return form && form.hasAttribute("data-edited") ? form : null;
+  }
+
+  document.addEventListener("input", function (event) {
+    var form = event.target.closest && event.target.closest("form[data-unapplied]");
+    if (!form || form.hasAttribute("data-edited")) return;
+    form.setAttribute("data-edited", "");
+    var note = form.querySelector("[data-unapplied-note]");
+    if (note) note.hidden = false;
+    var scope = form.closest("[data-unapplied-scope]") || document;
+    var links = scope.querySelectorAll("[data-needs-applied]");
+    for (var i = 0; i < links.length; i++) links[i].setAttribute("aria-disabled", "true");
+  });
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("[data-needs-applied]");
+    if (!link) return;
+    var form = unappliedForm(link);
+    if (!form) return;
+    event.preventDefault();
+    announce("The filter is not applied yet: press Enter or Apply first.");
+    var apply = form.querySelector("[type=submit]");
+    if (apply) apply.focus();
   });
 
   /* ---- flash messages ---- */
