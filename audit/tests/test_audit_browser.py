@@ -5,6 +5,7 @@ import csv
 import io
 import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from django.test import Client
@@ -67,6 +68,9 @@ def test_auditor_filters_pages_exports_and_verifies(live_server, page: Page, sto
     expect(page).to_have_url(re.compile(r"kind=agent"))
     page.get_by_label("Time", exact=True).select_option("7d")
     expect(page).to_have_url(re.compile(r"range=7d"))
+    # The URL names the filter and nothing else: bookmarkable, shareable.
+    assert sorted(parse_qsl(urlsplit(page.url).query, keep_blank_values=True)) == [
+        ("kind", "agent"), ("owner", alice.public_id), ("range", "7d")], page.url
     expect(page.get_by_label("Time", exact=True)).to_have_value("7d")
 
     since = datetime.now(UTC) - timedelta(days=7)

@@ -383,8 +383,8 @@ def test_the_pager_links_newer_and_older_pages_and_keeps_the_filter(world):
     assert listed_ids(top) == listed_ids(first) == want[:PAGE_SIZE]
     assert link(top, "prev") is None and link(top, "next") == link(first, "next")
     body = second.content.decode()
-    assert f"{PAGE_SIZE} events: <time" in body and "the newest" not in body
-    assert f"{PAGE_SIZE} events, the newest: <time" in first.content.decode()
+    assert f"Showing {PAGE_SIZE} events, <time" in body and "the newest" not in body
+    assert f"Showing the newest {PAGE_SIZE} events, <time" in first.content.decode()
 
 
 def test_tampered_or_doubled_newer_cursor_is_an_error_message(world):
