@@ -54,8 +54,8 @@ def action_choices() -> list:
 def in_log(org_slug: str):
     """The principals whose doings an org's auditors read: the org's own, the other orgs'
     principals who are members of its workspaces, and their agents (who work there
-    through their owners' memberships). For matching what an auditor types; a queryset
-    of (public_id, display_name)."""
+    through their owners' memberships). For matching what an auditor types: the three
+    querysets of (public_id, display_name), to filter and unite."""
     fields = ("public_id", "display_name")
     own = Principal.objects.filter(org__slug=org_slug).values_list(*fields)
     members = Principal.objects.filter(memberships__workspace__org__slug=org_slug).values_list(*fields)
@@ -65,9 +65,9 @@ def in_log(org_slug: str):
 
 def resolve_actor(text: str, org_slug: str) -> tuple[str, ...]:
     """Public ids for what someone typed into "actor": a public id (also of a principal
-    that no longer exists), "system", a handle, or part of a name — of a principal whose
-    doings are in the org's log. Another org's handle is matched only when its owner
-    acted in the org's log: what the reader cannot see, this does not confirm."""
+    that no longer exists), "system", a handle, or part of a name — of someone in the
+    org's log (`in_log`, or anyone who acted in it). Any other handle gets the answer a
+    made-up one gets: this does not confirm an account the reader cannot see."""
     text = (text or "").strip()
     if not text:
         return ()
