@@ -18,7 +18,7 @@ from audit.services import record
 from dock.workspaces import services as ws
 from identity import access, consent
 from identity import capabilities as caps
-from identity.models import Org
+from identity.models import Kind, Org
 from identity.services import agents, keys, service_accounts, users
 
 PASSWORD = "dock-demo-password"
@@ -168,14 +168,19 @@ class Command(BaseCommand):
             slug = rng.choice(list(spaces))
             workspace = spaces[slug]
             roll = rng.random()
+            actor = None
             if (roll < 0.25 or not documents[slug]) and (title := next(titles, None)):
-                author = rng.choice(writers[slug])
-                documents[slug].append(ws.document_create(actor=author, workspace=workspace, title=title, body="\n\n".join(rng.sample(LINES, 3))))
+                actor = rng.choice(writers[slug])
+                documents[slug].append(ws.document_create(actor=actor, workspace=workspace, title=title, body="\n\n".join(rng.sample(LINES, 3))))
             elif roll < 0.6 and documents[slug]:
-                doc = rng.choice(documents[slug])
-                ws.document_update(actor=rng.choice(writers[slug]), document=doc, body=doc.body + "\n\n" + rng.choice(LINES))
+                doc, actor = rng.choice(documents[slug]), rng.choice(writers[slug])
+                ws.document_update(actor=actor, document=doc, body=doc.body + "\n\n" + rng.choice(LINES))
             elif documents[slug]:
-                ws.comment_create(actor=rng.choice(commenters[slug]), document=rng.choice(documents[slug]), body=rng.choice(COMMENTS))
+                actor = rng.choice(commenters[slug])
+                ws.comment_create(actor=actor, document=rng.choice(documents[slug]), body=rng.choice(COMMENTS))
+            if actor is not None and actor.kind == Kind.AGENT:  # an agent works through the API, with its key
+                if key := keys.current_key(actor):
+                    keys.key_touch(key_id=key.pk, last_used_at=key.last_used_at)
             if rng.random() < 0.15:
                 human = rng.choice([p for p in people.values()])
                 record(events.HUMAN_LOGGED_IN, actor=human, target=human)
