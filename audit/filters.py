@@ -25,6 +25,7 @@ from .selectors import EventFilter, visible_events
 ACTOR_MATCH_LIMIT = 12
 EARLIEST, LATEST = date(1970, 1, 1), date(9998, 12, 31)
 PUBLIC_ID = re.compile(r"^(usr|agt|svc)_[0-9A-Za-z]{4,36}$")
+SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
 
 KIND_CHOICES = [
     ("human", "Human"),
@@ -231,8 +232,22 @@ class AuditFilterSet(django_filters.FilterSet):
         self.filters["workspace"].extra["choices"] = [
             (slug, name if ws_org == org else f"{name} ({org_name})") for slug, name, ws_org, org_name in workspaces
         ]
-        self.workspace_names = {slug: name for slug, name, _, _ in workspaces}  # the ones that can be picked
+        self.workspace_names = {slug: name for slug, name, _, _ in workspaces}  # the ones listed
+        wanted = (data or {}).get("workspace") or ""
+        if wanted not in self.workspace_names and self._in_log_elsewhere(wanted):
+            self.filters["workspace"].extra["choices"].append((wanted, self._former_label(wanted)))
         self.filters["action"].extra["choices"] = action_choices()
+
+    def _in_log_elsewhere(self, slug: str) -> bool:
+        """Whether `slug` names a workspace that is not (or no longer) listed but has events
+        in this org's log: deleted since, or another org's that the org's people have left.
+        Asking of a workspace never in the log gets the answer an unknown name gets."""
+        return bool(SLUG.match(slug)) and visible_events(EventFilter(workspace=slug), org=self.org).exists()
+
+    @staticmethod
+    def _former_label(slug: str) -> str:
+        live = Workspace.objects.filter(slug=slug).values_list("name", "org__name").first()
+        return f"{live[0]} ({live[1]})" if live else f"{slug} (deleted)"
 
     @property
     def form(self):

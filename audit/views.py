@@ -77,8 +77,8 @@ def _page_context(request, org, filterset) -> dict:
             error = str(exc)
     chart_svg = None
     if page is not None:
-        for event in page.events:  # a workspace that can be picked links to its own events
-            event.workspace_name = filterset.workspace_names.get(event.workspace, "")
+        for event in page.events:  # a workspace links to its events in this log, by name where listed
+            event.workspace_name = filterset.workspace_names.get(event.workspace) or event.workspace
         daily = daily_counts(filterset.event_filter(), org=org.slug)
         chart_svg = charts.activity_svg(daily, title=f"{org.name}: events per day by actor kind")
     head = chain_head()

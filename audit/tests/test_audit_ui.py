@@ -549,9 +549,9 @@ def test_activity_and_chart_partials_render_for_profiles(world, django_assert_ma
 
 
 def test_workspace_cells_link_to_that_workspaces_events(world, make):
-    """In the log, a workspace that can be picked links to the log filtered to it (an
-    auditor need not be able to open the workspace itself); one that cannot be picked
-    (deleted since) is plain text."""
+    """In the log, a workspace links to the log filtered to it (an auditor need not be
+    able to open the workspace itself), by name; one deleted since still has its events
+    in the log, so it can still be filtered to, by its slug."""
     activity(world)
     gone = make.workspace(world.acme, "gone-ws", name="Gone")
     record_at(NOW - timedelta(minutes=3), events.DOCUMENT_UPDATED, actor=world.alice, workspace=gone)
@@ -559,9 +559,14 @@ def test_workspace_cells_link_to_that_workspaces_events(world, make):
     body = get(client_for(world.auditor)).content.decode()
     assert 'href="/audit/?workspace=research" hx-get="/audit/?workspace=research"' in body
     assert ">Research</a>" in body and 'href="/w/research/"' not in body
-    assert 'data-label="Workspace">gone-ws</td>' in body  # no link, just its slug
+    assert 'href="/audit/?workspace=gone-ws"' in body and ">gone-ws</a>" in body
     page = get(client_for(world.auditor), workspace="research")
     assert listed_ids(page) == expected(world, lambda e: e.workspace == "research")
+    deleted = get(client_for(world.auditor), workspace="gone-ws")
+    assert deleted.context["form"].is_valid(), deleted.context["form"].errors
+    assert listed_ids(deleted) == expected(world, lambda e: e.workspace == "gone-ws") and listed_ids(deleted)
+    assert '<option value="gone-ws" selected>gone-ws (deleted)</option>' in deleted.content.decode()
+    assert "No such workspace in this log" in get(client_for(world.auditor), workspace="never-was").content.decode()
 
 
 def test_profile_activity_links_only_workspaces_the_reader_can_open(world, rf):

@@ -342,3 +342,18 @@ def test_another_orgs_workspace_where_the_orgs_people_work_is_a_choice(world, au
     events = AuditEvent.objects.filter(id__in=listed(page))
     assert {(e.action, e.actor_id) for e in events} >= {("document.created", world.bob.public_id)}
     assert all(e.actor_org == "acme" for e in events) and mine.title in {e.target_name for e in events}
+
+
+def test_a_workspace_the_orgs_people_have_left_can_still_be_filtered_to(world, auditor, make):
+    """Bob worked in Globex HQ and left: his doings there stay in Acme's log, and so the
+    workspace stays a filter for them; Globex's own events there stay out of it."""
+    from dock.workspaces.models import Membership
+
+    make.member(world.hq, world.bob)
+    make.document(world.hq, world.bob, title="Bob's note in HQ")
+    Membership.objects.filter(workspace=world.hq, principal=world.bob).delete()
+    page = auditor.get(URL, {"workspace": world.hq.slug})
+    assert page.context["form"].is_valid(), page.context["form"].errors
+    assert '<option value="globex-hq" selected>Globex HQ (Globex)</option>' in page.content.decode()
+    events = AuditEvent.objects.filter(id__in=listed(page))
+    assert events and all(e.actor_org == "acme" for e in events)
