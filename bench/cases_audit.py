@@ -3,8 +3,9 @@
     pages    first filtered page for each filter (owner+kind+week, actor, workspace,
              action, and the unfiltered scope), as the org's auditor sees it — p50/p95
              of the selector (the query work), and of the whole page in-process (query +
-             render); then the same page 500 pages deep (keyset cursor), interleaved with
-             the first page and with the first page again (a control for noise).
+             render); then the same page 500 pages deep (keyset cursor) and page 499 read
+             back up from it (the Newer link), interleaved with the first page and with
+             the first page again (a control for noise).
              Target: p95 ≤ 20 ms for the selector on PostgreSQL; deep no slower.
     export   every event (the whole chain, ≥ 1M rows) as CSV and as JSON Lines through
              the streamed export code, wall-clock rows/s and the peak growth of the
@@ -136,20 +137,21 @@ def _pages(report, summary) -> None:
         page, depth = events_page(filters, org=org), 1
         while page.next_cursor and depth < DEEP:
             page, depth = events_page(filters, org=org, cursor=page.next_cursor), depth + 1
-        deep_cursor = page.cursor
+        deep_cursor, deep_prev = page.cursor, page.prev_cursor
         plan = events_page(filters, org=org).branches[0].explain()
         found = re.search(r"(?:USING (?:COVERING )?INDEX|using) (\w+)", plan)
         index = found.group(1) if found else "none (check the plan)"
-        # Interleaved, in an order that rotates: the first page, the deep page, and the
-        # first page again as a control, whose ratio to the first shows what this
-        # machine's noise alone makes of two identical series.
-        series = {"first": [], "deep": [], "control": []}
-        cursors = {"first": None, "deep": deep_cursor, "control": None}
+        # Interleaved, in an order that rotates: the first page, the deep page, the page
+        # just above it read upwards (the "Newer" link from there), and the first page
+        # again as a control, whose ratio to the first shows what this machine's noise
+        # alone makes of two identical series.
+        positions = {"first": {}, "deep": {"cursor": deep_cursor}, "newer": {"before": deep_prev}, "control": {}}
+        series = {key: [] for key in positions}
         names = list(series)
         for i in range(SAMPLES):
-            for key in names[i % 3:] + names[:i % 3]:
+            for key in names[i % 4:] + names[:i % 4]:
                 started = time.perf_counter()
-                events_page(filters, org=org, cursor=cursors[key])
+                events_page(filters, org=org, **positions[key])
                 series[key].append(time.perf_counter() - started)
         first, deep = series["first"], series["deep"]
         ratio = _p(deep, 0.5) / _p(first, 0.5)
@@ -159,6 +161,10 @@ def _pages(report, summary) -> None:
         report.row(f"{name}: first page (selector)", _ms(first), target, f"index {index}")
         report.row(f"{name}: page {depth} (selector)", _ms(deep), "≤ first",
                    f"deep/first {ratio:.2f}×, 95% interval {low:.2f}–{high:.2f}× (control: first/first {control:.2f}×)")
+        newer = series["newer"]
+        low, high = _ratio_interval(newer, first)
+        report.row(f"{name}: page {depth - 1}, read up from page {depth} (selector)", _ms(newer), "",
+                   f"newer/first {_p(newer, 0.5) / _p(first, 0.5):.2f}×, 95% interval {low:.2f}–{high:.2f}×")
         # The whole page, in-process: filter form, query, chart (cached days), render.
         params = _query(filters, filters.since)
         client.get("/audit/", params)
