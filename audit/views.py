@@ -8,6 +8,7 @@ org. Reading is not a state change, so nothing here records an audit event.
 import re
 import time
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpResponse, StreamingHttpResponse
@@ -56,8 +57,8 @@ def _guarded(view):
     return wrapper
 
 
-def _query_without(request, *names) -> str:
-    query = request.GET.copy()
+def _query_without(data, *names) -> str:
+    query = data.copy()
     for name in names:
         query.pop(name, None)
     for name in list(query):
@@ -67,7 +68,8 @@ def _query_without(request, *names) -> str:
 
 
 def _page_context(request, org, filterset) -> dict:
-    query = _query_without(request, "after", "before")
+    # From the filter set's data, not the request's: a preset has dropped the dates.
+    query = _query_without(filterset.data, "after", "before")
     page = error = None
     if filterset.is_valid():
         try:
@@ -111,8 +113,15 @@ def audit(request, org):
     """The log: filters, chart, a page of events. With HTMX, just the part that changes."""
     filterset = AuditFilterSet(request.GET, org=org.slug)
     context = _page_context(request, org, filterset)
-    template = "audit/index.html#view" if wants_fragment(request) else "audit/index.html"
-    return render(request, template, context)
+    if not wants_fragment(request):
+        return render(request, "audit/index.html", context)
+    response = render(request, "audit/index.html#view", context)
+    # The URL htmx pushes is the filter as applied, in its own words (no empty fields, no
+    # dates a preset replaced), with the page's position.
+    position = next((urlencode({name: request.GET[name]}) for name in ("after", "before") if request.GET.get(name)), "")
+    first = context["first_url"]
+    response["HX-Push-Url"] = f"{first}{'&' if '?' in first else '?'}{position}" if position else first
+    return response
 
 
 @require_GET

@@ -588,3 +588,20 @@ def test_orb_for_departed_principals_needs_a_login(world, client):
     response = client_for(world.member).get(reverse("audit-orb", args=["agt_gone1234"]) + "?s=24")
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
     assert response.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_htmx_is_told_the_url_of_the_filter_as_applied(world):
+    """The URL htmx pushes is the canonical one: no empty fields, no dates a preset
+    replaced, the page's position kept; a hostile position cannot break the header."""
+    activity(world)
+    client = client_for(world.auditor)
+    day = (NOW - timedelta(days=3)).date().isoformat()
+    response = client.get(URL, {"actor": "", "kind": "agent", "range": "7d", "since": day, "until": day},
+                          HTTP_HX_REQUEST="true")
+    assert response["HX-Push-Url"] == "/audit/?kind=agent&range=7d"
+    assert "since" not in response.content.decode().split('href="/audit/export.csv')[1].split('"')[0]
+    paged = client.get(URL, {"kind": "agent", "after": encode_cursor(NOW, 5)}, HTTP_HX_REQUEST="true")
+    assert paged["HX-Push-Url"] == f"/audit/?kind=agent&after={encode_cursor(NOW, 5)}"
+    hostile = client.get(URL, {"before": "x\r\nSet-Cookie: a=b"}, HTTP_HX_REQUEST="true")
+    assert hostile.status_code == 200 and hostile["HX-Push-Url"] == "/audit/?before=x%0D%0ASet-Cookie%3A+a%3Db"
+    assert "HX-Push-Url" not in client.get(URL, {"kind": "agent"})  # a full page needs no telling

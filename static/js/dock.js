@@ -16,8 +16,6 @@
                         applied, its [data-unapplied-note] shows, and links marked
                         data-needs-applied (in the form's parent) refuse to follow,
                         e.g. an export that would carry the filter still applied.
-  - Short filter URLs:  an htmx GET from <form data-drop-empty> leaves out the fields
-                        left empty, so the URL it pushes names just the filter.
 */
 (function () {
   "use strict";
@@ -205,15 +203,6 @@
     announce("The filter is not applied yet: press Enter or Apply first.");
     var apply = form.querySelector("[type=submit]");
     if (apply) apply.focus();
-  });
-
-  document.addEventListener("htmx:configRequest", function (event) {
-    var form = event.detail.elt.closest && event.detail.elt.closest("form[data-drop-empty]");
-    if (!form || event.detail.verb !== "get") return;
-    var params = event.detail.parameters;
-    Object.keys(params).forEach(function (name) {
-      if (params[name] === "") delete params[name];
-    });
   });
 
   /* ---- flash messages ---- */
