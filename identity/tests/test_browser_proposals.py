@@ -39,12 +39,17 @@ def test_owner_approves_one_proposal_and_rejects_another(page: Page, live_server
     expect(doomed_row.locator(".chip")).to_have_text("Approved")
     expect(doomed_row).to_contain_text("Alice Adams")  # decided by
     assert not Document.objects.filter(pk=old.pk).exists()
+    # The counts follow the decision: one still waits.
+    expect(page.locator("#nav-proposals-count")).to_have_text("1")
+    expect(page.locator("#waiting-count")).to_have_text("1")
 
     spared_row.get_by_role("button", name="Reject").click()
     expect(spared_row.locator(".chip")).to_have_text("Rejected")
     assert Document.objects.filter(pk=keep.pk).exists()
     spared.refresh_from_db()
     assert spared.status == ProposalStatus.REJECTED
+    expect(page.locator("#nav-proposals-count")).to_be_hidden()
+    expect(page.locator("#waiting-count")).to_be_hidden()
     assert_not_reloaded(page)
 
     page.goto(f"{live_server.url}/")

@@ -112,5 +112,9 @@ def test_proposals_htmx_fragment_and_query_count(team, make, proposal, django_as
         response = client.get(reverse("proposals"), headers=HTMX)
     assert response.content.decode().lstrip().startswith('<div id="proposals-body"')
     assert "HX-Request" in response["Vary"]
-    with django_assert_max_num_queries(13):
-        client.post(reverse("proposal-reject", args=[proposal.public_id]), headers=HTMX)
+    with django_assert_max_num_queries(15):  # 13, and the counts that go out with the row
+        response = client.post(reverse("proposal-reject", args=[proposal.public_id]), headers=HTMX)
+    body = response.content.decode()
+    # The decided row, and the counts of what still waits (5 of 6), out of band by id.
+    assert '<span class="count" id="nav-proposals-count" hx-swap-oob="true">5</span>' in body
+    assert '<span class="count" id="waiting-count" hx-swap-oob="true">5</span>' in body

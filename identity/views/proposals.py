@@ -42,7 +42,11 @@ def _decide(request, public_id: str, approve: bool):
         error = exc.detail
         proposal = selectors.proposal_for(viewer, public_id) or proposal
     if request.htmx:
-        return fragment(request, "proposals/_row.html", {"proposal": proposal, "viewer": viewer, "row_error": error, "decided_now": not error})
+        return fragment(request, "proposals/_decided.html", {
+            "proposal": proposal, "viewer": viewer, "row_error": error, "decided_now": not error,
+            # For a human, what waits for them is what they may decide (decidable_proposals).
+            "pending_total": selectors.pending_count(viewer),
+        })
     if error:
         messages.error(request, error)
     else:
