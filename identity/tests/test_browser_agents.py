@@ -103,8 +103,10 @@ def test_owner_pauses_resumes_rotates_and_revokes_with_the_api_following(page: P
     expect(status).to_have_text("Active")
     mark_page(page)
 
-    card.get_by_role("button", name="Pause").click()
+    card.get_by_role("button", name="Pause").focus()
+    page.keyboard.press("Enter")
     expect(status).to_have_text("Paused")
+    expect(card.get_by_role("button", name="Resume")).to_be_focused()  # the keyboard stays on the control
     code, body = api(live_server, old_key)
     assert (code, body["error"]) == (403, "agent_inactive")
     expect(page.locator(".profile-head .chip-paused")).to_have_text("Paused")  # the header follows (out of band)
@@ -115,6 +117,7 @@ def test_owner_pauses_resumes_rotates_and_revokes_with_the_api_following(page: P
 
     card.get_by_role("button", name="Rotate key").click()
     new_key = card.locator("#new-key").inner_text().strip()
+    expect(card.get_by_role("button", name="Copy")).to_be_focused()
     assert KEY.match(new_key) and new_key != old_key
     old_prefix = ApiKey.objects.get(replaced_by__isnull=False, principal=agent).prefix
     old_row = card.locator(f"li[data-key='{old_prefix}']")
@@ -139,6 +142,7 @@ def test_owner_pauses_resumes_rotates_and_revokes_with_the_api_following(page: P
     page.once("dialog", accept)
     card.get_by_role("button", name="Revoke…").click()
     expect(status).to_have_text("Revoked")
+    expect(card.locator(".flash-success")).to_be_focused()  # the control is gone: focus on what was done
     assert messages and messages[0].startswith("Revoke Courier for good?")
     for key in (new_key, old_key):
         code, body = api(live_server, key)

@@ -43,8 +43,10 @@ def test_owner_approves_one_proposal_and_rejects_another(page: Page, live_server
     expect(page.locator("#nav-proposals-count")).to_have_text("1")
     expect(page.locator("#waiting-count")).to_have_text("1")
 
-    spared_row.get_by_role("button", name="Reject").click()
+    spared_row.get_by_role("button", name="Reject").focus()
+    page.keyboard.press("Enter")
     expect(spared_row.locator(".chip")).to_have_text("Rejected")
+    expect(spared_row).to_be_focused()  # the keyboard goes on from the decided row, not the top
     assert Document.objects.filter(pk=keep.pk).exists()
     spared.refresh_from_db()
     assert spared.status == ProposalStatus.REJECTED
