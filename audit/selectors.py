@@ -3,7 +3,7 @@ import binascii
 import hashlib
 import heapq
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from django.core.cache import cache
@@ -267,14 +267,21 @@ def events_page(filters: EventFilter, *, org: str | None, cursor: str | None = N
     if cursor and before:
         raise InvalidCursor("This page link is not valid any more; start again from the newest events.")
     if before:
-        rows, querysets = _read(filters, org, After(*decode_cursor(before)), newest_first=False, limit=limit)
+        at, event_id = decode_cursor(before)
+        if filters.since is not None and at >= filters.since:
+            # Everything past the cursor is inside `since` already. Left in, the two lower
+            # bounds compete, and SQLite starts its range at `since`, below the cursor.
+            filters = replace(filters, since=None)
+        rows, querysets = _read(filters, org, After(at, event_id), newest_first=False, limit=limit)
         if len(rows) <= limit:  # no more than a page is newer: that is the newest page
             return events_page(filters, org=org, limit=limit)
         rows = rows[:limit][::-1]
         return EventPage(events=rows, next_cursor=_position(rows[-1]), cursor=None, prev_cursor=_position(rows[0]),
                          branches=querysets)
-    rows, querysets = _read(filters, org, Before(*(decode_cursor(cursor) if cursor else TOP)), newest_first=True,
-                            limit=limit)
+    at, event_id = decode_cursor(cursor) if cursor else TOP
+    if filters.until is not None and at < filters.until:
+        filters = replace(filters, until=None)  # the same for `until` and a cursor below it
+    rows, querysets = _read(filters, org, Before(at, event_id), newest_first=True, limit=limit)
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = _position(rows[-1]) if more else None

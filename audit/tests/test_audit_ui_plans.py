@@ -107,3 +107,20 @@ def test_bulk_loaded_chain_verifies(loaded):
     result = verify_chain()
     assert result.ok, result.reason
     assert result.count == chain_head()["count"] >= 10_000
+
+
+def test_a_cursor_inside_the_time_range_is_the_range_start(loaded):
+    """Reading up from a cursor inside `since`, or down from one inside `until`, the
+    cursor is the only bound on that side: with both, SQLite may start its range at the
+    time bound and read every event between it and the cursor first."""
+    week = datetime.now(UTC) - timedelta(days=7)
+    since = '"audit_auditevent"."occurred_at" >= '
+    until = '"audit_auditevent"."occurred_at" < '
+    upward = EventFilter(owner_id=loaded["heavy_owner"], actor_kind="agent", since=week)
+    newer = read_page(upward, "newer")
+    assert all(since not in str(qs.query) for qs in newer.branches)
+    assert since in str(read_page(upward, "first").branches[0].query)  # the first page still needs it
+    downward = EventFilter(owner_id=loaded["heavy_owner"], actor_kind="agent", until=datetime.now(UTC))
+    deep = read_page(downward, "deep")
+    assert all(until not in str(qs.query) for qs in deep.branches)
+    assert until in str(read_page(downward, "first").branches[0].query)
