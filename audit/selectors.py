@@ -268,11 +268,12 @@ def events_page(filters: EventFilter, *, org: str | None, cursor: str | None = N
         raise InvalidCursor("This page link is not valid any more; start again from the newest events.")
     if before:
         at, event_id = decode_cursor(before)
+        upward = filters
         if filters.since is not None and at >= filters.since:
             # Everything past the cursor is inside `since` already. Left in, the two lower
             # bounds compete, and SQLite starts its range at `since`, below the cursor.
-            filters = replace(filters, since=None)
-        rows, querysets = _read(filters, org, After(at, event_id), newest_first=False, limit=limit)
+            upward = replace(filters, since=None)
+        rows, querysets = _read(upward, org, After(at, event_id), newest_first=False, limit=limit)
         if len(rows) <= limit:  # no more than a page is newer: that is the newest page
             return events_page(filters, org=org, limit=limit)
         rows = rows[:limit][::-1]

@@ -605,3 +605,17 @@ def test_htmx_is_told_the_url_of_the_filter_as_applied(world):
     hostile = client.get(URL, {"before": "x\r\nSet-Cookie: a=b"}, HTTP_HX_REQUEST="true")
     assert hostile.status_code == 200 and hostile["HX-Push-Url"] == "/audit/?before=x%0D%0ASet-Cookie%3A+a%3Db"
     assert "HX-Push-Url" not in client.get(URL, {"kind": "agent"})  # a full page needs no telling
+
+
+def test_a_newer_link_near_the_top_keeps_the_time_range(world):
+    """Fewer than a page newer than the cursor: the answer is the newest page of the
+    same filter, time range included."""
+    for n in range(5):  # the week: five events
+        record_at(NOW - timedelta(days=1, minutes=n), events.COMMENT_CREATED, actor=world.triage, workspace=world.ops)
+    for n in range(PAGE_SIZE):  # and many before it
+        record_at(NOW - timedelta(days=20, minutes=n), events.COMMENT_CREATED, actor=world.triage, workspace=world.ops)
+    week = EventFilter(actor_ids=(world.triage.public_id,), since=datetime.now(UTC) - timedelta(days=7))
+    inside = events_page(week, org="acme").events
+    assert len(inside) == 5
+    page = events_page(week, org="acme", before=encode_cursor(inside[-1].occurred_at, inside[-1].id))
+    assert [e.id for e in page.events] == [e.id for e in inside]
