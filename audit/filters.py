@@ -52,23 +52,28 @@ def action_choices() -> list:
     return groups
 
 
-def in_log(org_slug: str):
-    """The principals whose doings an org's auditors read: the org's own, the other orgs'
-    principals who are members of its workspaces, and their agents (who work there
-    through their owners' memberships). For matching what an auditor types: the three
-    querysets of (public_id, display_name), to filter and unite."""
+def in_log(org_slug: str, **lookups):
+    """The principals whose doings an org's auditors read, narrowed by `lookups`: the
+    org's own, the other orgs' principals who are members of its workspaces, and their
+    agents (who work there through their owners' memberships). For matching what an
+    auditor types: one query, a union of (public_id, display_name)."""
     fields = ("public_id", "display_name")
-    own = Principal.objects.filter(org__slug=org_slug).values_list(*fields)
-    members = Principal.objects.filter(memberships__workspace__org__slug=org_slug).values_list(*fields)
-    their_agents = Principal.objects.filter(owner__memberships__workspace__org__slug=org_slug).values_list(*fields)
-    return own, members, their_agents
+    own = Principal.objects.filter(org__slug=org_slug, **lookups).values_list(*fields)
+    members = Principal.objects.filter(memberships__workspace__org__slug=org_slug, **lookups).values_list(*fields)
+    agents = Principal.objects.filter(owner__memberships__workspace__org__slug=org_slug, **lookups).values_list(*fields)
+    return own.union(members, agents)
+
+
+def in_org_log(org_slug: str, **fields) -> bool:
+    """Whether the org's log holds any event matching `fields` (of EventFilter)."""
+    return visible_events(EventFilter(**fields), org=org_slug).exists()
 
 
 def resolve_actor(text: str, org_slug: str) -> tuple[str, ...]:
     """Public ids for what someone typed into "actor": a public id (also of a principal
     that no longer exists), "system", a handle, or part of a name — of someone in the
-    org's log (`in_log`, or anyone who acted in it). Any other handle gets the answer a
-    made-up one gets: this does not confirm an account the reader cannot see."""
+    org's log (`in_log`, or anyone who acted in it: `in_org_log`). Any other handle gets
+    the answer a made-up one gets: this does not confirm an account the reader cannot see."""
     text = (text or "").strip()
     if not text:
         return ()
@@ -77,16 +82,15 @@ def resolve_actor(text: str, org_slug: str) -> tuple[str, ...]:
     if PUBLIC_ID.match(text):
         return (text,)
     handle = text.removeprefix("@").lower()
-    sides = [side.filter(handle=handle) for side in in_log(org_slug)]
-    found = next(iter(sides[0].union(*sides[1:])[:1]), None)
+    found = next(iter(in_log(org_slug, handle=handle)[:1]), None)
     if found is None:  # someone who has since left the org's workspaces, but acted there
         found = Principal.objects.filter(handle=handle).values_list("public_id", "display_name").first()
-        if found and not visible_events(EventFilter(actor_ids=(found[0],)), org=org_slug).exists():
+        if found and not in_org_log(org_slug, actor_ids=(found[0],)):
             found = None
     if found:
         return (found[0],)
-    sides = [side.filter(display_name__icontains=text) for side in in_log(org_slug)]
-    matches = list(sides[0].union(*sides[1:]).order_by("display_name", "public_id")[: ACTOR_MATCH_LIMIT + 1])
+    matches = list(in_log(org_slug, display_name__icontains=text).order_by("display_name", "public_id")
+                   [: ACTOR_MATCH_LIMIT + 1])
     if not matches:
         raise ValidationError(f"No handle, id or name matches “{text}”.", code="no_match")
     if len(matches) > ACTOR_MATCH_LIMIT:
@@ -242,7 +246,7 @@ class AuditFilterSet(django_filters.FilterSet):
         """Whether `slug` names a workspace that is not (or no longer) listed but has events
         in this org's log: deleted since, or another org's that the org's people have left.
         Asking of a workspace never in the log gets the answer an unknown name gets."""
-        return bool(SLUG.match(slug)) and visible_events(EventFilter(workspace=slug), org=self.org).exists()
+        return bool(SLUG.match(slug)) and in_org_log(self.org, workspace=slug)
 
     @staticmethod
     def _former_label(slug: str) -> str:

@@ -70,10 +70,11 @@ def _query_without(data, *names) -> str:
 def _page_context(request, org, filterset) -> dict:
     # From the filter set's data, not the request's: a preset has dropped the dates.
     query = _query_without(filterset.data, "after", "before")
-    page = error = None
+    page = error = filters = None
     if filterset.is_valid():
+        filters = filterset.event_filter()
         try:
-            page = events_page(filterset.event_filter(), org=org.slug, cursor=request.GET.get("after") or None,
+            page = events_page(filters, org=org.slug, cursor=request.GET.get("after") or None,
                                before=request.GET.get("before") or None)
         except InvalidCursor as exc:
             error = str(exc)
@@ -81,7 +82,7 @@ def _page_context(request, org, filterset) -> dict:
     if page is not None:
         for event in page.events:  # a workspace links to its events in this log, by name where listed
             event.workspace_name = filterset.workspace_names.get(event.workspace) or event.workspace
-        daily = daily_counts(filterset.event_filter(), org=org.slug)
+        daily = daily_counts(filters, org=org.slug)
         chart_svg = charts.activity_svg(daily, title=f"{org.name}: events per day by actor kind")
     head = chain_head()
     base = reverse("audit")
