@@ -277,6 +277,12 @@ def test_export_with_invalid_filters_is_a_400_page_with_the_form_error(world):
 
 # Keyset pagination -----------------------------------------------------------------------------
 
+def link(response, rel: str) -> str | None:
+    """The pager's link with `rel` ("next": older, "prev": newer), as a URL to get."""
+    match = re.search(rf'<a href="([^"]+)"[^>]*rel="{rel}"', response.content.decode())
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
 def walk(client, params) -> tuple[list[int], int]:
     url, seen, pages = URL + "?" + urlencode(params), [], 0
     while url:
@@ -284,8 +290,7 @@ def walk(client, params) -> tuple[list[int], int]:
         assert response.status_code == 200
         seen += listed_ids(response)
         pages += 1
-        match = re.search(r'<a href="([^"]+)"[^>]*rel="next"', response.content.decode())
-        url = match.group(1).replace("&amp;", "&") if match else None
+        url = link(response, "next")
     return seen, pages
 
 
@@ -306,7 +311,7 @@ def test_new_events_do_not_shift_older_pages(world):
         record_at(NOW - timedelta(minutes=n), events.COMMENT_CREATED, actor=world.triage, workspace=world.ops)
     client = client_for(world.auditor)
     first = client.get(URL, {"actor": "triage"})
-    older_url = re.search(r'<a href="([^"]+)"[^>]*rel="next"', first.content.decode()).group(1).replace("&amp;", "&")
+    older_url = link(first, "next")
     older_before = listed_ids(client.get(older_url))
     for _ in range(5):  # meanwhile, more happens
         record_at(NOW, events.COMMENT_CREATED, actor=world.triage, workspace=world.ops)
@@ -366,10 +371,6 @@ def test_the_pager_links_newer_and_older_pages_and_keeps_the_filter(world):
         record_at(NOW - timedelta(minutes=n), events.COMMENT_CREATED, actor=world.triage, workspace=world.ops)
     client = client_for(world.auditor)
     want = expected(world, lambda e: e.actor_id == world.triage.public_id)
-
-    def link(response, rel):
-        match = re.search(rf'<a href="([^"]+)"[^>]*rel="{rel}"', response.content.decode())
-        return match.group(1).replace("&amp;", "&") if match else None
 
     first = get(client, actor="triage")
     assert link(first, "prev") is None and "Newest</a>" not in first.content.decode()
