@@ -177,9 +177,12 @@
 
   /* ---- unapplied filters ---- */
 
+  function unappliedScope(el) {
+    return el.closest("[data-unapplied-scope]") || document;
+  }
+
   function unappliedForm(el) {
-    var scope = el.closest("[data-unapplied-scope]") || document;
-    var form = scope.querySelector("form[data-unapplied]");
+    var form = unappliedScope(el).querySelector("form[data-unapplied]");
     return form && form.hasAttribute("data-edited") ? form : null;
   }
 
@@ -189,8 +192,7 @@
     form.setAttribute("data-edited", "");
     var note = form.querySelector("[data-unapplied-note]");
     if (note) note.hidden = false;
-    var scope = form.closest("[data-unapplied-scope]") || document;
-    var links = scope.querySelectorAll("[data-needs-applied]");
+    var links = unappliedScope(form).querySelectorAll("[data-needs-applied]");
     for (var i = 0; i < links.length; i++) links[i].setAttribute("aria-disabled", "true");
   });
 
