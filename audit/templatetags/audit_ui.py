@@ -91,15 +91,28 @@ def audit_rows(events):
 
 
 @register.simple_tag(takes_context=True)
-def openable_workspaces(context, events) -> set[str]:
-    """The workspaces named in `events` that the reader can open: the others are shown
-    as text, not as a link to a page they would be refused. One query."""
+def openable_workspaces(context, events, known=()) -> dict[str, str]:
+    """The workspaces named in `events` that the reader can open, slug to name: those are
+    shown by name and linked; the others by their slug (all the event holds) as text, not
+    as a link to a page they would be refused, nor with a name they may not see.
+
+    `known`: workspaces the page has already found the reader can open (the dashboard's
+    list); only the others are looked up, in one query."""
     user = getattr(context.get("request"), "user", None)
     principal = getattr(user, "principal", None) if getattr(user, "is_authenticated", False) else None
     slugs = {e.workspace for e in events or [] if e.workspace}
     if principal is None or not slugs:
-        return set()
-    return set(access.visible_workspaces(principal).filter(slug__in=slugs).values_list("slug", flat=True))
+        return {}
+    names = {w.slug: w.name for w in known if w.slug in slugs}
+    if rest := slugs - names.keys():
+        names.update(access.visible_workspaces(principal).filter(slug__in=rest).values_list("slug", "name"))
+    return names
+
+
+@register.filter
+def lookup(mapping: dict, key):
+    """`mapping[key]`, or None: `{{ names|lookup:e.workspace }}`."""
+    return mapping.get(key) if mapping else None
 
 
 @register.simple_tag(takes_context=True)

@@ -580,8 +580,23 @@ def test_profile_activity_links_only_workspaces_the_reader_can_open(world, rf):
     request = rf.get("/")
     request.user = world.alice.user
     html = render_to_string("audit/_activity.html", {"events": events_}, request=request)
-    assert '<a href="/w/research/">research</a>' in html
+    assert '<a href="/w/research/">Research</a>' in html
     assert '<td class="nowrap">sales</td>' in html and 'href="/w/sales/"' not in html
+
+
+def test_dashboard_feed_names_the_workspaces_the_reader_can_open(world, rf):
+    from django.template.loader import render_to_string
+
+    from identity.selectors import dashboard_activity
+
+    activity(world)
+    record_at(NOW - timedelta(minutes=2), events.DOCUMENT_UPDATED, actor=world.scribe,
+              workspace=Workspace.objects.get(slug="sales"))
+    request = rf.get("/")
+    request.user = world.alice.user
+    html = render_to_string("identity/_activity.html", {"events": dashboard_activity(world.alice, limit=50)}, request=request)
+    assert 'in <a href="/w/research/">Research</a>' in html
+    assert '<span class="quiet">in sales</span>' in html and 'href="/w/sales/"' not in html
 
 
 def test_orb_for_departed_principals_needs_a_login(world, client):
