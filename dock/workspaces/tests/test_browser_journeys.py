@@ -199,3 +199,27 @@ def test_remove_preview_cancel_puts_the_row_back(make, live_server, logged_in_pa
     expect(owner.locator("#member-bob-baker .impact")).to_have_count(0)
     expect(owner.locator("#member-bob-baker")).to_contain_text("Builder")
     assert Membership.objects.filter(principal=bob).exists()
+
+
+def test_after_commenting_the_keyboard_is_on_the_new_comment(make, live_server, logged_in_page):
+    """The comments and their form are swapped in whole: focus goes to the comment just
+    posted (a screen reader reads it out), and after a refused one back to the text."""
+    acme = make.org("acme", "Acme")
+    alice = make.human(acme, "Alice Adams", email="alice@acme.test")
+    workspace = make.workspace(acme, "roadmap", name="Roadmap")
+    make.member(workspace, alice, "editor")
+    document = make.document(workspace, alice, title="Plan")
+
+    page = logged_in_page(alice)
+    page.goto(f"/w/roadmap/d/{document.public_id}/")
+    page.get_by_label("Comment", exact=True).fill("Ship it on Monday.")
+    page.get_by_label("Comment", exact=True).press("Tab")
+    page.keyboard.press("Enter")  # the Comment button, from the keyboard
+    posted = page.locator("li.comment", has_text="Ship it on Monday.")
+    expect(posted).to_be_focused()
+    expect(page.get_by_label("Comment", exact=True)).to_have_value("")
+
+    page.get_by_label("Comment", exact=True).fill("   ")
+    page.get_by_role("button", name="Comment").click()
+    expect(page.get_by_text("Write something first.")).to_be_visible()
+    expect(page.get_by_label("Comment", exact=True)).to_be_focused()

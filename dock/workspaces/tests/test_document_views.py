@@ -117,7 +117,8 @@ def test_blank_comment_is_a_field_error(doc, login, htmx):
 
 def test_comment_without_js_redirects_back(doc, login):
     response = login(doc["alice"]).post(_url("document-comment", doc["document"]), {"body": "Plain post"})
-    assert response.status_code == 302 and response["Location"].endswith("#comments")
+    comment = Comment.objects.get()
+    assert response.status_code == 302 and response["Location"].endswith(f"#{comment.public_id}")
 
 
 def test_delete_asks_first_then_deletes_through_the_consent_gate(doc, login):

@@ -84,12 +84,12 @@ def document_comment(request, workspace, doc_id: str):
     me = acting(request)
     doc = selectors.document_get(principal=me, workspace=workspace, public_id=doc_id)
     form = CommentForm(request.POST)
-    status = 200
+    status, posted = 200, None
     if form.is_valid():
         try:
             with transaction.atomic():
                 access.require(me, workspace, caps.COMMENT, lock=True)
-                services.comment_create(actor=me, document=doc, body=form.cleaned_data["body"])
+                posted = services.comment_create(actor=me, document=doc, body=form.cleaned_data["body"])
         except ServiceError as exc:
             if not exc.fields:
                 raise
@@ -97,9 +97,13 @@ def document_comment(request, workspace, doc_id: str):
             status = invalid_status(request)
         else:
             if not request.htmx:
-                return redirect(reverse("document", args=[workspace.slug, doc.public_id]) + "#comments")
+                return redirect(reverse("document", args=[workspace.slug, doc.public_id]) + f"#{posted.public_id}")
             form = CommentForm()
     else:
         status = invalid_status(request)
-    return page(request, "workspaces/document.html", _document_context(me, workspace, doc, comment_form=form),
-                fragment="comments", status=status)
+    if form.errors:  # back to the text, to mend it
+        form.fields["body"].widget.attrs["autofocus"] = True
+    # The comments are swapped in whole, the form with them: keyboard focus goes to the
+    # comment just posted (which a screen reader then reads out), or back to the text.
+    context = _document_context(me, workspace, doc, comment_form=form, posted=posted and posted.public_id)
+    return page(request, "workspaces/document.html", context, fragment="comments", status=status)
