@@ -130,19 +130,23 @@ def test_fast_path_writes_what_the_cli_writes(world):
             assert fast == slow
 
 
-def test_rows_with_cells_to_quote_among_plain_ones_keep_their_place(world, monkeypatch):
-    """On SQLite the database writes plain lines and Python writes the rest again by the
-    definition (several statements per chunk here): each line stays in chain order."""
+def test_rows_with_text_to_quote_or_escape_among_plain_ones_keep_their_place(world, monkeypatch):
+    """On SQLite the database writes plain CSV lines and Python writes the rest again by
+    the definition (several statements per chunk here): each line stays in chain order,
+    in both formats."""
     from audit import export
     from audit.refs import TargetRef
 
     monkeypatch.setattr(export, "_READ_AGAIN", 2)
-    for n, name in enumerate(["plain", "Doe, Jane", 'say "hi"', "two\nlines", "=SUM(A1)", "also plain", "a,b", "c,d", "e\"f"]):
+    names = ["plain", "Doe, Jane", 'say "hi"', "two\nlines", "=SUM(A1)", "also plain", "back\\slash", "tab\there",
+             "bell\x07", "a,b", "Café ☕", 'e"f']
+    for n, name in enumerate(names):
         record_at(NOW + timedelta(seconds=n), events.DOCUMENT_UPDATED, actor=world.scribe, workspace=world.ops,
                   target=TargetRef("document", f"doc_{n}", name))
     qs = filtered_events(workspace="ops")
-    for chunk_size in (1, 4, 2000):
-        assert "".join(stream(qs, "csv", chunk_size=chunk_size)) == "".join(FORMATS["csv"](export_rows(qs)))
+    for fmt in ("csv", "jsonl"):
+        for chunk_size in (1, 4, 2000):
+            assert "".join(stream(qs, fmt, chunk_size=chunk_size)) == "".join(FORMATS[fmt](export_rows(qs)))
 
 
 # Text as people type it: any character a database keeps (not NUL; no lone surrogates,
