@@ -8,9 +8,10 @@
              the first page again (a control for noise).
              Target: p95 ≤ 20 ms for the selector on PostgreSQL; deep no slower.
     export   every event (the whole chain, ≥ 1M rows) as CSV and as JSON Lines through
-             the streamed export code, wall-clock rows/s and the peak growth of the
-             process's resident memory (sampled); and the auditor's scoped export through
-             the view. Target: ≥ 100,000 rows/s, ≤ 50 MB.
+             the streamed export code, three passes each, alternating: the median pass's
+             wall-clock rows/s, and the peak growth of the process's resident memory
+             (sampled); and the auditor's scoped export through the view.
+             Target: ≥ 100,000 rows/s, ≤ 50 MB.
     writes   comment_create and document_update with their audit event vs the same calls
              with audit.services.record patched to a no-op, interleaved rounds (wall and
              CPU time). Target: ≤ 1.5×.
@@ -39,6 +40,7 @@ SCALE = int(os.environ.get("BENCH_AUDIT_SCALE", "100"))
 ORG = "audit-bench"  # the main org of a fresh load (a reused load names its own)
 DEEP = 500
 SAMPLES = 90
+EXPORT_PASSES = 3
 
 
 def _marker() -> Path:
@@ -214,19 +216,30 @@ def _export(report, summary) -> None:
     from identity.models import User
 
     report.section(f"Audit export ({connection.vendor})")
-    for fmt_name in ("csv", "jsonl"):
-        rows = size = 0
-        with _RssPeak() as memory:
-            started, cpu = time.perf_counter(), time.process_time()
-            for block in stream(filtered_events(), fmt_name):
-                rows += block.count("\n")
-                size += len(block)
-            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-        if fmt_name == "csv":
-            rows -= 1  # the header
-        report.row(f"export {fmt_name}, every event", f"{rows / elapsed:,.0f} rows/s", "≥ 100,000 rows/s",
-                   f"{rows:,} rows, {size / 1e6:,.0f} MB in {elapsed:.1f} s; {rows / cpu:,.0f} rows per CPU-second here")
-        report.row(f"export {fmt_name}, peak memory growth", f"{memory.growth_mb:.1f} MB", "≤ 50 MB", "resident set, sampled")
+    # Each format EXPORT_PASSES times, the formats alternating, so that a slow stretch of
+    # this shared machine (its speed varies by 2-3x from minute to minute) falls on both
+    # rather than on one: the median pass is reported, with the slowest and fastest.
+    passes = {"csv": [], "jsonl": []}
+    for _ in range(EXPORT_PASSES):
+        for fmt_name, results in passes.items():
+            rows = size = 0
+            with _RssPeak() as memory:
+                started, cpu = time.perf_counter(), time.process_time()
+                for block in stream(filtered_events(), fmt_name):
+                    rows += block.count("\n")
+                    size += len(block)
+                elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            if fmt_name == "csv":
+                rows -= 1  # the header
+            results.append((rows / elapsed, rows / cpu, rows, size, elapsed, memory.growth_mb))
+    for fmt_name, results in passes.items():
+        rates = sorted(result[0] for result in results)
+        rate, per_cpu, rows, size, elapsed, _ = sorted(results)[len(results) // 2]
+        report.row(f"export {fmt_name}, every event", f"{rate:,.0f} rows/s", "≥ 100,000 rows/s",
+                   f"median of {len(results)} passes (slowest {rates[0]:,.0f}, fastest {rates[-1]:,.0f}); "
+                   f"{rows:,} rows, {size / 1e6:,.0f} MB in {elapsed:.1f} s; {per_cpu:,.0f} rows per CPU-second")
+        report.row(f"export {fmt_name}, peak memory growth", f"{max(result[5] for result in results):.1f} MB", "≤ 50 MB",
+                   "resident set, sampled; the largest of the passes")
     client = Client(HTTP_HOST="localhost")
     client.force_login(User.objects.get(email=summary["auditors"][summary["org"]]))
     rows = 0
