@@ -118,3 +118,17 @@ def test_proposals_htmx_fragment_and_query_count(team, make, proposal, django_as
     # The decided row, and the counts of what still waits (5 of 6), out of band by id.
     assert '<span class="count" id="nav-proposals-count" hx-swap-oob="true">5</span>' in body
     assert '<span class="count" id="waiting-count" hx-swap-oob="true">5</span>' in body
+
+
+def test_a_long_wait_list_is_counted_whole(team, make, proposal, monkeypatch):
+    """The list stops at the newest WAITING_SHOWN; the heading still counts every proposal
+    waiting (as the top bar does) and says how many are shown."""
+    from identity.views import proposals as view
+
+    monkeypatch.setattr(view, "WAITING_SHOWN", 2)
+    for n in range(2):
+        agent, _ = make.agent(team.alice, f"Agent {n}", scope="read,write,delete")
+        consent.document_delete_request(actor=agent, document=make.document(team.ws, agent, title=f"Doc {n}"))
+    html = logged_in(team.alice).get(reverse("proposals")).content.decode()
+    assert '<span class="count" id="waiting-count">3</span>' in html
+    assert "Showing the newest 2 of 3." in html

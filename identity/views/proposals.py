@@ -11,16 +11,20 @@ from .. import consent, selectors
 from ..errors import Forbidden, ServiceError
 from ._common import fragment, me, page
 
+WAITING_SHOWN = 100  # the newest (decidable_proposals lists newest first)
+
 
 @login_required
 @require_GET
 def proposals(request):
     viewer = me(request)
-    waiting = list(selectors.decidable_proposals(viewer)[:100])
+    waiting = list(selectors.decidable_proposals(viewer)[:WAITING_SHOWN])
     shown = {p.pk for p in waiting}
     context = {
         "viewer": viewer,
         "waiting": waiting,
+        # The heading counts them all, as the top bar does, when the list stops short.
+        "waiting_total": len(waiting) if len(waiting) < WAITING_SHOWN else selectors.pending_count(viewer),
         # The rest of what my agents asked for: decided, cancelled or expired ones.
         "mine": [p for p in selectors.agents_proposals(viewer) if p.pk not in shown],
     }
