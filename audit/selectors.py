@@ -120,6 +120,7 @@ class EventFilter:
     action: str = ""  # a registered name, or "group.*"
     since: datetime | None = None
     until: datetime | None = None  # exclusive
+    leave_out: tuple[str, ...] = ()  # registered names not to read (a feed without sign-ins)
 
     def q(self) -> Q:
         q = Q()
@@ -139,6 +140,8 @@ class EventFilter:
             q &= Q(occurred_at__gte=self.since)
         if self.until:
             q &= Q(occurred_at__lt=self.until)
+        if self.leave_out:
+            q &= ~Q(action__in=self.leave_out)
         return q
 
     def actions(self) -> tuple[str, ...]:
@@ -291,12 +294,13 @@ def events_page(filters: EventFilter, *, org: str | None, cursor: str | None = N
     return EventPage(events=rows, next_cursor=next_cursor, cursor=cursor, prev_cursor=prev_cursor, branches=querysets)
 
 
-def activity_for_owner(owner_public_id: str, limit: int = 20) -> list:
+def activity_for_owner(owner_public_id: str, limit: int = 20, *, leave_out: tuple[str, ...] = ()) -> list:
     """The latest events a human is accountable for: their own and their agents' (owner_id
-    is them), wherever they happened, newest first. For "my agents' activity" on profiles."""
+    is them), wherever they happened, newest first, but for the actions `leave_out`. For
+    "my agents' activity" on profiles and the dashboard."""
     if not owner_public_id:
         return []
-    return events_page(EventFilter(owner_id=owner_public_id), org=None, limit=limit).events
+    return events_page(EventFilter(owner_id=owner_public_id, leave_out=leave_out), org=None, limit=limit).events
 
 
 # The activity chart: events per day by actor kind. -------------------------------------------

@@ -168,8 +168,9 @@ def profile_activity(principal: Principal, limit: int = 10) -> list[AuditEvent]:
     """A profile's recent activity, read through the audit app: a human's own events and
     their agents' (they are accountable for both); an agent's or a service's own."""
     if principal.kind == Kind.HUMAN:
-        return audit_selectors.activity_for_owner(principal.public_id, limit=limit)
-    return audit_selectors.events_page(audit_selectors.EventFilter(actor_ids=(principal.public_id,)), org=None, limit=limit).events
+        return audit_selectors.activity_for_owner(principal.public_id, limit=limit, leave_out=QUIET_ACTIONS)
+    mine = audit_selectors.EventFilter(actor_ids=(principal.public_id,), leave_out=QUIET_ACTIONS)
+    return audit_selectors.events_page(mine, org=None, limit=limit).events
 
 
 def profile_activity_chart(principal: Principal):
@@ -179,7 +180,7 @@ def profile_activity_chart(principal: Principal):
 def dashboard_activity(owner: Principal, limit: int = 10) -> list[AuditEvent]:
     """The dashboard's feed: what a human and their agents did (one indexed filter on the
     accountable owner), without sign-ins, each event with its actor and label."""
-    return with_actors(list(AuditEvent.objects.filter(owner_id=owner.public_id).exclude(action__in=QUIET_ACTIONS).order_by("-occurred_at", "-id")[:limit]))
+    return with_actors(audit_selectors.activity_for_owner(owner.public_id, limit=limit, leave_out=QUIET_ACTIONS))
 
 
 # Proposals -----------------------------------------------------------------------------

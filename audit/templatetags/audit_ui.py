@@ -10,8 +10,11 @@ import json
 from dataclasses import dataclass
 
 from django import template
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 
+from audit.events import REGISTRY
+from dock.workspaces.models import Workspace
 from identity import access
 from identity.models import Principal
 
@@ -90,11 +93,19 @@ def audit_rows(events):
     return build_rows(events or [])
 
 
+@dataclass(frozen=True)
+class Place:
+    name: str
+    href: str = ""  # the workspace's page, when the reader can open it
+
+
 @register.simple_tag(takes_context=True)
-def openable_workspaces(context, events, known=()) -> dict[str, str]:
-    """The workspaces named in `events` that the reader can open, slug to name: those are
-    shown by name and linked; the others by their slug (all the event holds) as text, not
-    as a link to a page they would be refused, nor with a name they may not see.
+def workspace_places(context, events, known=()) -> dict[str, Place]:
+    """The workspaces named in `events`, slug to Place: by name, and linked where the
+    reader can open it; elsewhere as text, not as a link to a page they would be refused.
+    (The feeds that show it are their reader's own, or read by someone who may see these
+    events: a workspace's name says no more than its events' targets already do.) One
+    deleted since is not here: the row shows the slug its event kept.
 
     `known`: workspaces the page has already found the reader can open (the dashboard's
     list); only the others are looked up, in one query."""
@@ -103,10 +114,19 @@ def openable_workspaces(context, events, known=()) -> dict[str, str]:
     slugs = {e.workspace for e in events or [] if e.workspace}
     if principal is None or not slugs:
         return {}
-    names = {w.slug: w.name for w in known if w.slug in slugs}
-    if rest := slugs - names.keys():
-        names.update(access.visible_workspaces(principal).filter(slug__in=rest).values_list("slug", "name"))
-    return names
+    places = {w.slug: Place(w.name, reverse("workspace", args=[w.slug])) for w in known if w.slug in slugs}
+    if rest := slugs - places.keys():
+        openable = Exists(access.visible_workspaces(principal).filter(pk=OuterRef("pk")))
+        for slug, name, can_open in Workspace.objects.filter(slug__in=rest).values_list("slug", "name", openable):
+            places[slug] = Place(name, reverse("workspace", args=[slug]) if can_open else "")
+    return places
+
+
+@register.filter
+def action_label(action: str) -> str:
+    """An action's registered description ("A comment was added"), or the name itself."""
+    registered = REGISTRY.get(action)
+    return registered.description if registered else action
 
 
 @register.filter

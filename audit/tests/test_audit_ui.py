@@ -504,6 +504,16 @@ def test_integrity_panel_passes_and_shows_the_head(world):
     assert f"{head['count']} events" in body
 
 
+def test_without_javascript_the_panel_asks_rather_than_waits(world):
+    """The log's panel verifies itself over htmx on load; without JavaScript nothing
+    would, so "Verifying…" is for scripts only and a prompt to press Verify shows instead
+    (nojs.css, linked in <noscript>, hides .js-only and the Copy buttons)."""
+    activity(world)
+    body = get(client_for(world.auditor)).content.decode()
+    assert '<span class="js-only">Verifying…</span><noscript>Press Verify chain' in body
+    assert '<noscript><link rel="stylesheet" href="/static/css/nojs.css"></noscript>' in body
+
+
 def test_integrity_panel_names_the_first_bad_event(world):
     from django.db import connection
 
@@ -570,21 +580,31 @@ def test_workspace_cells_link_to_that_workspaces_events(world, make):
     assert "No such workspace in this log" in get(client_for(world.auditor), workspace="never-was").content.decode()
 
 
-def test_profile_activity_links_only_workspaces_the_reader_can_open(world, rf):
+def test_profile_activity_names_workspaces_and_links_only_those_the_reader_can_open(world, rf, make):
+    """By name, linked where the reader can open it; a workspace deleted since by the
+    slug its events kept. Actions read as words, sign-ins left to the audit log."""
     from django.template.loader import render_to_string
+
+    from identity.selectors import profile_activity
 
     activity(world)
     record_at(NOW - timedelta(minutes=2), events.DOCUMENT_UPDATED, actor=world.scribe,
               workspace=Workspace.objects.get(slug="sales"))
-    events_ = activity_for_owner(world.alice.public_id, limit=50)
+    gone = make.workspace(world.acme, "gone-ws", name="Gone")
+    record_at(NOW - timedelta(minutes=1), events.DOCUMENT_UPDATED, actor=world.scribe, workspace=gone)
+    Workspace.objects.filter(pk=gone.pk).delete()
+    record_at(NOW, events.HUMAN_LOGGED_IN, actor=world.alice)
     request = rf.get("/")
     request.user = world.alice.user
-    html = render_to_string("audit/_activity.html", {"events": events_}, request=request)
+    html = render_to_string("audit/_activity.html", {"events": profile_activity(world.alice, limit=50)}, request=request)
     assert '<a href="/w/research/">Research</a>' in html
-    assert '<td class="nowrap">sales</td>' in html and 'href="/w/sales/"' not in html
+    assert '<td class="nowrap">Sales</td>' in html and 'href="/w/sales/"' not in html
+    assert '<td class="nowrap">gone-ws</td>' in html
+    assert f'title="{events.DOCUMENT_UPDATED}">{events.REGISTRY[events.DOCUMENT_UPDATED].description}</span>' in html
+    assert events.HUMAN_LOGGED_IN not in html
 
 
-def test_dashboard_feed_names_the_workspaces_the_reader_can_open(world, rf):
+def test_dashboard_feed_names_the_workspaces_and_links_those_the_reader_can_open(world, rf):
     from django.template.loader import render_to_string
 
     from identity.selectors import dashboard_activity
@@ -596,7 +616,7 @@ def test_dashboard_feed_names_the_workspaces_the_reader_can_open(world, rf):
     request.user = world.alice.user
     html = render_to_string("identity/_activity.html", {"events": dashboard_activity(world.alice, limit=50)}, request=request)
     assert 'in <a href="/w/research/">Research</a>' in html
-    assert '<span class="quiet">in sales</span>' in html and 'href="/w/sales/"' not in html
+    assert '<span class="quiet">in Sales</span>' in html and 'href="/w/sales/"' not in html
 
 
 def test_orb_for_departed_principals_needs_a_login(world, client):
