@@ -72,6 +72,7 @@ class NewDocumentForm(DocumentForm):
 class CommentForm(Form):
     body = forms.CharField(
         label="Comment", max_length=COMMENT_MAX, strip=False, widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Write something first."},  # as for a comment of spaces
     )
 
     def clean_body(self):

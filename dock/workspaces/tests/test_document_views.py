@@ -111,7 +111,7 @@ def test_blank_comment_is_a_field_error(doc, login, htmx):
     response = client.post(_url("document-comment", document), {"body": "   "}, **htmx)
     assert response.status_code == 200 and "Write something first." in response.content.decode()
     response = client.post(_url("document-comment", document), {"body": ""})
-    assert response.status_code == 400
+    assert response.status_code == 400 and "Write something first." in response.content.decode()
     assert not Comment.objects.exists()
 
 
