@@ -160,7 +160,7 @@ def with_actors(events: list[AuditEvent]) -> list[AuditEvent]:
     return events
 
 
-# Sign-ins are in the audit log; on a dashboard they would drown out the work.
+# Sign-ins are in the audit log; on a dashboard or a profile they would drown out the work.
 QUIET_ACTIONS = (audit_events.HUMAN_LOGGED_IN, audit_events.HUMAN_LOGGED_OUT, audit_events.HUMAN_LOGIN_FAILED)
 
 
@@ -178,8 +178,9 @@ def profile_activity_chart(principal: Principal):
 
 
 def dashboard_activity(owner: Principal, limit: int = 10) -> list[AuditEvent]:
-    """The dashboard's feed: what a human and their agents did (one indexed filter on the
-    accountable owner), without sign-ins, each event with its actor and label."""
+    """The dashboard's feed: what a human and their agents did (read as the audit log's
+    owner filter reads it, an index range per kind), without sign-ins, each event with its
+    actor and label."""
     return with_actors(audit_selectors.activity_for_owner(owner.public_id, limit=limit, leave_out=QUIET_ACTIONS))
 
 
