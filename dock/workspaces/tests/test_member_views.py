@@ -324,6 +324,13 @@ def test_remove_service_account_grant(team, login):
     assert not Membership.objects.filter(principal=team["service"]).exists()
 
 
+def test_on_my_own_row_removing_reads_as_leaving(team, login):
+    html = login(team["alice"]).get(reverse("workspace-members", args=["roadmap"])).content.decode()
+    mine = html[html.index('id="member-alice-adams"'):html.index('id="member-bob-')]
+    assert "Leave…" in mine and "Remove…" not in mine
+    assert "Remove…" in html[html.index('id="member-bob-'):]
+
+
 def test_removing_myself_sends_me_home(team, login, htmx):
     from dock.workspaces.services import membership_set_role
 
