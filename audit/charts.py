@@ -120,11 +120,12 @@ def activity_svg(daily, *, title: str = "Events per day by actor kind") -> SafeS
     return mark_safe("".join(out))  # every interpolated text above is escaped
 
 
-def principal_activity_svg(public_id: str, *, kind: str, title: str = "") -> SafeString:
+def principal_activity_svg(public_id: str, *, kind: str, title: str = "", leave_out: tuple[str, ...] = ()) -> SafeString:
     """The chart for a profile: a human's own events and their agents' (they are the
-    accountable owner of both); an agent's or a service account's own events."""
+    accountable owner of both); an agent's or a service account's own events; but for the
+    actions `leave_out` (those the list beside it leaves out)."""
     if kind == "human":
-        filters = EventFilter(owner_id=public_id)
+        filters = EventFilter(owner_id=public_id, leave_out=leave_out)
     else:
-        filters = EventFilter(actor_ids=(public_id,))
+        filters = EventFilter(actor_ids=(public_id,), leave_out=leave_out)
     return activity_svg(daily_counts(filters, org=None), title=title or "Events per day by actor kind, last 30 days")

@@ -174,7 +174,8 @@ def profile_activity(principal: Principal, limit: int = 10) -> list[AuditEvent]:
 
 
 def profile_activity_chart(principal: Principal):
-    return principal_activity_svg(principal.public_id, kind=principal.kind)
+    """The chart above profile_activity, counting what it lists (no sign-ins)."""
+    return principal_activity_svg(principal.public_id, kind=principal.kind, leave_out=QUIET_ACTIONS)
 
 
 def dashboard_activity(owner: Principal, limit: int = 10) -> list[AuditEvent]:

@@ -602,6 +602,18 @@ def test_profile_activity_names_workspaces_and_links_only_those_the_reader_can_o
     assert '<td class="nowrap">gone-ws</td>' in html
     assert f'title="{events.DOCUMENT_UPDATED}">{events.REGISTRY[events.DOCUMENT_UPDATED].description}</span>' in html
     assert events.HUMAN_LOGGED_IN not in html
+    # The chart above the list counts what it lists.
+    from audit.charts import principal_activity_svg
+    from identity.selectors import profile_activity_chart
+
+    def total(svg) -> int:
+        return int(re.search(r"<desc[^>]*>([\d,]+) events", str(svg)).group(1).replace(",", ""))
+
+    from identity.selectors import QUIET_ACTIONS
+
+    everything = principal_activity_svg(world.alice.public_id, kind="human")
+    sign_ins = AuditEvent.objects.filter(owner_id=world.alice.public_id, action__in=QUIET_ACTIONS).count()
+    assert sign_ins and total(profile_activity_chart(world.alice)) == total(everything) - sign_ins
 
 
 def test_dashboard_feed_names_the_workspaces_and_links_those_the_reader_can_open(world, rf):
