@@ -27,6 +27,12 @@ def register(name: str, description: str) -> str:
     return name
 
 
+def describe(name: str) -> str:
+    """A name's registered description ("A comment was posted"), or the name itself."""
+    registered = REGISTRY.get(name)
+    return registered.description if registered else name
+
+
 def grouped() -> dict[str, list[EventType]]:
     groups: dict[str, list[EventType]] = {}
     for event in sorted(REGISTRY.values(), key=lambda e: e.name):

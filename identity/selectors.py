@@ -155,8 +155,7 @@ def with_actors(events: list[AuditEvent]) -> list[AuditEvent]:
     actors = {p.public_id: p for p in Principal.objects.filter(public_id__in=ids).select_related(*WITH_FACES)} if ids else {}
     for event in events:
         event.actor = actors.get(event.actor_id)
-        registered = audit_events.REGISTRY.get(event.action)
-        event.label = registered.description if registered else event.action
+        event.label = audit_events.describe(event.action)
     return events
 
 

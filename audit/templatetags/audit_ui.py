@@ -13,7 +13,7 @@ from django import template
 from django.db.models import Exists, OuterRef
 from django.urls import reverse
 
-from audit.events import REGISTRY
+from audit.events import describe
 from dock.workspaces.models import Workspace
 from identity import access
 from identity.models import Principal
@@ -122,11 +122,7 @@ def workspace_places(context, events, known=()) -> dict[str, Place]:
     return places
 
 
-@register.filter
-def action_label(action: str) -> str:
-    """An action's registered description ("A comment was added"), or the name itself."""
-    registered = REGISTRY.get(action)
-    return registered.description if registered else action
+register.filter("action_label", describe)  # "A comment was posted", not comment.created
 
 
 @register.filter
