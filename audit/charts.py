@@ -12,7 +12,7 @@ from itertools import count
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from .selectors import EventFilter, daily_counts
+from .selectors import daily_counts, principal_filter
 
 # Bottom to top. (css class, fill-opacity, legend label)
 SERIES = (
@@ -121,11 +121,6 @@ def activity_svg(daily, *, title: str = "Events per day by actor kind") -> SafeS
 
 
 def principal_activity_svg(public_id: str, *, kind: str, title: str = "", leave_out: tuple[str, ...] = ()) -> SafeString:
-    """The chart for a profile: a human's own events and their agents' (they are the
-    accountable owner of both); an agent's or a service account's own events; but for the
-    actions `leave_out` (those the list beside it leaves out)."""
-    if kind == "human":
-        filters = EventFilter(owner_id=public_id, leave_out=leave_out)
-    else:
-        filters = EventFilter(actor_ids=(public_id,), leave_out=leave_out)
+    """The chart for a profile: what `principal_filter` reads of the principal."""
+    filters = principal_filter(public_id, kind, leave_out=leave_out)
     return activity_svg(daily_counts(filters, org=None), title=title or "Events per day by actor kind, last 30 days")

@@ -294,13 +294,22 @@ def events_page(filters: EventFilter, *, org: str | None, cursor: str | None = N
     return EventPage(events=rows, next_cursor=next_cursor, cursor=cursor, prev_cursor=prev_cursor, branches=querysets)
 
 
+def principal_filter(public_id: str, kind: str, *, leave_out: tuple[str, ...] = ()) -> EventFilter:
+    """What a profile shows of a principal, wherever it happened, but for the actions
+    `leave_out`: a human's own events and their agents' (owner_id is them: they are
+    accountable for both); an agent's or a service account's own. Its list and its chart
+    read the same filter."""
+    if kind == "human":
+        return EventFilter(owner_id=public_id, leave_out=leave_out)
+    return EventFilter(actor_ids=(public_id,), leave_out=leave_out)
+
+
 def activity_for_owner(owner_public_id: str, limit: int = 20, *, leave_out: tuple[str, ...] = ()) -> list:
-    """The latest events a human is accountable for: their own and their agents' (owner_id
-    is them), wherever they happened, newest first, but for the actions `leave_out`. For
+    """The latest events a human is accountable for (principal_filter), newest first. For
     "my agents' activity" on profiles and the dashboard."""
     if not owner_public_id:
         return []
-    return events_page(EventFilter(owner_id=owner_public_id, leave_out=leave_out), org=None, limit=limit).events
+    return events_page(principal_filter(owner_public_id, "human", leave_out=leave_out), org=None, limit=limit).events
 
 
 # The activity chart: events per day by actor kind. -------------------------------------------

@@ -166,10 +166,8 @@ QUIET_ACTIONS = (audit_events.HUMAN_LOGGED_IN, audit_events.HUMAN_LOGGED_OUT, au
 def profile_activity(principal: Principal, limit: int = 10) -> list[AuditEvent]:
     """A profile's recent activity, read through the audit app: a human's own events and
     their agents' (they are accountable for both); an agent's or a service's own."""
-    if principal.kind == Kind.HUMAN:
-        return audit_selectors.activity_for_owner(principal.public_id, limit=limit, leave_out=QUIET_ACTIONS)
-    mine = audit_selectors.EventFilter(actor_ids=(principal.public_id,), leave_out=QUIET_ACTIONS)
-    return audit_selectors.events_page(mine, org=None, limit=limit).events
+    shown = audit_selectors.principal_filter(principal.public_id, principal.kind, leave_out=QUIET_ACTIONS)
+    return audit_selectors.events_page(shown, org=None, limit=limit).events
 
 
 def profile_activity_chart(principal: Principal):
