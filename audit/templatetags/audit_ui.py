@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django import template
 from django.db.models import Exists, OuterRef
 from django.urls import reverse
+from django.utils.html import format_html
 
 from audit.events import describe
 from dock.workspaces.models import Workspace
@@ -126,9 +127,13 @@ register.filter("action_label", describe)  # "A comment was posted", not comment
 
 
 @register.filter
-def lookup(mapping: dict, key):
-    """`mapping[key]`, or None: `{{ names|lookup:e.workspace }}`."""
-    return mapping.get(key) if mapping else None
+def place(places: dict, slug: str):
+    """`{{ places|place:e.workspace }}`: the workspace as `workspace_places` found it, by
+    name, linked where the reader can open it; by the slug its event kept where it is gone."""
+    found = places.get(slug) if places and slug else None
+    if found is None:
+        return slug or ""
+    return format_html('<a href="{}">{}</a>', found.href, found.name) if found.href else found.name
 
 
 @register.simple_tag(takes_context=True)
