@@ -201,9 +201,14 @@ def stream(qs, fmt: str, *, chunk_size: int = 2000):
     else:
         head, tail = _LinePart("jsonl", _BEFORE, tail=',"details":'), _LinePart("jsonl", _AFTER, tail="}")
         cell = _cells(_details_jsonl)
-    values = qs.order_by("id").annotate(_head=head, _details=Cast("details", CharField()), _tail=tail)
-    for rows in stream_rows(values.values_list("_head", "_details", "_tail"), chunk_size):
+    for rows in stream_rows(_line_parts(qs, head, tail).values_list("_head", "_details", "_tail"), chunk_size):
         yield "".join([f"{line_head}{cell(details)}{line_tail}\n" for line_head, details, line_tail in rows])
+
+
+def _line_parts(qs, head: _LinePart, tail: _LinePart):
+    """`qs` in chain order with the parts of each line: the database's head and tail
+    around the details' text."""
+    return qs.order_by("id").annotate(_head=head, _details=Cast("details", CharField()), _tail=tail)
 
 
 def _cells(render):
@@ -236,9 +241,8 @@ def _sqlite_csv(qs, chunk_size: int):
     (PostgreSQL's streamed result would not: there the database keeps the choice, and is
     fast enough making it)."""
     head, tail = _LinePart("csv", _BEFORE, tail=",", plain=True), _LinePart("csv", _AFTER, lead=",", plain=True)
-    values = qs.order_by("id").annotate(_head=head, _details=Cast("details", CharField()), _tail=tail)
     cell = _cells(_details_csv)
-    for rows in stream_rows(values.values_list("id", "_head", "_details", "_tail"), chunk_size):
+    for rows in stream_rows(_line_parts(qs, head, tail).values_list("id", "_head", "_details", "_tail"), chunk_size):
         lines, careful = [], {}
         for event_id, line_head, details, line_tail in rows:
             text = line_head + line_tail
