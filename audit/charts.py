@@ -6,6 +6,7 @@ screen readers). Colours come from dock.css classes (`.chart-bar`, `.chart-bar-2
 `.chart-label`, which work outside `.chart` too) so the chart follows the light and dark themes; kinds differ in opacity.
 """
 
+from dataclasses import dataclass
 from datetime import date
 from itertools import count
 
@@ -67,6 +68,22 @@ def describe(daily, subject: str = "events") -> str:
             f"Busiest day: {_day_label(busiest, True)} with {_number(peak)}.")
 
 
+@dataclass(frozen=True)
+class Chart:
+    """A drawn chart and its legend: the series that have a bar in it, bottom to top
+    ((css class, fill-opacity, label) each). A legend entry for a kind with no events
+    would name something the chart does not show (an agent's profile has no humans)."""
+
+    svg: SafeString
+    legend: tuple[tuple[str, str, str], ...]
+
+
+def activity_chart(daily, *, title: str = "Events per day by actor kind") -> Chart:
+    totals = daily.by_kind()
+    legend = tuple((css, opacity, label) for kind, css, opacity, label in SERIES if totals.get(kind))
+    return Chart(activity_svg(daily, title=title), legend)
+
+
 def activity_svg(daily, *, title: str = "Events per day by actor kind") -> SafeString:
     """Stacked bars for a DailyCounts (audit.selectors.daily_counts)."""
     uid = next(_ids)
@@ -120,7 +137,7 @@ def activity_svg(daily, *, title: str = "Events per day by actor kind") -> SafeS
     return mark_safe("".join(out))  # every interpolated text above is escaped
 
 
-def principal_activity_svg(public_id: str, *, kind: str, title: str = "", leave_out: tuple[str, ...] = ()) -> SafeString:
+def principal_activity_chart(public_id: str, *, kind: str, title: str = "", leave_out: tuple[str, ...] = ()) -> Chart:
     """The chart for a profile: what `principal_filter` reads of the principal."""
     filters = principal_filter(public_id, kind, leave_out=leave_out)
-    return activity_svg(daily_counts(filters, org=None), title=title or "Events per day by actor kind, last 30 days")
+    return activity_chart(daily_counts(filters, org=None), title=title or "Events per day by actor kind, last 30 days")

@@ -78,12 +78,12 @@ def _page_context(request, org, filterset) -> dict:
                                before=request.GET.get("before") or None)
         except InvalidCursor as exc:
             error = str(exc)
-    chart_svg = None
+    chart = None
     if page is not None:
         for event in page.events:  # a workspace links to its events in this log, by name where listed
             event.workspace_name = filterset.workspace_names.get(event.workspace) or event.workspace
         daily = daily_counts(filters, org=org.slug)
-        chart_svg = charts.activity_svg(daily, title=f"{org.name}: events per day by actor kind")
+        chart = charts.activity_chart(daily, title=f"{org.name}: events per day by actor kind")
     head = chain_head()
     base = reverse("audit")
     more = f"{base}?{query}{'&' if query else ''}"
@@ -100,7 +100,7 @@ def _page_context(request, org, filterset) -> dict:
         "prev_url": f"{more}before={page.prev_cursor}" if page and page.prev_cursor else "",
         "export_csv": reverse("audit-export", args=["csv"]) + (f"?{query}" if query else ""),
         "export_jsonl": reverse("audit-export", args=["jsonl"]) + (f"?{query}" if query else ""),
-        "chart_svg": chart_svg,
+        "chart": chart,
         "head": head,
         "auto_verify": head["count"] <= AUTO_VERIFY_MAX,
         "custom_range": filterset.form.data.get("range") == "custom",

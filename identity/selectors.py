@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from audit import events as audit_events
 from audit import selectors as audit_selectors
-from audit.charts import principal_activity_svg
+from audit.charts import principal_activity_chart
 from audit.models import AuditEvent
 from dock.workspaces.models import Membership, Proposal
 
@@ -172,7 +172,7 @@ def profile_activity(principal: Principal, limit: int = 10) -> list[AuditEvent]:
 
 def profile_activity_chart(principal: Principal):
     """The chart above profile_activity, counting what it lists (no sign-ins)."""
-    return principal_activity_svg(principal.public_id, kind=principal.kind, leave_out=QUIET_ACTIONS)
+    return principal_activity_chart(principal.public_id, kind=principal.kind, leave_out=QUIET_ACTIONS)
 
 
 def dashboard_activity(owner: Principal, limit: int = 10) -> list[AuditEvent]:

@@ -547,7 +547,7 @@ def test_activity_for_owner_is_their_own_and_their_agents_newest_first(world):
 def test_activity_and_chart_partials_render_for_profiles(world, django_assert_max_num_queries):
     from django.template.loader import render_to_string
 
-    from audit.charts import principal_activity_svg
+    from audit.charts import principal_activity_chart
 
     activity(world)
     events_ = activity_for_owner(world.alice.public_id, limit=10)
@@ -555,8 +555,26 @@ def test_activity_and_chart_partials_render_for_profiles(world, django_assert_ma
         html = render_to_string("audit/_activity.html", {"events": events_})
     assert "Scribe" in html and 'class="principal principal-24' in html
     assert "No activity yet" in render_to_string("audit/_activity.html", {"events": []})
-    chart = render_to_string("audit/_chart.html", {"chart_svg": principal_activity_svg(world.alice.public_id, kind="human")})
+    chart = render_to_string("audit/_chart.html", {"chart": principal_activity_chart(world.alice.public_id, kind="human")})
     assert "<svg" in chart and "<desc" in chart and "Agents" in chart
+
+
+def test_chart_legend_names_only_the_kinds_it_draws(world):
+    """An agent's profile has no humans in its chart, so its legend names none; a log
+    filtered to nothing draws no bars and has no legend."""
+    from django.template.loader import render_to_string
+
+    from audit.charts import principal_activity_chart
+
+    activity(world)
+    scribe = render_to_string("audit/_chart.html", {"chart": principal_activity_chart(world.scribe.public_id, kind="agent")})
+    legend = scribe[scribe.index("<figcaption"):]
+    assert "Agents" in legend and "Humans" not in legend and "System" not in legend
+    everyone = get(client_for(world.auditor)).content.decode()
+    legend = everyone[everyone.index('<figcaption class="chart-legend">'):everyone.index("</figcaption>")]
+    assert all(label in legend for label in ("Agents", "Humans", "Service accounts", "System"))
+    nothing = get(client_for(world.auditor), action=events.AGENT_TRANSFERRED).content.decode()
+    assert "<svg viewBox" in nothing and "chart-legend" not in nothing
 
 
 def test_workspace_cells_link_to_that_workspaces_events(world, make):
@@ -603,15 +621,15 @@ def test_profile_activity_names_workspaces_and_links_only_those_the_reader_can_o
     assert f'title="{events.DOCUMENT_UPDATED}">{events.REGISTRY[events.DOCUMENT_UPDATED].description}</span>' in html
     assert events.HUMAN_LOGGED_IN not in html
     # The chart above the list counts what it lists.
-    from audit.charts import principal_activity_svg
+    from audit.charts import principal_activity_chart
     from identity.selectors import profile_activity_chart
 
-    def total(svg) -> int:
-        return int(re.search(r"<desc[^>]*>([\d,]+) events", str(svg)).group(1).replace(",", ""))
+    def total(chart) -> int:
+        return int(re.search(r"<desc[^>]*>([\d,]+) events", chart.svg).group(1).replace(",", ""))
 
     from identity.selectors import QUIET_ACTIONS
 
-    everything = principal_activity_svg(world.alice.public_id, kind="human")
+    everything = principal_activity_chart(world.alice.public_id, kind="human")
     sign_ins = AuditEvent.objects.filter(owner_id=world.alice.public_id, action__in=QUIET_ACTIONS).count()
     assert sign_ins and total(profile_activity_chart(world.alice)) == total(everything) - sign_ins
 

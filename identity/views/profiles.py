@@ -54,7 +54,7 @@ def profile_context(request, viewer: Principal, principal: Principal, *, with_ac
     }
     if with_activity and selectors.may_see_activity(viewer, principal):
         context["events"] = selectors.profile_activity(principal, limit=10)
-        context["chart_svg"] = selectors.profile_activity_chart(principal)
+        context["chart"] = selectors.profile_activity_chart(principal)
     if principal.kind == Kind.AGENT:
         context.update(agent_card_context(viewer, principal, **card))
     elif principal.kind == Kind.HUMAN:
