@@ -153,6 +153,9 @@ def integrity(request, org):
         "verified": True,
         "elapsed": time.perf_counter() - started,
         "checked_at": datetime.now(UTC),
+        # Pressed Verify again (htmx names the element that asked): the result is marked
+        # as new, since in the same second it reads exactly as before.
+        "again": request.htmx.trigger == "verify-chain",
     }
     template = "audit/integrity.html#panel" if wants_fragment(request) else "audit/integrity.html"
     return render(request, template, context)

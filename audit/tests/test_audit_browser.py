@@ -125,8 +125,11 @@ def test_auditor_filters_pages_exports_and_verifies(live_server, page: Page, sto
     # The integrity panel verifies the whole chain.
     expect(page.locator('[data-integrity="ok"]')).to_be_visible()
     expect(page.locator("#integrity")).to_contain_text("Chain intact")
+    expect(page.locator("#integrity .audit-integrity-main")).not_to_have_class(re.compile("is-new"))
     page.get_by_role("link", name="Verify again").click()
     expect(page.locator('[data-integrity="ok"]')).to_be_visible()
+    # The result is marked as new: within the same second it reads as it did.
+    expect(page.locator("#integrity .audit-integrity-main")).to_have_class(re.compile("is-new"))
     # From the keyboard, focus stays on the button across the panel's swap.
     page.get_by_role("link", name="Verify again").focus()
     with page.expect_response(re.compile(r"/audit/integrity/")):

@@ -504,6 +504,17 @@ def test_integrity_panel_passes_and_shows_the_head(world):
     assert f"{head['count']} events" in body
 
 
+def test_verify_again_marks_its_result_as_new(world):
+    """Pressed twice in a second, the result would read exactly as before: the panel
+    marks it (.is-new), and only when the button asked, not the panel's own load."""
+    activity(world)
+    client = client_for(world.auditor)
+    loaded = client.get("/audit/integrity/", HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="integrity").content.decode()
+    again = client.get("/audit/integrity/", HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="verify-chain").content.decode()
+    assert '<div class="audit-integrity-main">' in loaded
+    assert '<div class="audit-integrity-main is-new">' in again and 'data-integrity="ok"' in again
+
+
 def test_without_javascript_the_panel_asks_rather_than_waits(world):
     """The log's panel verifies itself over htmx on load; without JavaScript nothing
     would, so "Verifying…" is for scripts only and a prompt to press Verify shows instead
