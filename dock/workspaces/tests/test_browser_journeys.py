@@ -2,6 +2,7 @@
 account, another org with agents), and removal with its impact preview — each checked
 against the agent API afterwards."""
 
+import io
 import json
 import re
 import urllib.error
@@ -223,3 +224,49 @@ def test_after_commenting_the_keyboard_is_on_the_new_comment(make, live_server, 
     page.get_by_role("button", name="Comment").click()
     expect(page.get_by_text("Write something first.")).to_be_visible()
     expect(page.get_by_label("Comment", exact=True)).to_be_focused()
+
+
+def test_on_a_phone_no_line_of_a_byline_starts_with_a_dot(make, live_server, logged_in_page):
+    """A byline's parts wrap on a narrow screen. The dot between two parts shows where
+    they share a line and is clipped off where a part starts one; it was a "·" in the
+    text, so a wrapped line began with it."""
+    from PIL import Image
+
+    acme = make.org("acme", "Acme")
+    alice = make.human(acme, "Alice Adams", email="alice@acme.test")
+    owner = make.human(acme, "Maximilian Featherstonehaugh-Worthington")
+    workspace = make.workspace(acme, "roadmap", name="Roadmap")
+    make.member(workspace, alice, "editor")
+    make.member(workspace, owner, "editor")
+    draftsmith, _key = make.agent(owner, "Draftsmith", scope="read,comment,write")
+    document = make.document(workspace, draftsmith, title="Plan")
+    from dock.workspaces.services import comment_create, document_update
+
+    document_update(actor=alice, document=document, body="Edited.")
+    comment_create(actor=draftsmith, document=document, body="Noted.")
+
+    page = logged_in_page(alice)
+    page.set_viewport_size({"width": 375, "height": 900})
+    starts = shares = 0
+    for path in ("/w/roadmap/", f"/w/roadmap/d/{document.public_id}/"):
+        page.goto(path)
+        assert page.locator(".byline").first.inner_text().lstrip()[:1] != "·"
+        shot = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("RGB")
+        for byline in page.locator(".byline").all():
+            box = byline.bounding_box()
+            parts = [part.bounding_box() for part in byline.locator(":scope > .byline-part").all()]
+            assert len(parts) >= 2, path
+            lines = sorted({round(part["y"]) for part in parts})
+            assert len(lines) >= 2, f"{path}: the byline should wrap on a phone"
+            for i, part in enumerate(parts):
+                # A part's dot is centred in the first 1.25rem (20 px) of its box.
+                strip = shot.crop((round(part["x"]) + 6, round(part["y"]), round(part["x"]) + 15,
+                                   round(part["y"] + part["height"])))
+                inked = len(set(strip.getdata())) > 1
+                if i == 0 or round(part["x"]) <= round(box["x"]):
+                    starts += 1
+                    assert not inked, f"{path}: part {i} starts a line with a dot"
+                else:
+                    shares += 1
+                    assert inked, f"{path}: part {i} follows another on its line without a dot"
+    assert starts and shares  # both cases were seen
