@@ -335,7 +335,7 @@ def run(report) -> None:
     for i in range(3_000_000):
         total += i
     report.row("machine speed probe: 3M integer additions in Python", f"{(time.perf_counter() - started) * 1e3:.0f} ms", "",
-               "the same loop took 250–510 ms on this machine on 2026-11-29: CPU-bound figures scale with it")
+               "CPU-bound figures scale with it; it has read 88–216 ms on this machine from run to run")
     summary = _data(report)
     _pages(report, summary)
     _export(report, summary)
