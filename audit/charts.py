@@ -79,6 +79,7 @@ class Chart:
 
 
 def activity_chart(daily, *, title: str = "Events per day by actor kind") -> Chart:
+    """activity_svg's bars for a DailyCounts, with the legend of the kinds they draw."""
     totals = daily.by_kind()
     legend = tuple((css, opacity, label) for kind, css, opacity, label in SERIES if totals.get(kind))
     return Chart(activity_svg(daily, title=title), legend)
