@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from audit import events
-from audit.refs import TargetRef
+from audit.refs import TargetRef, as_actor
 from audit.services import batch, record
 from identity import access, capabilities
 from identity.errors import Conflict, InvalidInput, InvalidTransition, NotFound, ProposalExpired
@@ -391,9 +391,10 @@ def document_delete(*, actor: Principal, document: Document, approved_by=None, p
     with transaction.atomic():
         document = _locked_document(document)
         details = {"title": document.title}
-        if approved_by is not None:
-            details["approved_by"] = approved_by.audit_actor().id
-            details["approved_by_name"] = approved_by.audit_actor().name
+        if approved_by is not None:  # a principal, or the operator (the system) from the CLI
+            approver = as_actor(approved_by)
+            details["approved_by"] = approver.id
+            details["approved_by_name"] = approver.name
         if proposal is not None:
             details["proposal"] = proposal.public_id
         record(events.DOCUMENT_DELETED, actor=actor, target=document, workspace=document.workspace, details=details)

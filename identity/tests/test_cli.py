@@ -104,6 +104,27 @@ def test_proposals_through_the_cli(acme):
     assert deleted.actor_id == sweeper.public_id and deleted.details["approved_by"] == alice.public_id
 
 
+def test_the_operator_decides_a_proposal_without_as(acme):
+    """Without --as the CLI decides as the system, approving as well as rejecting; the
+    approval's delete names the system as its approver (it raised on it before)."""
+    from dock.workspaces.models import Document, Workspace
+    from dock.workspaces.services import document_create
+    from identity import consent
+
+    bot = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Sweeper", "--scope", "read,delete")
+    sweeper = Principal.objects.get(handle=bot["handle"])
+    alice = Principal.objects.get(handle="alice-adams")
+    roadmap = Workspace.objects.get(slug="roadmap")
+    kept, gone = (document_create(actor=alice, workspace=roadmap, title=title) for title in ("Keep", "Old notes"))
+    rejected = dock("proposal", "reject", consent.document_delete_request(actor=sweeper, document=kept).public_id)
+    approved = dock("proposal", "approve", consent.document_delete_request(actor=sweeper, document=gone).public_id)
+    assert (rejected["status"], approved["status"]) == ("rejected", "approved")
+    assert list(Document.objects.filter(workspace=roadmap, title__in=["Keep", "Old notes"]).values_list("title", flat=True)) == ["Keep"]
+    deleted = AuditEvent.objects.get(action="document.deleted")
+    assert deleted.actor_id == sweeper.public_id
+    assert (deleted.details["approved_by"], deleted.details["approved_by_name"]) == ("system", "Dock")
+
+
 def test_service_accounts_through_the_cli(acme):
     svc = dock("service", "create", "Nightly Digest", "--org", "acme")
     assert dock("service", "grant", "Nightly Digest", "roadmap", "--role", "viewer")["role"] == "viewer"
