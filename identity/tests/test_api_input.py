@@ -227,3 +227,24 @@ def test_openapi_document_needs_no_key(setup):
     get_docs = spec["paths"]["/api/v1/workspaces/{slug}/documents"]["get"]
     assert get_docs["security"] == [{"AgentKey": []}]
     assert spec["components"]["securitySchemes"]["AgentKey"] == {"type": "http", "scheme": "bearer"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "error"),
+    [
+        ("POST", "/api/v1/openapi.json", 405, "method_not_allowed"),
+        ("PUT", "/api/v1/openapi.json", 405, "method_not_allowed"),
+        ("POST", "/api/v1/nope", 404, "not_found"),
+        ("POST", "/api/v1/me", 405, "method_not_allowed"),
+        ("POST", "/api/v1/workspaces/team/documents", 401, "invalid_key"),
+    ],
+)
+def test_writes_to_the_api_answer_json_with_csrf_checks_on(db, method, path, status, error):
+    """A browser-less client sends no CSRF token and needs none (the API reads no cookie):
+    with Django's CSRF check enforced, as it is outside the test client, every path still
+    answers in SPEC's JSON shape, never with Django's HTML 403 page."""
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).generic(method, path, "{}", content_type="application/json")
+    assert response.status_code == status, response.content[:200]
+    assert response["Content-Type"] == "application/json" and response.json()["error"] == error
