@@ -313,6 +313,8 @@ def elevation_grant(*, actor, workspace: Workspace, agent: Principal) -> Elevati
     if agent.kind != Kind.AGENT:
         raise InvalidInput("Only agents are elevated; humans and service accounts are members.")
     with transaction.atomic():
+        if Principal.objects.filter(pk=agent.pk, status=Status.REVOKED).exists():
+            raise InvalidTransition(f"{agent.handle} is revoked: it can never act again, so it is not elevated.")
         elevation, created = Elevation.objects.get_or_create(
             workspace=workspace, agent=agent, defaults={"granted_by": actor if isinstance(actor, Principal) else None}
         )

@@ -221,9 +221,10 @@ class AccessMachine(RuleBasedStateMachine):
     @rule(i=st.integers(0, 3))
     def elevate(self, i):
         agent, vault = self.fresh(i), self.spaces[2]
-        ok = (agent.pk, vault.pk) not in self.elevated
+        ok = (agent.pk, vault.pk) not in self.elevated and self.status[agent.pk] != "revoked"
         self.expect(["agent.elevated"] if ok else [], lambda: ws.elevation_grant(actor=SYSTEM, workspace=vault, agent=agent))
-        self.elevated.add((agent.pk, vault.pk))
+        if ok:
+            self.elevated.add((agent.pk, vault.pk))
 
     # Invariants ---------------------------------------------------------------------------------
 

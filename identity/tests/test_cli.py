@@ -74,6 +74,15 @@ def test_agent_lifecycle_through_the_cli(acme):
     assert not ApiKey.objects.filter(principal__handle=handle, revoked_at__isnull=True).exists()
 
 
+def test_a_revoked_agent_is_not_elevated(acme, capsys, monkeypatch):
+    """Revoked is for good: elevating one said `"elevated": true` and recorded it."""
+    handle = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Gone")["handle"]
+    dock("workspace", "create", "vault", "--org", "acme", "--name", "Vault", "--restricted")
+    dock("agent", "revoke", handle)
+    assert "is revoked" in fails("agent", "elevate", handle, "vault", capsys=capsys, monkeypatch=monkeypatch)
+    assert not AuditEvent.objects.filter(action="agent.elevated").exists()
+
+
 def test_deactivate_and_restore(acme):
     agent = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Scout")
     out = dock("user", "deactivate", "alice@acme.test")
