@@ -12,6 +12,8 @@ from .principals import locked_active_human, principal_build, store_avatar
 
 
 def _check_scope(scope: int) -> int:
+    if not scope:  # an agent that may do nothing; the form asks for one, and so does this
+        raise InvalidInput("Choose at least one capability.", fields={"scope": "Choose at least one capability."})
     if scope & ~capabilities.AGENT_SCOPE_MASK:
         raise InvalidInput("Agents never manage members, invitations or grants.", fields={"scope": "Not an agent capability."})
     return scope

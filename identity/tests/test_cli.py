@@ -74,6 +74,13 @@ def test_agent_lifecycle_through_the_cli(acme):
     assert not ApiKey.objects.filter(principal__handle=handle, revoked_at__isnull=True).exists()
 
 
+def test_an_agent_needs_a_scope(acme, capsys, monkeypatch):
+    """`--scope ""` made an agent that could do nothing; the form has always asked for one."""
+    err = fails("agent", "create", "--owner", "alice@acme.test", "--name", "Idle", "--scope", "", capsys=capsys, monkeypatch=monkeypatch)
+    assert "at least one capability" in err
+    assert not Principal.objects.filter(display_name="Idle").exists()
+
+
 def test_a_revoked_agent_is_not_elevated(acme, capsys, monkeypatch):
     """Revoked is for good: elevating one said `"elevated": true` and recorded it."""
     handle = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Gone")["handle"]
