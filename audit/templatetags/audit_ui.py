@@ -7,12 +7,14 @@ drawn the same way.
 """
 
 import json
+import re
 from dataclasses import dataclass
 
 from django import template
 from django.db.models import Exists, OuterRef
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 
 from audit.events import describe
 from dock.workspaces.models import Workspace
@@ -161,3 +163,11 @@ def compact_json(value) -> str:
 @register.filter
 def short_hash(value: str, size: int = 10) -> str:
     return f"{value[:size]}…" if value and len(value) > size else (value or "")
+
+
+@register.filter
+def breakable(code: str):
+    """An event code that may wrap after its dots and underscores, and nowhere else
+    (`agent.<wbr>elevation_<wbr>removed`): kept on one line, the longest codes pushed
+    the log's table wider than the page."""
+    return mark_safe(re.sub(r"([._])", r"\1<wbr>", str(escape(code))))  # escaped first

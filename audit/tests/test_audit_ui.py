@@ -570,6 +570,17 @@ def test_activity_and_chart_partials_render_for_profiles(world, django_assert_ma
     assert "<svg" in chart and "<desc" in chart and "Agents" in chart
 
 
+def test_action_codes_may_wrap_only_after_their_dots_and_underscores(world):
+    """Kept on one line, the longest codes pushed the table past the page's width."""
+    from audit.templatetags.audit_ui import breakable
+
+    assert breakable("agent.elevation_removed") == "agent.<wbr>elevation_<wbr>removed"
+    assert breakable("<b>.x") == "&lt;b&gt;.<wbr>x"
+    activity(world)
+    body = get(client_for(world.auditor)).content.decode()
+    assert '<span class="action">document.<wbr>updated</span>' in body
+
+
 def test_chart_legend_names_only_the_kinds_it_draws(world):
     """An agent's profile has no humans in its chart, so its legend names none; a log
     filtered to nothing draws no bars and has no legend."""
