@@ -91,6 +91,11 @@ def test_create_an_agent_and_see_its_key_once(page: Page, live_server, alice, tm
     human_card_html = human_head.evaluate("el => el.outerHTML")
     assert card_shape(agent_card_html) == card_shape(human_card_html)
     expect(page.locator("#main").get_by_role("link", name="Scribe")).to_be_visible()
+    # The activity chart uses the card's width: the rule that drops a <figure>'s default
+    # side margins lived in the audit log's stylesheet, which profiles do not load.
+    chart = page.locator("figure.audit-chart")
+    expect(chart).to_be_visible()
+    assert chart.evaluate("el => [getComputedStyle(el).marginLeft, getComputedStyle(el).marginRight]") == ["0px", "0px"]
 
 
 def test_owner_pauses_resumes_rotates_and_revokes_with_the_api_following(page: Page, live_server, alice, make):
