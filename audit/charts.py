@@ -53,18 +53,22 @@ def _number(n: int) -> str:
     return f"{n:,}"
 
 
-def describe(daily, subject: str = "events") -> str:
+def _events(n: int) -> str:
+    return f"{_number(n)} event{'' if n == 1 else 's'}"
+
+
+def describe(daily) -> str:
     totals = daily.by_kind()
     total = sum(totals.values())
     if not daily.days:
         return "No days in range."
     span = f"{_long_day(daily.days[0])} to {_long_day(daily.days[-1])}"
     if total == 0:
-        return f"No {subject} from {span}."
+        return f"No events from {span}."
     parts = [f"{_number(totals[kind])} by {label.lower()}" for kind, _, _, label in SERIES if totals.get(kind)]
     busiest = max(daily.days, key=lambda d: sum(daily.counts.get(d, {}).values()))
     peak = sum(daily.counts.get(busiest, {}).values())
-    return (f"{_number(total)} {subject} from {span}: {', '.join(parts)}. "
+    return (f"{_events(total)} from {span}: {', '.join(parts)}. "
             f"Busiest day: {_day_label(busiest, True)} with {_number(peak)}.")
 
 
@@ -115,7 +119,7 @@ def activity_svg(daily, *, title: str = "Events per day by actor kind") -> SafeS
         y = TOP + plot_h
         per_kind = daily.counts.get(day, {})
         day_total = sum(per_kind.values())
-        out.append(f'<g><title>{escape(_day_label(day, True))}: {_number(day_total)} events</title>')
+        out.append(f'<g><title>{escape(_day_label(day, True))}: {_events(day_total)}</title>')
         for kind, css, opacity, label in SERIES:
             value = per_kind.get(kind, 0)
             if not value:

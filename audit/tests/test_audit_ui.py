@@ -3,7 +3,7 @@
 import base64
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
@@ -579,6 +579,18 @@ def test_action_codes_may_wrap_only_after_their_dots_and_underscores(world):
     activity(world)
     body = get(client_for(world.auditor)).content.decode()
     assert '<span class="action">document.<wbr>updated</span>' in body
+
+
+def test_chart_counts_one_event_in_the_singular():
+    from audit.charts import activity_svg
+    from audit.selectors import DailyCounts
+
+    day, other = date(2026, 11, 27), date(2026, 11, 28)
+    start = datetime(2026, 11, 27, tzinfo=UTC)
+    svg = activity_svg(DailyCounts([day, other], {day: {"agent": 1}, other: {"agent": 1, "human": 2}}, start, start + timedelta(days=2)))
+    assert "<title>27 Nov: 1 event</title>" in svg and "<title>28 Nov: 3 events</title>" in svg
+    one = activity_svg(DailyCounts([day], {day: {"human": 1}}, start, start + timedelta(days=1)))
+    assert ">1 event from 27 Nov 2026 to 27 Nov 2026: 1 by humans." in one
 
 
 def test_chart_legend_names_only_the_kinds_it_draws(world):
