@@ -122,6 +122,8 @@ def test_pause_over_htmx_swaps_the_card_and_the_key_is_refused(team, scout):
     assert refresh(agent).status == Status.PAUSED
     assert actions_since(mark) == ["agent.paused"]
     assert key_usable(key)  # paused: the key is kept (the API refuses it as agent_inactive)
+    # Said once: what pausing means is the status line; the message only says it is done.
+    assert body.count("refused until") == 1 and f"{agent.display_name} is paused." in body
 
 
 def test_plain_form_controls_redirect_back_to_the_profile(team, scout):

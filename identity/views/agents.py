@@ -92,7 +92,8 @@ def agent_pause(request, handle):
     def act(viewer, agent):
         agent_services.agent_pause(actor=viewer, agent=agent)
 
-    return _managed(request, handle, act, "{name} is paused: its keys are refused until you resume it.")
+    # What pausing means is the status line just under it: the message only says it is done.
+    return _managed(request, handle, act, "{name} is paused.")
 
 
 @login_required
