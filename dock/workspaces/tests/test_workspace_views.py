@@ -87,6 +87,36 @@ def test_workspace_lists_documents_newest_first_with_my_capabilities(make, login
     assert response["Vary"] and "HX-Request" in response["Vary"]
 
 
+def test_the_document_list_says_when_a_document_was_last_edited(make, login):
+    """It said only when each was written: an edit yesterday read as '28 days ago'."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dock.workspaces.models import Document
+    from dock.workspaces.services import document_update
+
+    org = make.org()
+    alice, bruno = make.human(org, "Alice Adams"), make.human(org, "Bruno Silva")
+    workspace = make.workspace(org, "roadmap")
+    make.member(workspace, alice, "editor")
+    make.member(workspace, bruno, "editor")
+    untouched, by_author, by_other = (make.document(workspace, alice, title=t) for t in ("Untouched", "Mine", "Theirs"))
+    written = timezone.now() - timedelta(days=28)
+    Document.objects.update(created_at=written, updated_at=written)
+    document_update(actor=alice, document=Document.objects.get(pk=by_author.pk), body="Again.")
+    document_update(actor=bruno, document=Document.objects.get(pk=by_other.pk), body="Mended.")
+    html = login(alice).get(reverse("workspace", args=["roadmap"])).content.decode()
+
+    def byline(title):
+        item = html[html.index(f">{title}</a>"):]
+        return item[: item.index("</li>")]
+
+    assert "28 days ago" in byline("Untouched") and "edited" not in byline("Untouched")
+    assert '<span class="quiet">edited</span>' in byline("Mine") and "just now" in byline("Mine")
+    assert "edited by" in byline("Theirs") and "Bruno Silva" in byline("Theirs") and "just now" in byline("Theirs")
+
+
 def test_workspace_i_cannot_see_is_404(make, login):
     org = make.org()
     workspace = make.workspace(org, "secret")
