@@ -18,8 +18,9 @@ def test_demo_seed_fills_an_empty_database_once():
     result = verify_chain()
     assert result.ok, result.reason
 
-    # An agent that wrote or commented did so through the API: its key says when.
-    work = (events.DOCUMENT_CREATED, events.DOCUMENT_UPDATED, events.COMMENT_CREATED)
+    # An agent that wrote, commented or asked to delete did so through the API: its key
+    # says when (a proposal an hour old stood beside "last used 9 h ago").
+    work = (events.DOCUMENT_CREATED, events.DOCUMENT_UPDATED, events.COMMENT_CREATED, events.PROPOSAL_CREATED)
     acted = set(AuditEvent.objects.filter(actor_kind="agent", action__in=work).values_list("actor_id", flat=True))
     assert acted
     for agent in Principal.objects.filter(public_id__in=acted):

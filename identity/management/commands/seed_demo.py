@@ -178,9 +178,8 @@ class Command(BaseCommand):
             elif documents[slug]:
                 actor = rng.choice(commenters[slug])
                 ws.comment_create(actor=actor, document=rng.choice(documents[slug]), body=rng.choice(COMMENTS))
-            if actor is not None and actor.kind == Kind.AGENT:  # an agent works through the API, with its key
-                if key := keys.current_key(actor):
-                    keys.key_touch(key_id=key.pk, last_used_at=key.last_used_at)
+            if actor is not None and actor.kind == Kind.AGENT:
+                _used_key(actor)
             if rng.random() < 0.15:
                 human = rng.choice([p for p in people.values()])
                 record(events.HUMAN_LOGGED_IN, actor=human, target=human)
@@ -194,8 +193,16 @@ class Command(BaseCommand):
         tick(5, 25)
         if documents["roadmap"]:
             consent.document_delete_request(actor=bots["Draftsmith"], document=documents["roadmap"][-1])
+            _used_key(bots["Draftsmith"])
         if documents["launch"]:
             consent.document_delete_request(actor=bots["Sable"], document=documents["launch"][0])
+            _used_key(bots["Sable"])
+
+
+def _used_key(agent) -> None:
+    """An agent works through the API, with its key: the key says when it was last used."""
+    if key := keys.current_key(agent):
+        keys.key_touch(key_id=key.pk, last_used_at=key.last_used_at)
 
 
 def _allowed(principals, workspace, capability: int) -> list:
