@@ -85,8 +85,13 @@ def test_auditor_filters_pages_exports_and_verifies(live_server, page: Page, sto
     pages = 1
     while page.get_by_role("link", name="Older →").count():
         first_before = seen[-1]
-        page.get_by_role("link", name="Older →").click()
+        page.get_by_role("link", name="Older →").focus()
+        page.keyboard.press("Enter")
         expect(page).to_have_url(re.compile(r"after="))
+        # The link is gone with the page it was on: the keyboard goes to the new page's
+        # heading, which is scrolled into view (the view stayed at the bottom before).
+        expect(page.locator("#events-heading")).to_be_focused()
+        expect(page.locator("#events-heading")).to_be_in_viewport()
         expect(page.locator("tbody.audit-event").first).not_to_have_id(f"event-{want[0]}")
         got = listed(page)
         assert got and got[0] != first_before
@@ -102,6 +107,7 @@ def test_auditor_filters_pages_exports_and_verifies(live_server, page: Page, sto
     expect(page.locator("tbody.audit-event").first).to_have_id(f"event-{want[0]}")
     assert listed(page) == want[:PAGE_SIZE]
     expect(page.get_by_role("link", name="← Newer")).to_have_count(0)
+    expect(page.locator("#events-heading")).to_be_focused()
     page.go_back()  # htmx asks for the whole page again, and gets it
     expect(page.get_by_text("No older events")).to_be_visible()
     expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
@@ -136,6 +142,12 @@ def test_auditor_filters_pages_exports_and_verifies(live_server, page: Page, sto
         page.keyboard.press("Enter")
     expect(page.locator('[data-integrity="ok"]')).to_be_visible()
     expect(page.get_by_role("link", name="Verify again")).to_be_focused()
+
+    # Apply is in the answer too, by its id: the keyboard stays on it.
+    page.get_by_role("button", name="Apply").focus()
+    with page.expect_response(re.compile(r"/audit/\?")):
+        page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Apply")).to_be_focused()
 
 
 def test_custom_dates_can_be_typed_and_apply_when_asked(live_server, page: Page, story):

@@ -207,6 +207,23 @@
     if (apply) apply.focus();
   });
 
+  /* ---- focus after a swap ---- */
+
+  // A link whose answer replaces it (the audit log's paging, Clear, a workspace in a row)
+  // would leave keyboard focus on the page's body, and the view where the link was: at
+  // the bottom after Older. data-then-focus="#id" names what gets focus instead; focusing
+  // it also scrolls it into view. (htmx itself refocuses an element kept by its id.)
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var config = event.detail && event.detail.requestConfig;
+    var source = config && config.elt;
+    var selector = source && source.getAttribute && source.getAttribute("data-then-focus");
+    if (!selector) return;
+    var active = document.activeElement;
+    if (active && active !== document.body && document.body.contains(active)) return;
+    var target = document.querySelector(selector);
+    if (target) target.focus();
+  });
+
   /* ---- flash messages ---- */
 
   document.addEventListener("click", function (event) {
