@@ -132,16 +132,17 @@ def test_auditor_filters_pages_exports_and_verifies(live_server, page: Page, sto
     expect(page.locator('[data-integrity="ok"]')).to_be_visible()
     expect(page.locator("#integrity")).to_contain_text("Chain intact")
     expect(page.locator("#integrity .audit-integrity-main")).not_to_have_class(re.compile("is-new"))
-    page.get_by_role("link", name="Verify again").click()
+    page.get_by_role("button", name="Verify again").click()
     expect(page.locator('[data-integrity="ok"]')).to_be_visible()
     # The result is marked as new: within the same second it reads as it did.
     expect(page.locator("#integrity .audit-integrity-main")).to_have_class(re.compile("is-new"))
     # From the keyboard, focus stays on the button across the panel's swap.
-    page.get_by_role("link", name="Verify again").focus()
+    page.get_by_role("button", name="Verify again").focus()
     with page.expect_response(re.compile(r"/audit/integrity/")):
-        page.keyboard.press("Enter")
+        page.keyboard.press("Space")  # a button: Space presses it (as a link, it scrolled the page)
     expect(page.locator('[data-integrity="ok"]')).to_be_visible()
-    expect(page.get_by_role("link", name="Verify again")).to_be_focused()
+    expect(page.get_by_role("button", name="Verify again")).to_be_focused()
+    assert page.evaluate("window.__auditMark") == "same-document"  # swapped in place, not submitted
 
     # Apply is in the answer too, by its id: the keyboard stays on it.
     page.get_by_role("button", name="Apply").focus()
