@@ -163,6 +163,25 @@ class AuditFilterForm(forms.Form):
 AUTO = {"class": "autosubmit"}
 
 
+class DayField(forms.DateField):
+    """A date that names what was typed when it is not one: a date input cannot show
+    `2026-02-31` and empties, so "Enter a valid date." under an empty box said nothing."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except ValidationError as exc:
+            if exc.code != "invalid":
+                raise
+            typed = str(value).strip()
+            typed = typed if len(typed) <= 40 else typed[:40] + "…"
+            raise ValidationError(f"“{typed}” is not a date: write it as YYYY-MM-DD.", code="invalid") from None
+
+
+class DayFilter(django_filters.DateFilter):
+    field_class = DayField
+
+
 def _unknown(what: str) -> dict:
     """A select's refusal of a value it does not offer (a hand-edited or stale link)."""
     return {"invalid_choice": f"No such {what}: choose one from the list."}
@@ -189,8 +208,8 @@ class AuditFilterSet(django_filters.FilterSet):
                                          error_messages=_unknown("action"))
     range = django_filters.ChoiceFilter(label="Time", choices=RANGE_CHOICES, empty_label="Any time", method="_noop",
                                         widget=FastSelect(AUTO), error_messages=_unknown("time range"))
-    since = django_filters.DateFilter(label="From", method="_noop", widget=forms.DateInput(attrs={"type": "date"}))
-    until = django_filters.DateFilter(label="To", method="_noop", widget=forms.DateInput(attrs={"type": "date"}))
+    since = DayFilter(label="From", method="_noop", widget=forms.DateInput(attrs={"type": "date"}))
+    until = DayFilter(label="To", method="_noop", widget=forms.DateInput(attrs={"type": "date"}))
 
     class Meta:
         model = AuditEvent
