@@ -23,7 +23,9 @@ SERIES = (
     ("system", "chart-label", "0.55", "System"),
 )
 WIDTH, HEIGHT = 960, 200
-LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 24
+# The scale is drawn on both sides: on a phone the chart scrolls sideways and opens at its
+# newest (right-hand) end, where a left-hand scale alone would be out of sight.
+LEFT, RIGHT, TOP, BOTTOM = 44, 44, 10, 24
 _ids = count(1)
 
 
@@ -114,6 +116,7 @@ def activity_svg(daily, *, title: str = "Events per day by actor kind") -> SafeS
         css = "axis" if i == 0 else "grid"
         out.append(f'<line class="{css}" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
         out.append(f'<text x="{LEFT - 6}" y="{y + 3.5:.1f}" text-anchor="end" aria-hidden="true">{_number(value)}</text>')
+        out.append(f'<text x="{WIDTH - RIGHT + 6}" y="{y + 3.5:.1f}" aria-hidden="true">{_number(value)}</text>')
     for i, day in enumerate(days):
         x = LEFT + slot * i + (slot - bar_w) / 2
         y = TOP + plot_h

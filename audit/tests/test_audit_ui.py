@@ -590,6 +590,8 @@ def test_chart_counts_one_event_in_the_singular():
     start = datetime(2026, 11, 27, tzinfo=UTC)
     svg = activity_svg(DailyCounts([day, other], {day: {"agent": 1}, other: {"agent": 1, "human": 2}}, start, start + timedelta(days=2)))
     assert "<title>27 Nov: 1 event</title>" in svg and "<title>28 Nov: 3 events</title>" in svg
+    # The scale on both sides: a phone opens the chart scrolled to its right-hand end.
+    assert svg.count('<text x="38"') == 5 and svg.count('<text x="922"') == 5
     one = activity_svg(DailyCounts([day], {day: {"human": 1}}, start, start + timedelta(days=1)))
     assert ">1 event from 27 Nov 2026 to 27 Nov 2026: 1 by humans." in one
 

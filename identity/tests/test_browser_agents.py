@@ -96,6 +96,16 @@ def test_create_an_agent_and_see_its_key_once(page: Page, live_server, alice, tm
     chart = page.locator("figure.audit-chart")
     expect(chart).to_be_visible()
     assert chart.evaluate("el => [getComputedStyle(el).marginLeft, getComputedStyle(el).marginRight]") == ["0px", "0px"]
+    expect(chart.locator(".chart-scroll-hint")).to_be_hidden()  # it fits: nothing scrolls
+
+    # On a phone the chart scrolls sideways and opens at its newest end: the scale is
+    # drawn on that side too (it was only on the left, out of sight), and a line says so.
+    page.set_viewport_size({"width": 375, "height": 800})
+    expect(chart.locator(".chart-scroll-hint")).to_be_visible()
+    frame = chart.locator(".chart").bounding_box()
+    scale = [box for box in (label.bounding_box() for label in chart.locator("svg text[x='922']").all()) if box]
+    assert len(scale) == 5
+    assert all(frame["x"] <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"] for box in scale)
 
 
 def test_owner_pauses_resumes_rotates_and_revokes_with_the_api_following(page: Page, live_server, alice, make):
