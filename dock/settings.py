@@ -20,6 +20,21 @@ def env_bool(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def env_int(name: str, default: int, *, least: int = 0) -> int:
+    """A whole-number setting. One that is not stops the start with a one-line error
+    (manage.py prints it), not a ValueError's traceback."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}.") from None
+    if value < least:
+        raise ImproperlyConfigured(f"{name} must be at least {least}, not {value}.")
+    return value
+
+
 def _embedded_secret() -> str:
     # The embedded default keeps a generated secret beside the SQLite database, so a
     # fresh checkout runs without configuration; production sets DOCK_SECRET_KEY.
@@ -40,10 +55,10 @@ if len(SECRET_KEY) < 32:
 DOCK_KEY_PEPPER = os.environ.get("DOCK_KEY_PEPPER") or hashlib.sha256(
     b"dock-key-pepper:" + SECRET_KEY.encode()
 ).hexdigest()
-DOCK_KEY_GRACE_SECONDS = int(os.environ.get("DOCK_KEY_GRACE_SECONDS", "900"))
-DOCK_RATE_LIMIT = int(os.environ.get("DOCK_RATE_LIMIT", "600"))  # requests per minute
-DOCK_PROPOSAL_TTL_SECONDS = int(os.environ.get("DOCK_PROPOSAL_TTL_SECONDS", str(7 * 24 * 3600)))
-DOCK_INVITATION_TTL_SECONDS = int(os.environ.get("DOCK_INVITATION_TTL_SECONDS", str(7 * 24 * 3600)))
+DOCK_KEY_GRACE_SECONDS = env_int("DOCK_KEY_GRACE_SECONDS", 900)
+DOCK_RATE_LIMIT = env_int("DOCK_RATE_LIMIT", 600, least=1)  # requests per minute
+DOCK_PROPOSAL_TTL_SECONDS = env_int("DOCK_PROPOSAL_TTL_SECONDS", 7 * 24 * 3600, least=1)
+DOCK_INVITATION_TTL_SECONDS = env_int("DOCK_INVITATION_TTL_SECONDS", 7 * 24 * 3600, least=1)
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [
@@ -103,7 +118,7 @@ _sqlite_default = f"sqlite:///{VAR_DIR / 'dock.sqlite3'}"
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", _sqlite_default),
-        conn_max_age=int(os.environ.get("DOCK_CONN_MAX_AGE", "600")),
+        conn_max_age=env_int("DOCK_CONN_MAX_AGE", 600),
         conn_health_checks=True,
     )
 }
@@ -169,7 +184,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 EMAIL_BACKEND = os.environ.get("DOCK_EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = VAR_DIR / "mail"
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
-EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_PORT = env_int("EMAIL_PORT", 25, least=1)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Dock <dock@localhost>")
 
 X_FRAME_OPTIONS = "DENY"

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -36,6 +38,18 @@ def test_production_settings_turn_on_hsts_and_secure_cookies(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["31536000", "True", "True", "True", "DENY"], out.stderr
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("DOCK_KEY_GRACE_SECONDS", "abc", "DOCK_KEY_GRACE_SECONDS must be a whole number, not 'abc'."),
+    ("DOCK_RATE_LIMIT", "0", "DOCK_RATE_LIMIT must be at least 1, not 0."),
+])
+def test_a_setting_that_cannot_be_used_is_one_line_not_a_traceback(tmp_path, name, value, message):
+    env = {**os.environ, "DOCK_VAR_DIR": str(tmp_path), name: value}
+    result = subprocess.run([sys.executable, "manage.py", "dock", "audit", "head"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"Dock is misconfigured: {message}"
 
 
 def test_every_page_has_a_self_only_content_security_policy(client, db):
