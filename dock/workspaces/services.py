@@ -262,7 +262,7 @@ def invitation_lookup(token: str) -> Invitation | None:
     if not isinstance(token, str) or not (20 <= len(token) <= 100):
         return None
     return (
-        Invitation.objects.select_related("workspace", "workspace__org", "invited_by")
+        Invitation.objects.select_related("workspace", "workspace__org", "invited_by", "invited_by__org")
         .filter(token_digest=_token_digest(token))
         .first()
     )

@@ -53,6 +53,25 @@ def test_new_person_signs_up_joins_the_inviting_org_and_workspace(invite, client
     assert client.get(reverse("workspace", args=["roadmap"])).status_code == 200
 
 
+def test_a_guest_admins_invitee_joins_the_guests_org_not_the_host_org(invite, client, make):
+    """An admin of Acme's workspace who is from Globex: the person they bring in through
+    the link joins Globex, a guest of that one workspace. Joining Acme made them an Acme
+    member, who could read every org-wide Acme workspace and list its people."""
+    globex = make.org("globex", "Globex")
+    gina = make.human(globex, "Gina Guest")
+    make.member(invite["workspace"], gina, "admin")
+    open_to_acme = make.workspace(invite["acme"], "plans", visibility="org", name="Plans")
+    _, token = services.invitation_create(actor=gina, workspace=invite["workspace"], email="sock@globex.test")
+    url = reverse("invite-accept", args=[token])
+    assert "It will be in Globex, as a guest of Roadmap." in client.get(url).content.decode()
+    assert _signup(client, url).status_code == 302
+    sock = User.objects.get(email="sock@globex.test").principal
+    assert sock.org == globex
+    assert Membership.objects.filter(principal=sock, workspace=invite["workspace"]).exists()
+    assert access.check(sock.pk, open_to_acme.pk).caps == 0
+    assert client.get(reverse("workspace", args=["plans"])).status_code == 404
+
+
 @pytest.mark.parametrize("data, field", [
     ({"name": "", "password": "a sturdy passphrase 42"}, "name"),
     ({"name": "Dave", "password": "short"}, "password"),

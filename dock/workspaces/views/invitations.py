@@ -88,7 +88,7 @@ def invite_accept(request, token: str):
             try:
                 with transaction.atomic():
                     new_user = user_create(
-                        actor=None, email=invitation.email, org=invitation.workspace.org,
+                        actor=None, email=invitation.email, org=invitation.joining_org(),
                         display_name=form.cleaned_data["name"], password=form.cleaned_data["password"],
                     )
                     membership = services.invitation_accept(actor=new_user.principal, token=token)
@@ -104,4 +104,5 @@ def invite_accept(request, token: str):
                 session_login(actor=new_user.principal)
                 return _after_accept(request, membership)
     context["form"] = form
+    context["joining_org"] = invitation.joining_org()
     return page(request, "workspaces/invite.html", context, status=status)
