@@ -19,7 +19,7 @@ from identity.api.testing import ApiClient
 from identity.models import ApiKey, Kind, Principal, Status
 from identity.services import keys as key_services
 from identity.services.users import user_deactivate
-from identity.views.service_accounts import ONCE
+from identity.views.once import SESSION_KEY as ONCE
 
 from . import services_support as support
 from .services_support import KEY_RE, url, usable

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -11,7 +12,7 @@ from conftest import actions_since, audit_mark, refresh
 from identity import capabilities, keys
 from identity.models import ApiKey, Kind, Principal, Status
 from identity.services.users import user_deactivate
-from identity.views.profiles import ONCE_KEY
+from identity.views.once import SESSION_KEY as ONCE_KEY
 
 from .views_support import HTMX, Team, logged_in, png_bytes
 
@@ -74,6 +75,35 @@ def test_create_agent_shows_the_key_once_then_never(team, settings, tmp_path):
     again = client.get(agent.get_absolute_url())
     assert KEY_RE.search(again.content) is None
     assert b"new-key" not in again.content
+
+
+def test_a_key_carried_across_the_redirect_is_never_whole_in_the_session_table(team):
+    """A plain form's new key waits for the page it redirects to. The session (a row in
+    the database) holds it sealed with a pad the browser keeps in a cookie: a redirect
+    never followed leaves no usable key in the table, and the session alone opens nothing."""
+    from django.contrib.sessions.models import Session
+
+    from identity.views.once import PAD_COOKIE
+
+    client = logged_in(team.alice)
+    response = client.post(reverse("agent-new"), {"name": "Sealed", "scope": ["read"]})
+    agent = Principal.objects.get(display_name="Sealed")
+    assert response.status_code == 302 and response.cookies[PAD_COOKIE]["httponly"]
+    stored = [s.get_decoded() for s in Session.objects.all()]
+    assert any(ONCE_KEY in data for data in stored)
+    assert not any(KEY_RE.search(repr(data).encode()) for data in stored)
+
+    without_pad = logged_in(team.alice)
+    without_pad.cookies[settings.SESSION_COOKIE_NAME] = client.cookies[settings.SESSION_COOKIE_NAME].value
+    page = without_pad.get(agent.get_absolute_url())
+    assert page.status_code == 200 and KEY_RE.search(page.content) is None
+    assert ONCE_KEY not in without_pad.session  # taken, if unopened: the half in the table is gone too
+
+    response = client.post(reverse("agent-rotate", args=[agent.handle]))  # rotating, without htmx
+    shown = client.get(response["Location"])
+    found = KEY_RE.findall(shown.content)
+    assert len(found) == 1 and key_usable(found[0].decode())
+    assert shown.cookies[PAD_COOKIE].value == "" and "no-store" in shown["Cache-Control"]
 
 
 def test_create_agent_without_avatar_or_extra_scope_gets_an_orb_and_read(team):

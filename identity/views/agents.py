@@ -18,7 +18,8 @@ from ..forms import AgentForm, TransferForm, add_service_error
 from ..services import agents as agent_services
 from ..services import keys as key_services
 from ._common import fragment, me, no_store, page
-from .profiles import profile_context, show_key_once
+from .once import carry_key
+from .profiles import profile_context
 
 
 @login_required
@@ -39,9 +40,8 @@ def agent_new(request):
                 add_service_error(form, exc)
                 status = exc.status
             else:
-                show_key_once(request, agent, plaintext)
                 messages.success(request, f"{agent.display_name} is ready. Copy its key now: it is shown only once.")
-                return redirect(agent.get_absolute_url())
+                return carry_key(request, redirect(agent.get_absolute_url()), agent, plaintext)
     return render(request, "identity/agent_new.html", {"form": form, "viewer": viewer}, status=status)
 
 
@@ -66,11 +66,10 @@ def _respond(request, viewer, agent, *, done: str = "", new_key=None, error=None
     if error or transfer_form is not None:
         context = profile_context(request, viewer, agent, error=error, transfer_form=transfer_form)
         return render(request, "identity/profile.html", context, status=status)
-    if new_key:
-        show_key_once(request, agent, new_key)
     if done:
         messages.success(request, done)
-    return redirect(agent.get_absolute_url())
+    response = redirect(agent.get_absolute_url())
+    return carry_key(request, response, agent, new_key) if new_key else response
 
 
 def _managed(request, handle, act, done):

@@ -8,21 +8,7 @@ from ..forms import PasswordChangeForm
 from ..models import Kind, Principal, Status
 from ..services.agents import may_manage_agent
 from ._common import me, no_store, page
-
-ONCE_KEY = "dock.key_once"
-
-
-def show_key_once(request, agent: Principal, plaintext: str) -> None:
-    """Carry a new key across exactly one redirect (a plain form POST): the next page
-    that renders the agent takes it out of the session, and it is gone."""
-    request.session[ONCE_KEY] = {"agent": agent.public_id, "key": plaintext}
-
-
-def take_key_once(request, agent: Principal) -> str | None:
-    once = request.session.pop(ONCE_KEY, None)
-    if once and once.get("agent") == agent.public_id:
-        return once.get("key")
-    return None
+from .once import drop_pad, take_key
 
 
 def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, error=None, transfer_form=None) -> dict:
@@ -74,6 +60,6 @@ def profile(request, handle: str):
     principal = selectors.profile_principal(viewer, handle)
     if principal is None:
         raise Http404("No such person here.")
-    new_key = take_key_once(request, principal) if principal.kind == Kind.AGENT else None
+    new_key = take_key(request, [principal]).get(principal.public_id) if principal.kind == Kind.AGENT else None
     response = page(request, "identity/profile.html", profile_context(request, viewer, principal, new_key=new_key))
-    return no_store(response) if new_key else response
+    return drop_pad(no_store(response)) if new_key else response

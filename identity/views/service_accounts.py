@@ -27,10 +27,9 @@ from ..models import Principal, Status
 from ..services import keys as key_services
 from ..services import service_accounts as service_services
 from ._common import fragment, me, no_store, page
-from .profiles import show_key_once
+from .once import carry_key, drop_pad, take_key
 
 PER_PAGE = 20
-ONCE = "dock.service_key_once"
 
 
 # Who may be here -------------------------------------------------------------------------
@@ -49,26 +48,6 @@ def _service(request, public_id: str) -> tuple[Principal, Principal]:
     if service is None:
         raise Http404("No such service account here.")
     return viewer, service
-
-
-# A key shown once ------------------------------------------------------------------------
-
-
-def _key_once(request, service: Principal, plaintext: str) -> None:
-    request.session[ONCE] = {"service": service.public_id, "key": plaintext}
-
-
-def _take_key_once(request, services) -> dict[str, str]:
-    """The key waiting for one of `services` (a page that shows it takes it out of the
-    session, so a reload shows it no more)."""
-    once = request.session.get(ONCE)
-    if not once:
-        return {}
-    ids = {s.public_id for s in services}
-    if once.get("service") not in ids:
-        return {}
-    del request.session[ONCE]
-    return {once["service"]: once.get("key", "")}
 
 
 # The cards -------------------------------------------------------------------------------
@@ -105,11 +84,10 @@ def _respond(request, viewer, service, *, done="", error="", new_key=None, grant
     if error or grant_form is not None or confirm_revoke:
         context = _base_context(viewer) | {"row": _card(row, error=error, grant_form=grant_form, confirm_revoke=confirm_revoke)}
         return render(request, "identity/services/one.html", context, status=status)
-    if new_key:
-        _key_once(request, service, new_key)
     if done:
         messages.success(request, done)
-    return redirect("service-admin", service.public_id)
+    response = redirect("service-admin", service.public_id)
+    return carry_key(request, response, service, new_key) if new_key else response
 
 
 # Pages -----------------------------------------------------------------------------------
@@ -123,14 +101,14 @@ def services(request):
     paginator = Paginator(selectors.org_services(viewer), PER_PAGE)
     current = paginator.get_page(request.GET.get("page"))
     rows = selectors.service_rows(viewer, current.object_list)
-    shown = _take_key_once(request, [r.service for r in rows])
+    shown = take_key(request, [r.service for r in rows])
     for row in rows:
         _card(row, new_key=shown.get(row.service.public_id))
     context = _base_context(viewer) | {
         "page": current, "rows": rows, "told": sum(1 for r in rows if r.tells),
     }
     response = page(request, "identity/services/index.html", context, partial="services-body")
-    return no_store(response) if shown else response
+    return drop_pad(no_store(response)) if shown else response
 
 
 @login_required
@@ -139,13 +117,13 @@ def service_admin(request, public_id):
     """One service account's card, on its own page (where plain forms land)."""
     viewer, service = _service(request, public_id)
     row = selectors.service_rows(viewer, [service])[0]
-    shown = _take_key_once(request, [service])
+    shown = take_key(request, [service])
     context = _base_context(viewer) | {"row": _card(row, new_key=shown.get(service.public_id))}
     if request.htmx:  # "Cancel" inside a card: the card as it is
         response = fragment(request, "identity/services/_card.html", context)
     else:
         response = page(request, "identity/services/one.html", context)
-    return no_store(response) if shown else response
+    return drop_pad(no_store(response)) if shown else response
 
 
 @login_required
@@ -165,9 +143,8 @@ def service_new(request):
                 add_service_error(form, exc)
                 status = exc.status
             else:
-                _key_once(request, service, plaintext)
                 messages.success(request, f"{service.display_name} is ready. Copy its key now: it is shown only once.")
-                return redirect("service-admin", service.public_id)
+                return carry_key(request, redirect("service-admin", service.public_id), service, plaintext)
     return render(request, "identity/services/new.html", {"viewer": viewer, "form": form}, status=status)
 
 
@@ -324,12 +301,11 @@ def service_adopt(request, public_id):
                 add_service_error(form, exc)
                 preview, status = None, exc.status
             else:
-                show_key_once(request, agent, plaintext)
                 messages.success(
                     request,
                     f"{agent.display_name} is now {owner.display_name}'s agent. Copy its new key now: it is shown only once.",
                 )
-                return redirect(agent.get_absolute_url())
+                return carry_key(request, redirect(agent.get_absolute_url()), agent, plaintext)
 
     context = {
         "viewer": viewer,
