@@ -56,12 +56,18 @@ def test_admin_transfers_and_restores_after_the_owner_is_deactivated(page: Page,
     expect(status).to_have_text("Active")
     assert refresh(agent).status == Status.ACTIVE
 
-    # Its keys went with the suspension: the admin issues a fresh one, shown once.
-    card.get_by_role("button", name="Issue a key").click()
-    new_key = card.locator("#new-key").inner_text().strip()
+    # Its keys went with the suspension. A key carries its owner's access, so it is
+    # handed to the owner only: not to the admin, but to Bob, shown once.
+    expect(card.get_by_role("button", name="Issue a key")).to_have_count(0)
+    assert_not_reloaded(page)
+    bobs = page.context.browser.new_context().new_page()
+    log_in(bobs, live_server, "bob@acme.test")
+    bobs.goto(f"{live_server.url}/p/{agent.handle}/")
+    bobs_card = bobs.locator("#agent-card")
+    bobs_card.get_by_role("button", name="Issue a key").click()
+    new_key = bobs_card.locator("#new-key").inner_text().strip()
     code, me = api(live_server, new_key)
     assert code == 200 and me["owner"]["handle"] == bob.handle
     # Access now comes from Bob (a viewer): the workspace is readable, writing is not.
     code, workspaces = api(live_server, new_key, "/api/v1/workspaces")
     assert code == 200 and workspaces["items"][0]["capabilities"] == ["read"]
-    assert_not_reloaded(page)

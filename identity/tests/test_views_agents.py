@@ -239,6 +239,25 @@ def test_only_the_owner_or_an_org_admin_may_control(team, scout, action):
     assert actions_since(mark) == []
 
 
+def test_only_the_owner_is_handed_a_new_key(team, scout):
+    """A key carries its owner's access, in other orgs' workspaces too: an org admin who
+    rotated a member's agent was handed a key that reached where only the owner was
+    invited. The admin can pause, revoke or transfer it; the owner rotates."""
+    agent, _ = scout
+    admin = logged_in(team.admin)
+    assert b'id="agent-rotate"' not in admin.get(agent.get_absolute_url()).content
+    assert b'id="agent-state-toggle"' in admin.get(agent.get_absolute_url()).content
+    mark, keys_before = audit_mark(), ApiKey.objects.filter(principal=agent).count()
+    refused = admin.post(reverse("agent-rotate", args=[agent.handle]), headers=HTMX)
+    assert refused.status_code == 200 and b"is handed" in refused.content and KEY_RE.search(refused.content) is None
+    plain = admin.post(reverse("agent-rotate", args=[agent.handle]))
+    assert plain.status_code == 403 and KEY_RE.search(plain.content) is None
+    assert actions_since(mark) == [] and ApiKey.objects.filter(principal=agent).count() == keys_before
+    owner = logged_in(team.alice)
+    assert b'id="agent-rotate"' in owner.get(agent.get_absolute_url()).content
+    assert KEY_RE.search(owner.post(reverse("agent-rotate", args=[agent.handle]), headers=HTMX).content)
+
+
 def test_org_admin_may_pause_someone_elses_agent(team, scout):
     agent, _ = scout
     response = logged_in(team.admin).post(reverse("agent-pause", args=[agent.handle]), headers=HTMX)

@@ -18,6 +18,7 @@ def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, err
     return {
         "agent": agent,
         "may_manage": manage,
+        "may_rotate": manage and agent.owner_id == viewer.pk,  # keys are handed to the owner only
         "is_org_admin": admin,
         "keys": keys,
         "has_current_key": any(k.state == "current" for k in keys),
