@@ -1,6 +1,7 @@
-"""Response headers every page carries."""
+"""Response headers every page carries, and a page for a form's address opened on its own."""
 
 from django.conf import settings
+from django.template.response import TemplateResponse
 
 # Only our own origin: htmx is served from the django-htmx package under /static/, no
 # inline scripts or styles anywhere (htmx's own indicator styles are turned off).
@@ -30,4 +31,23 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Content-Security-Policy", self.policy)
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        return response
+
+
+class MethodNotAllowedPageMiddleware:
+    """A page, not an empty body, for a browser that opens a form's address on its own:
+    `require_POST` answers 405 with nothing in it, which Chromium shows as "This page isn't
+    working". The agent API answers its own 405s, in JSON (identity.api.urls)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        opened = request.method == "GET" and not request.path.startswith("/api/")
+        if response.status_code == 405 and opened and not response.content:
+            page = TemplateResponse(request, "405.html", status=405)
+            page.render()
+            page["Allow"] = response.get("Allow", "")
+            return page
         return response

@@ -93,6 +93,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "dock.middleware.MethodNotAllowedPageMiddleware",
 ]
 
 ROOT_URLCONF = "dock.urls"

@@ -72,3 +72,27 @@ def test_htmx_is_served_from_the_package_not_a_cdn(client, db):
 def test_healthz(client, db):
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_refusals_are_dock_pages_with_a_way_back(make, client):
+    """404 and 403 were Django's bare pages; a form's address opened on its own (405) was
+    an empty body, which Chromium shows as "This page isn't working"."""
+    from django.template.loader import render_to_string
+    from django.test import Client
+
+    org = make.org()
+    alice, bob = make.human(org, "Alice Adams"), make.human(org, "Bob Brown")
+    scout, _ = make.agent(alice, "Scout")
+    client.force_login(bob.user)
+    missing = client.get("/w/no-such-workspace/")
+    assert missing.status_code == 404 and b"Nothing here" in missing.content and b"Go to your dashboard" in missing.content
+    refused = client.post(f"/agents/{scout.handle}/pause/")
+    assert refused.status_code == 403 and b"You can't do that here" in refused.content
+    assert b"Only the agent&#x27;s owner or an org admin can do that." in refused.content
+    owner = Client()
+    owner.force_login(alice.user)
+    opened = owner.get(f"/agents/{scout.handle}/pause/")
+    assert opened.status_code == 405 and opened["Allow"] == "POST" and b"This is a button, not a page" in opened.content
+    api = client.get("/api/v1/documents/doc_x/comments")  # the API keeps its JSON 405
+    assert api.status_code == 405 and api["Content-Type"] == "application/json"
+    assert "Something went wrong on our side" in render_to_string("500.html")
