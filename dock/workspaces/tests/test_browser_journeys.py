@@ -269,3 +269,18 @@ def test_on_a_phone_no_line_of_a_byline_starts_with_a_dot(make, live_server, log
                     shares += 1
                     assert inked, f"{path}: part {i} follows another on its line without a dot"
     assert starts and shares  # both were seen: a part that wraps to a new line, one that shares it
+
+
+def test_a_name_without_spaces_does_not_push_the_page_sideways(make, live_server, logged_in_page):
+    """The form takes a 200-letter name with no space: the workspace's header and the
+    pages naming it ran to 3,000 pixels wide."""
+    acme = make.org("acme", "Acme")
+    alice = make.human(acme, "Alice Adams")
+    workspace = make.workspace(acme, "long", name="x" * 200)
+    make.member(workspace, alice, "admin")
+    page = logged_in_page(alice)
+    for width in (375, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        for path in ("/w/long/", "/w/long/members/", "/"):
+            page.goto(path)
+            assert page.evaluate("document.documentElement.scrollWidth") == width, (width, path)
