@@ -33,6 +33,9 @@ def document_delete_request(*, actor: Principal, document: Document, checked: ac
 
 
 def may_decide(actor, proposal: Proposal) -> bool:
+    """Called inside the decision's transaction: the decider's access is read with its
+    rows locked (as the proposer's is), so a role lowered at the same moment either
+    commits first and refuses, or waits for the decision."""
     if not isinstance(actor, Principal):
         return True  # the operator (CLI as the system)
     if actor.status != Status.ACTIVE or actor.pk == proposal.proposer_id:
@@ -41,11 +44,11 @@ def may_decide(actor, proposal: Proposal) -> bool:
     if actor.kind == Kind.HUMAN:
         if proposer.owner_id == actor.pk:
             return True
-        return access.check(actor.pk, proposal.workspace_id).allows(caps.MANAGE)
+        return access.check(actor.pk, proposal.workspace_id, lock=True).allows(caps.MANAGE)
     if actor.kind == Kind.AGENT:
         if actor.owner_id == proposer.owner_id:
             return False  # a second agent must be owned by someone else
-        return access.check(actor.pk, proposal.workspace_id).allows(caps.DELETE)
+        return access.check(actor.pk, proposal.workspace_id, lock=True).allows(caps.DELETE)
     return False
 
 
