@@ -400,6 +400,12 @@ def document_delete(*, actor: Principal, document: Document, approved_by=None, p
         if proposal is not None:
             details["proposal"] = proposal.public_id
         record(events.DOCUMENT_DELETED, actor=actor, target=document, workspace=document.workspace, details=details)
+        # Other requests to delete it have nothing left to do: cancelled, not left pending
+        # until they expire (approving one would refuse: the document is gone).
+        others = Proposal.objects.filter(document=document)
+        if proposal is not None:
+            others = others.exclude(pk=proposal.pk)
+        proposals_cancel(actor=actor, proposals=others, reason="document deleted")
         document.delete()
 
 

@@ -236,6 +236,30 @@ def test_removed_owner_cascade_clears_elevations_and_proposals(make, world):
     assert actions_since(mark) == ["agent.elevation_removed", "proposal.cancelled", "workspace.member.removed"]
 
 
+def test_deleting_a_document_cancels_the_other_requests_to_delete_it(make, world):
+    """They stayed pending until they expired, and approving one refused: the document
+    was gone. Deleting it, by a human or by an approved proposal, cancels the rest."""
+    org, alice, _, _, _ = world
+    secret, deleter, doc, asked = _proposal_in_restricted_workspace(make, org, alice, "admin")
+    bob = make.human(org, "Bob Brown")
+    make.member(secret, bob, "admin")
+    sweeper, _ = make.agent(bob, scope="read,delete")
+    ws.elevation_grant(actor=SYSTEM, workspace=secret, agent=sweeper)
+    also = consent.document_delete_request(actor=sweeper, document=doc)
+    mark = audit_mark()
+    consent.proposal_approve(actor=bob, proposal=asked)
+    assert Proposal.objects.get(pk=asked.pk).status == "approved"
+    assert Proposal.objects.get(pk=also.pk).status == "cancelled"
+    assert actions_since(mark) == ["proposal.approved", "document.deleted", "proposal.cancelled"]
+
+    other = make.document(secret, alice)
+    pending = consent.document_delete_request(actor=deleter, document=other)
+    mark = audit_mark()
+    consent.document_delete_request(actor=bob, document=other)  # a human deletes at once
+    assert Proposal.objects.get(pk=pending.pk).status == "cancelled"
+    assert actions_since(mark) == ["document.deleted", "proposal.cancelled"]
+
+
 def _narrow(how, alice, deleter, secret):
     if how == "paused":
         agents.agent_pause(actor=alice, agent=deleter)
