@@ -249,6 +249,11 @@ def invitation_create(*, actor, workspace: Workspace, email: str, role: str = Ro
     _check_role(role)
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
+        # Only someone who may manage members invites, and they see the member list: this
+        # tells them nothing new about who has an account.
+        if Membership.objects.filter(workspace=workspace, principal__user__email__iexact=email).exists():
+            message = f"{email} is already a member of {workspace.name}."
+            raise InvalidInput(message, fields={"email": message})
         invitation = Invitation.objects.create(
             workspace=workspace, email=email, role=role, token_digest=_token_digest(token),
             invited_by=actor if isinstance(actor, Principal) else None,

@@ -181,6 +181,7 @@ def test_invite_full_page_post_also_shows_the_link(team, login, mailoutbox, djan
     ({"email": "not-an-email", "role": "editor"}, "email"),
     ({"email": "", "role": "editor"}, "email"),
     ({"email": "dave@initech.test", "role": "owner"}, "role"),
+    ({"email": "Bob@Acme.test", "role": "viewer"}, "email"),  # already a member: an invitation would do nothing
 ])
 def test_bad_invite_input_is_a_field_error_and_nothing_is_sent(team, login, htmx, mailoutbox, django_capture_on_commit_callbacks, data, field):
     mark = audit_mark()
