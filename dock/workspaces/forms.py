@@ -48,7 +48,10 @@ class WorkspaceForm(Form):
     def clean_slug(self):
         slug = (self.cleaned_data.get("slug") or "").strip().lower()
         if not slug:
-            slug = slugify(self.data.get("name", ""))[:64].strip("-")
+            name = (self.data.get("name") or "").strip()
+            if not name:
+                return ""  # the name's own error says what is missing; a slug follows from it
+            slug = slugify(name)[:64].strip("-")
             if not slug:
                 raise forms.ValidationError("Choose a slug: the name has no letters or digits to derive one from.")
         if slug in RESERVED_SLUGS:

@@ -46,6 +46,13 @@ def test_bad_workspace_input_shows_field_errors_and_changes_nothing(make, login,
     assert actions_since(mark) == []
 
 
+def test_an_empty_form_flags_the_name_only(make, login):
+    """The slug may be left blank (it follows from the name): with no name it was flagged
+    too, with a message about the name's letters."""
+    response = login(make.human(make.org())).post(reverse("workspace-new"), {"name": "", "slug": "", "visibility": "members"})
+    assert response.status_code == 400 and list(response.context["form"].errors) == ["name"]
+
+
 def test_taken_slug_is_a_field_error(make, login):
     org = make.org()
     make.workspace(org, "roadmap")
