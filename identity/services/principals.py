@@ -26,8 +26,12 @@ def clean_display_name(name: str) -> str:
     return name
 
 
-def free_handle(base: str) -> str:
-    stem = slugify(base)[:34].strip("-") or "principal"
+# The stem of a handle for a name with no letters or digits ("🤖🤖", "!!!"): what it is.
+_KIND_STEM = {"human": "person", "agent": "agent", "service": "service"}
+
+
+def free_handle(base: str, kind: str = "") -> str:
+    stem = slugify(base)[:34].strip("-") or _KIND_STEM.get(kind, "principal")
     if len(stem) < 2:
         stem = f"{stem}-x"
     candidate, n = stem, 1
@@ -51,7 +55,7 @@ def check_handle(handle: str) -> str:
 def principal_build(*, kind: str, org: Org, display_name: str, handle: str | None = None, **fields) -> Principal:
     """Create the principal row; callers own the transaction and the audit event."""
     display_name = clean_display_name(display_name)
-    handle = check_handle(handle) if handle else free_handle(display_name)
+    handle = check_handle(handle) if handle else free_handle(display_name, kind)
     return Principal.objects.create(
         public_id=new_public_id(ID_PREFIX[kind]),
         kind=kind,

@@ -106,6 +106,17 @@ def test_a_key_carried_across_the_redirect_is_never_whole_in_the_session_table(t
     assert shown.cookies[PAD_COOKIE].value == "" and "no-store" in shown["Cache-Control"]
 
 
+def test_a_name_without_letters_gets_a_handle_that_says_what_it_is(team):
+    """'🤖🤖' became @principal-2, '!!!' (a service account) @principal: now @agent, @service."""
+    from identity.services.agents import agent_create
+    from identity.services.service_accounts import service_create
+
+    robots, _ = agent_create(actor=team.alice, owner=team.alice, name="🤖🤖")
+    more, _ = agent_create(actor=team.alice, owner=team.alice, name="!!")
+    service, _ = service_create(actor=team.admin, org=team.org, name="!!!")
+    assert (robots.handle, more.handle, service.handle) == ("agent", "agent-2", "service")
+
+
 def test_create_agent_without_avatar_or_extra_scope_gets_an_orb_and_read(team):
     client = logged_in(team.alice)
     client.post(reverse("agent-new"), {"name": "Plain", "scope": ["read"]})
