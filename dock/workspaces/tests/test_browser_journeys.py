@@ -164,7 +164,7 @@ def test_removing_a_member_previews_the_agents_that_lose_access(make, live_serve
     bob_row = owner.locator("#member-bob-baker")
     bob_row.get_by_role("link", name="Remove…").click()
     preview = bob_row.locator(".impact")
-    expect(preview).to_contain_text("These agents lose access at once")
+    expect(preview).to_contain_text("Their agents' access here, the moment they are removed:")
     expect(preview).to_contain_text("Builder")
     expect(preview).to_contain_text("loses read, write — no access left")
     expect(preview).to_contain_text("Note Taker")
