@@ -182,6 +182,11 @@ def member_page(*, principal: Principal, workspace: Workspace, page: str | int |
     return page_obj
 
 
+def human_member_count(workspace: Workspace) -> int:
+    """What member_page counts: the workspace's human members."""
+    return Membership.objects.filter(workspace=workspace, principal__kind=Kind.HUMAN).count()
+
+
 def service_grants(*, principal: Principal, workspace: Workspace, limit: int = 100) -> list[Membership]:
     _decision(principal, workspace)
     return list(

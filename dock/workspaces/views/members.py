@@ -209,8 +209,9 @@ def member_remove(request, workspace, handle: str):
         messages.success(request, summary)
         home = reverse("home")
         return HttpResponseClientRedirect(home) if request.htmx else redirect(home)
-    if request.htmx:
-        return page(request, "workspaces/member_remove.html", {**context, "summary": summary}, fragment="removed")
+    if request.htmx:  # the row says so, and the list's count follows (out of band)
+        context |= {"summary": summary, "members_count": selectors.human_member_count(workspace)}
+        return page(request, "workspaces/member_remove.html", context, fragment="removed")
     messages.success(request, summary)
     return redirect(_members_url(workspace))
 
