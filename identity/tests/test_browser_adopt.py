@@ -94,9 +94,13 @@ def test_admin_adopts_a_service_account_through_the_confirmation_page(page: Page
     # The scope starts from what the grants allowed (editor), without manage.
     for label in ("Read", "Comment", "Write", "Delete (asks for approval)"):
         expect(page.get_by_label(label, exact=True)).to_be_checked()
+    # Asked for a preview with no owner: the field says so, until an owner is chosen.
+    page.get_by_role("button", name="Update preview").click()
+    expect(page.locator("#adopt-owner-errors")).to_contain_text("This field is required.")
     mark_page(page)
 
     page.get_by_label("New owner").select_option(label="Alice Adams (@alice-adams)")
+    expect(page.locator("#adopt-owner-errors")).to_be_empty()
     preview = page.locator("#adopt-preview")
     inherited = preview.locator("ul.inherited")
     expect(inherited.locator("li[data-workspace='roadmap']")).to_have_attribute("data-caps", "read,comment,write,delete")

@@ -108,10 +108,17 @@ def test_htmx_review_refreshes_only_the_preview(acme):
     )
     assert response.status_code == 200
     html = response.content.decode()
-    assert html.lstrip().startswith('<div id="adopt-preview"') and "<form" not in html
+    assert html.lstrip().startswith('<div id="adopt-owner-errors" hx-swap-oob="true"></div>') and "<form" not in html
+    assert '<div id="adopt-preview"' in html
     assert preview_rows(html, "inherited") == {"handbook": "read", "roadmap": "read"}
     refused = client.post(url("service-adopt", acme.service), {"owner": acme.bob.public_id, "action": "review"}, headers=HTMX)
     assert refused.status_code == 200 and b"Choose at least one capability." in refused.content
+    # The fields' errors follow the choice out of band (a fixed one lingered), and the
+    # empty preview names what is missing: the owner is chosen, the scope is not.
+    refused = refused.content.decode()
+    assert '<div id="adopt-owner-errors" hx-swap-oob="true"></div>' in refused
+    assert 'id="adopt-scope-errors" hx-swap-oob="true"><ul class="errorlist"' in refused
+    assert "Choose what it may do" in refused and "Choose its new owner" not in refused
 
 
 # Confirming ----------------------------------------------------------------------------------
