@@ -722,3 +722,13 @@ def test_a_newer_link_near_the_top_keeps_the_time_range(world):
     assert len(inside) == 5
     page = events_page(week, org="acme", before=encode_cursor(inside[-1].occurred_at, inside[-1].id))
     assert [e.id for e in page.events] == [e.id for e in inside]
+
+
+def test_the_request_id_is_the_servers_own(world, client):
+    """A client's X-Request-ID is not what its events record: the server's own id is,
+    and the answer carries it."""
+    client.force_login(world.alice.user)
+    response = client.post(f"/agents/{world.scribe.handle}/pause/", HTTP_X_REQUEST_ID="someone-elses-request-0001")
+    assert response.status_code == 302
+    paused = AuditEvent.objects.get(action="agent.paused")
+    assert paused.request_id == response["X-Request-ID"] != "someone-elses-request-0001"
