@@ -11,7 +11,7 @@ from .keys import _new_key, keys_revoke_all
 from .principals import locked_active_human, principal_build, store_avatar
 
 
-def _check_scope(scope: int) -> int:
+def check_scope(scope: int) -> int:
     if not scope:  # an agent that may do nothing; the form asks for one, and so does this
         raise InvalidInput("Choose at least one capability.", fields={"scope": "Choose at least one capability."})
     if scope & ~capabilities.AGENT_SCOPE_MASK:
@@ -32,7 +32,7 @@ def agent_create(
     """A new agent and its first key (plaintext, shown once)."""
     if owner.kind != Kind.HUMAN:
         raise InvalidInput("An agent's owner must be a human.", fields={"owner": "Choose a human."})
-    _check_scope(scope)
+    check_scope(scope)
     with transaction.atomic():
         owner_now = locked_active_human(owner)
         if owner_now is None:
@@ -133,7 +133,10 @@ def agent_restore(*, actor, agent: Principal) -> Principal:
 
 
 def agent_transfer(*, actor, agent: Principal, new_owner: Principal) -> Principal:
-    """Hand an agent to another human: its access is recomputed from the new owner at once."""
+    """Hand an agent to another human: its access is recomputed from the new owner at once,
+    and its keys are destroyed: whoever holds one (the previous owner, or an admin who made
+    the agent to hand it on) would otherwise act with the new owner's access. The new owner
+    issues its key."""
     with transaction.atomic(), batch():
         agent = _locked(agent)
         if agent.status == Status.REVOKED:
@@ -154,12 +157,13 @@ def agent_transfer(*, actor, agent: Principal, new_owner: Principal) -> Principa
             target=agent,
             details={"from": previous.public_id, "from_name": previous.display_name, "to": new_owner.public_id},
         )
+        keys_revoke_all(actor=actor, principal=agent, reason="agent transferred")
         agent_transferred.send(sender=Principal, agent=agent, previous_owner=previous, actor=actor)
     return agent
 
 
 def agent_set_scope(*, actor, agent: Principal, scope: int) -> Principal:
-    _check_scope(scope)
+    check_scope(scope)
     with transaction.atomic():
         agent = _locked(agent)
         old = agent.scope

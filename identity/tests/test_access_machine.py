@@ -212,11 +212,13 @@ class AccessMachine(RuleBasedStateMachine):
             and self.owner[agent.pk] != h
         )
         dropped = [key for key in self.elevated if key[0] == agent.pk]
-        events = (["agent.transferred"] + ["agent.elevation_removed"] * len(dropped)) if ok else []
+        keys_go = ["agent.key.revoked"] if self.live_keys[agent.pk] else []  # a key holder keeps no access
+        events = (["agent.transferred"] + keys_go + ["agent.elevation_removed"] * len(dropped)) if ok else []
         self.expect(events, lambda: agents.agent_transfer(actor=SYSTEM, agent=agent, new_owner=new_owner))
         if ok:
             self.owner[agent.pk] = h
             self.elevated -= set(dropped)
+            self.live_keys[agent.pk] = 0
 
     @rule(i=st.integers(0, 3))
     def elevate(self, i):
