@@ -38,21 +38,23 @@ def service_revoke(*, actor, service: Principal) -> Principal:
     return service
 
 
-def service_adopt(*, actor, service: Principal, owner: Principal, scope: int | None = None) -> tuple[Principal, str]:
+def service_adopt(
+    *, actor, service: Principal, owner: Principal, scope: int | None = None, issue_key: bool = True
+) -> tuple[Principal, str | None]:
     """Turn a service account into an agent owned by `owner`, in one transaction.
 
     The principal (id, handle, history) stays; explicit grants go (receivers), access
-    comes from the new owner from now on; old keys are destroyed and one new key issued.
+    comes from the new owner from now on; old keys are destroyed and, with `issue_key`,
+    one new key issued (a key carries the owner's access: the dashboard issues it only
+    when the admin adopting is the new owner; the others issue theirs on the profile).
     `scope` is the agent's scope (capability bits, never manage); without it the
     principal keeps its scope, or gets read, comment and write if it has none.
     """
     from .. import capabilities
+    from .agents import check_scope
 
     if scope is not None:
-        if scope & ~capabilities.AGENT_SCOPE_MASK:
-            raise InvalidInput("Agents never manage members, invitations or grants.", fields={"scope": "Not an agent capability."})
-        if not scope:
-            raise InvalidInput("An agent needs at least one capability.", fields={"scope": "Choose at least one capability."})
+        check_scope(scope)
     with transaction.atomic(), batch():
         service = _locked_service(service)
         if service.status == Status.REVOKED:
@@ -71,14 +73,14 @@ def service_adopt(*, actor, service: Principal, owner: Principal, scope: int | N
         elif not service.scope:
             service.scope = capabilities.READ | capabilities.COMMENT | capabilities.WRITE
         service.save(update_fields=["kind", "owner", "scope"])
-        key, plaintext = _new_key(actor=actor, principal=service)
+        key, plaintext = _new_key(actor=actor, principal=service) if issue_key else (None, None)
         record(
             events.SERVICE_ADOPTED,
             actor=actor,
             target=service,
             details={
                 "owner": owner.public_id, "owner_name": owner.display_name, "scope": capabilities.names(service.scope),
-                "keys_revoked": revoked, "key": key.prefix,
+                "keys_revoked": revoked, "key": key.prefix if key else None,
             },
         )
     return service, plaintext

@@ -117,14 +117,21 @@ def test_admin_adopts_a_service_account_through_the_confirmation_page(page: Page
     assert_not_reloaded(page)  # the preview followed the form in place
     assert Principal.objects.get(pk=service.pk).kind == Kind.SERVICE  # nothing changed yet
 
+    expect(page.locator("#adopt-preview")).to_contain_text("Alice Adams issues its new key from the agent's profile")
     page.get_by_role("button", name="Adopt as Alice Adams's agent").click()
     expect(page).to_have_url(f"{live_server.url}/p/{service.handle}/")
     expect(page.locator(".messages")).to_contain_text("is now Alice Adams's agent")
-    secret = page.locator("#new-key")
+    # A key carries Alice's access (Vault is hers alone): not for the admin. Alice issues it.
+    expect(page.locator("#new-key")).to_have_count(0)
+    expect(page.locator(".profile-head .kind")).to_have_text("agent · owned by Alice Adams")
+    alices = page.context.browser.new_context().new_page()
+    log_in(alices, live_server, "alice@acme.test")
+    alices.goto(f"{live_server.url}/p/{service.handle}/")
+    alices.locator("#agent-card").get_by_role("button", name="Issue a key").click()
+    secret = alices.locator("#new-key")
     expect(secret).to_be_visible()
     new_key = secret.inner_text().strip()
     assert KEY.match(new_key)
-    expect(page.locator(".profile-head .kind")).to_have_text("agent · owned by Alice Adams")
 
     agent = Principal.objects.get(pk=service.pk)
     assert agent.public_id == service.public_id and agent.kind == Kind.AGENT and agent.owner_id == alice.pk
@@ -137,6 +144,6 @@ def test_admin_adopts_a_service_account_through_the_confirmation_page(page: Page
     code, listed = api(live_server, new_key, "/api/v1/workspaces")
     assert code == 200 and {w["slug"] for w in listed["items"]} == {"roadmap", "vault"}
 
-    page.reload()
-    expect(page.locator("#new-key")).to_have_count(0)
-    assert new_key not in page.content()
+    alices.reload()
+    expect(alices.locator("#new-key")).to_have_count(0)
+    assert new_key not in alices.content()

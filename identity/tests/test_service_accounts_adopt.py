@@ -132,7 +132,7 @@ def adopt(client, service, owner, scope):
     )
 
 
-def test_adoption_keeps_the_id_drops_grants_revokes_old_keys_and_shows_one_new_key(acme, make):
+def test_adoption_keeps_the_id_drops_grants_revokes_old_keys_and_the_owner_issues_the_new_key(acme, make):
     # History under its service name, before.
     old_doc = ApiClient(acme.key).post("/api/v1/workspaces/roadmap/documents", {"title": "Digest 1", "body": ""})
     assert old_doc.status_code == 201
@@ -151,13 +151,16 @@ def test_adoption_keeps_the_id_drops_grants_revokes_old_keys_and_shows_one_new_k
     adopted = AuditEvent.objects.get(action=events.SERVICE_ADOPTED)
     assert adopted.actor_id == acme.admin.public_id and adopted.target_id == agent.public_id
     assert adopted.details["owner"] == acme.alice.public_id and adopted.details["scope"] == ["read", "comment", "write"]
-    assert adopted.details["keys_revoked"] == 1
+    assert adopted.details["keys_revoked"] == 1 and adopted.details["key"] is None
 
-    # The new key, once, on the agent's profile.
-    profile = client.get(response["Location"])
-    new_key = KEY_RE.search(profile.content.decode()).group(0)
-    assert "no-store" in profile["Cache-Control"]
-    assert KEY_RE.search(client.get(response["Location"]).content.decode()) is None
+    # No key for the admin: it would carry Alice's access (Vault is hers alone). Alice
+    # issues it, once, on the agent's profile.
+    profile = client.get(response["Location"]).content.decode()
+    assert KEY_RE.search(profile) is None and "issues its new one from this page" in profile
+    assert not ApiKey.objects.filter(principal=agent, revoked_at__isnull=True).exists()
+    issued = logged_in(acme.alice).post(reverse("agent-rotate", args=[agent.handle]), headers=HTMX)
+    new_key = KEY_RE.search(issued.content.decode()).group(0)
+    assert "no-store" in issued["Cache-Control"]
     assert usable(new_key) and not usable(acme.key)
     assert ApiKey.objects.filter(principal=agent, revoked_at__isnull=True).count() == 1
 
@@ -183,6 +186,16 @@ def test_adoption_keeps_the_id_drops_grants_revokes_old_keys_and_shows_one_new_k
     ws_services.membership_remove(actor=SYSTEM, membership=Membership.objects.get(workspace=acme.vault, principal=acme.alice),
                                   allow_last_admin=True)
     assert api.get("/api/v1/workspaces/vault/documents").status_code == 404
+
+
+def test_an_admin_adopting_for_themselves_is_handed_the_key_once(acme):
+    client = logged_in(acme.admin)
+    response = adopt(client, acme.service, acme.admin, R)
+    agent = refresh(acme.service)
+    assert response.status_code == 302 and agent.owner == acme.admin
+    found = KEY_RE.findall(client.get(response["Location"]).content.decode())
+    assert len(found) == 1 and usable(found[0])
+    assert AuditEvent.objects.get(action=events.SERVICE_ADOPTED).details["key"] == found[0][len("dock_"):len("dock_") + 8]
 
 
 @pytest.mark.parametrize("owner_name, scope", [("alice", R | W), ("bob", R | C | W | D), ("admin", R)])

@@ -295,17 +295,24 @@ def service_adopt(request, public_id):
         if data.get("reviewed") != _reviewed_token(owner, scope):
             notice = "The owner or scope changed since the preview you saw: check this one, then confirm."
         else:
+            # A key carries its owner's access: it is handed to the owner only (who may
+            # be the admin adopting it).
+            mine = owner.pk == viewer.pk
             try:
-                agent, plaintext = service_services.service_adopt(actor=viewer, service=service, owner=owner, scope=scope)
+                agent, plaintext = service_services.service_adopt(
+                    actor=viewer, service=service, owner=owner, scope=scope, issue_key=mine
+                )
             except ServiceError as exc:
                 add_service_error(form, exc)
                 preview, status = None, exc.status
             else:
-                messages.success(
-                    request,
-                    f"{agent.display_name} is now {owner.display_name}'s agent. Copy its new key now: it is shown only once.",
-                )
-                return carry_key(request, redirect(agent.get_absolute_url()), agent, plaintext)
+                response = redirect(agent.get_absolute_url())
+                if not mine:
+                    messages.success(request, f"{agent.display_name} is now {owner.display_name}'s agent. Its old keys "
+                                              f"no longer work; {owner.display_name} issues its new one from this page.")
+                    return response
+                messages.success(request, f"{agent.display_name} is now your agent. Copy its new key now: it is shown only once.")
+                return carry_key(request, response, agent, plaintext)
 
     context = {
         "viewer": viewer,
