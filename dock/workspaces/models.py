@@ -113,9 +113,9 @@ class Invitation(models.Model):
         """The org a new person joins by signing up through this invitation: the
         inviter's. An admin of a workspace in another org brings in people of their own
         org, as guests of the workspace; joining the workspace's org would make them its
-        members, who read every org-wide workspace there. Without an inviter (the operator
-        invited), the workspace's org."""
-        return self.invited_by.org if self.invited_by_id else self.workspace.org
+        members, who read every org-wide workspace there. (An invitation whose sender was
+        deleted, and so has no inviter, cannot be used at all.)"""
+        return self.invited_by.org
 
     def audit_target(self) -> TargetRef:
         return TargetRef("invitation", str(self.pk), self.email)

@@ -284,6 +284,8 @@ def invitation_accept(*, actor: Principal, token: str) -> Membership:
             raise InvalidTransition("This invitation has already been used.")
         if invitation.expires_at <= timezone.now():
             raise InvalidTransition("This invitation has expired: ask for a new one.")
+        if invitation.invited_by_id is None:  # its sender was deleted: nobody stands behind it
+            raise InvalidTransition("The person who sent this invitation is no longer on Dock: ask for a new one.")
         user = getattr(actor, "user", None)
         if actor.kind != Kind.HUMAN or user is None or user.email.lower() != invitation.email.lower():
             raise InvalidTransition("This invitation was sent to a different email address.")

@@ -72,6 +72,22 @@ def test_a_guest_admins_invitee_joins_the_guests_org_not_the_host_org(invite, cl
     assert client.get(reverse("workspace", args=["plans"])).status_code == 404
 
 
+def test_an_invitation_whose_sender_was_deleted_cannot_be_used(invite, client, make):
+    """Nobody stands behind it: signing up through it would have joined the workspace's
+    org by default, the very door a guest admin's invitation must not open."""
+    globex = make.org("globex", "Globex")
+    gina = make.human(globex, "Gina Guest")
+    make.member(invite["workspace"], gina, "admin")
+    _, token = services.invitation_create(actor=gina, workspace=invite["workspace"], email="sock@globex.test")
+    gina.user.delete()
+    gina.delete()
+    url = reverse("invite-accept", args=[token])
+    page = client.get(url)
+    assert page.status_code == 410 and "no longer on Dock" in page.content.decode()
+    assert _signup(client, url).status_code == 410
+    assert not User.objects.filter(email="sock@globex.test").exists()
+
+
 @pytest.mark.parametrize("data, field", [
     ({"name": "", "password": "a sturdy passphrase 42"}, "name"),
     ({"name": "Dave", "password": "short"}, "password"),

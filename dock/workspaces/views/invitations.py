@@ -24,6 +24,7 @@ from .. import services
 from ..forms import InviteSignupForm, add_service_error
 from .common import page
 
+INVITER_GONE = "The person who sent this invitation is no longer on Dock. Ask someone in the workspace for a new one."
 SIGNUP_REFUSED = (
     "We could not create an account with this invitation. "
     "If you already have a Dock account, log in to accept it."
@@ -40,6 +41,8 @@ def _problem(request, invitation) -> tuple[str, int] | None:
         return "This invitation has already been used. If it was you, open the workspace from your dashboard.", 410
     if invitation.expires_at <= timezone.now():
         return "This invitation has expired. Ask the person who invited you for a new one.", 410
+    if invitation.invited_by_id is None:
+        return INVITER_GONE, 410
     return None
 
 
