@@ -119,6 +119,9 @@ def test_htmx_review_refreshes_only_the_preview(acme):
     assert '<div id="adopt-owner-errors" hx-swap-oob="true"></div>' in refused
     assert 'id="adopt-scope-errors" hx-swap-oob="true"><ul class="errorlist"' in refused
     assert "Choose what it may do" in refused and "Choose its new owner" not in refused
+    # The back button asks for the whole page over htmx: one of each, not an out-of-band copy too.
+    restored = client.get(url("service-adopt", acme.service), headers={**HTMX, "HX-History-Restore-Request": "true"})
+    assert restored.content.decode().count('id="adopt-owner-errors"') == 1
 
 
 # Confirming ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from dock.htmx import wants_fragment
 from dock.workspaces import services as workspace_services
 
 from .. import access
@@ -323,5 +324,6 @@ def service_adopt(request, public_id):
         "reviewed": _reviewed_token(preview.owner, preview.scope) if preview else "",
         "notice": notice,
         "adopt_url": reverse("service-adopt", args=[service.public_id]),
+        "swapped": wants_fragment(request),  # only the preview is sent (not the back button's whole page)
     }
     return page(request, "identity/services/adopt.html", context, partial="adopt-preview", status=status)
