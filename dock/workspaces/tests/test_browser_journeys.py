@@ -251,7 +251,6 @@ def test_on_a_phone_no_line_of_a_byline_starts_with_a_dot(make, live_server, log
     starts = shares = 0
     for path in ("/w/roadmap/", f"/w/roadmap/d/{document.public_id}/"):
         page.goto(path)
-        assert page.locator(".byline").first.inner_text().lstrip()[:1] != "·"
         shot = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("RGB")
         for byline in page.locator(".byline").all():
             box = byline.bounding_box()
