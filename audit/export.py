@@ -73,7 +73,8 @@ _DETAILS = COLUMNS.index("details")
 # Values Dock itself makes (a time, registered action names, principal kinds, hex hashes):
 # never quoted, never a formula.
 _FIXED = frozenset({"occurred_at", "action", "actor_kind", "prev_hash", "hash"})
-# Columns whose text can come from people (names, ids, slugs, a client's request id).
+# Columns whose text can come from people (names, ids, slugs; request ids recorded before
+# the server made every one its own were a client's).
 _FREE_TEXT = frozenset({
     "actor_id", "actor_name", "owner_id", "owner_name", "org", "workspace", "target_kind", "target_id",
     "target_name", "request_id", "ip",

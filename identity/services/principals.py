@@ -26,7 +26,8 @@ def clean_display_name(name: str) -> str:
     return name
 
 
-# The stem of a handle for a name with no letters or digits ("🤖🤖", "!!!"): what it is.
+# The stem of a handle for a name with no ASCII letters or digits ("🤖🤖", "!!!", and names in
+# other scripts, which slugify drops): what it is.
 _KIND_STEM = {"human": "person", "agent": "agent", "service": "service"}
 
 
