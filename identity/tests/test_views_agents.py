@@ -117,6 +117,18 @@ def test_a_name_without_letters_gets_a_handle_that_says_what_it_is(team):
     assert (robots.handle, more.handle, service.handle) == ("agent", "agent-2", "service")
 
 
+def test_keys_left_unsealed_in_a_session_by_the_old_code_are_cleared(team, scout):
+    agent, _ = scout
+    client = logged_in(team.alice)
+    session = client.session
+    session[ONCE_KEY] = {"agent": agent.public_id, "key": "dock_left_over"}
+    session["dock.service_key_once"] = {"service": "svc_x", "key": "dock_left_over_too"}
+    session.save()
+    page = client.get(agent.get_absolute_url())
+    assert b"dock_left_over" not in page.content
+    assert ONCE_KEY not in client.session and "dock.service_key_once" not in client.session
+
+
 def test_create_agent_without_avatar_or_extra_scope_gets_an_orb_and_read(team):
     client = logged_in(team.alice)
     client.post(reverse("agent-new"), {"name": "Plain", "scope": ["read"]})

@@ -15,6 +15,10 @@ from django.conf import settings
 SESSION_KEY = "dock.key_once"
 PAD_COOKIE = "dock_key_pad"
 PAD_SECONDS = 120
+# Before the pad, the key itself waited in the session: under SESSION_KEY (with "key",
+# not "sealed") and under this name for service accounts. A page that looks for a key
+# clears them too.
+_UNSEALED = "dock.service_key_once"
 
 
 def _xor(a: bytes, b: bytes) -> bytes:
@@ -38,7 +42,11 @@ def take_key(request, subjects) -> dict[str, str]:
     """{public id: key} for the key waiting for one of `subjects`, opened with the
     browser's half; it leaves the session whether or not it opens. The response that
     shows it goes through `drop_pad`."""
+    request.session.pop(_UNSEALED, None)
     once = request.session.get(SESSION_KEY)
+    if once and "sealed" not in once:
+        del request.session[SESSION_KEY]
+        return {}
     if not once or once.get("subject") not in {s.public_id for s in subjects}:
         return {}
     del request.session[SESSION_KEY]
