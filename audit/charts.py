@@ -82,13 +82,15 @@ class Chart:
 
     svg: SafeString
     legend: tuple[tuple[str, str, str], ...]
+    summary: str  # the totals in words, shown under the bars (the SVG's <desc> says the same)
 
 
 def activity_chart(daily, *, title: str = "Events per day by actor kind") -> Chart:
-    """activity_svg's bars for a DailyCounts, with the legend of the kinds they draw."""
+    """activity_svg's bars for a DailyCounts, with the legend of the kinds they draw and
+    their totals in words."""
     totals = daily.by_kind()
     legend = tuple((css, opacity, label) for kind, css, opacity, label in SERIES if totals.get(kind))
-    return Chart(activity_svg(daily, title=title), legend)
+    return Chart(activity_svg(daily, title=title), legend, describe(daily))
 
 
 def activity_svg(daily, *, title: str = "Events per day by actor kind") -> SafeString:

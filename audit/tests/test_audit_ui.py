@@ -605,13 +605,16 @@ def test_chart_legend_names_only_the_kinds_it_draws(world):
 
     activity(world)
     scribe = render_to_string("audit/_chart.html", {"chart": principal_activity_chart(world.scribe.public_id, kind="agent")})
-    legend = scribe[scribe.index("<figcaption"):]
+    legend = scribe[scribe.index('<div class="chart-legend">'):]
     assert "Agents" in legend and "Humans" not in legend and "System" not in legend
     everyone = get(client_for(world.auditor)).content.decode()
-    legend = everyone[everyone.index('<figcaption class="chart-legend">'):everyone.index("</figcaption>")]
+    legend = everyone[everyone.index('<div class="chart-legend">'):everyone.index("</figcaption>")]
     assert all(label in legend for label in ("Agents", "Humans", "Service accounts", "System"))
     nothing = get(client_for(world.auditor), action=events.AGENT_TRANSFERRED).content.decode()
     assert "<svg viewBox" in nothing and "chart-legend" not in nothing
+    # The totals, in words under the bars (they were only in the SVG's description).
+    assert re.search(r'<p class="chart-summary" aria-hidden="true">\d+ events from \d+ \w+ \d{4} to ', everyone)
+    assert '<p class="chart-summary" aria-hidden="true">No events from ' in nothing
 
 
 def test_workspace_cells_link_to_that_workspaces_events(world, make):
