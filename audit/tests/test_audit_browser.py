@@ -55,6 +55,13 @@ def listed(page: Page) -> list[int]:
     return [int(i.removeprefix("event-")) for i in page.locator("tbody.audit-event").evaluate_all("els => els.map(e => e.id)")]
 
 
+def settled(page: Page) -> None:
+    """Wait for htmx to settle the last swap: it binds the new content's links and buttons
+    then (after 20 ms), and a key pressed on one before that is the browser's own, a
+    full page load instead of a swap."""
+    expect(page.locator(".htmx-added, .htmx-settling")).to_have_count(0)
+
+
 def test_auditor_filters_pages_exports_and_verifies(live_server, page: Page, story, tmp_path):
     alice = story["alice"]
     log_in_as(page, live_server, story["auditor"])
@@ -83,6 +90,7 @@ def test_auditor_filters_pages_exports_and_verifies(live_server, page: Page, sto
     seen = listed(page)
     assert seen == want[:PAGE_SIZE]
     pages = 1
+    settled(page)
     while page.get_by_role("link", name="Older →").count():
         first_before = seen[-1]
         page.get_by_role("link", name="Older →").focus()
@@ -97,6 +105,7 @@ def test_auditor_filters_pages_exports_and_verifies(live_server, page: Page, sto
         assert got and got[0] != first_before
         seen += got
         pages += 1
+        settled(page)
     assert seen == want and pages == 2
     assert page.evaluate("window.__auditMark") == "same-document"  # htmx swaps, no reloads
     expect(page.get_by_text("No older events")).to_be_visible()
@@ -136,6 +145,7 @@ def test_auditor_filters_pages_exports_and_verifies(live_server, page: Page, sto
     expect(page.locator('[data-integrity="ok"]')).to_be_visible()
     # The result is marked as new: within the same second it reads as it did.
     expect(page.locator("#integrity .audit-integrity-main")).to_have_class(re.compile("is-new"))
+    settled(page)
     # From the keyboard, focus stays on the button across the panel's swap.
     page.get_by_role("button", name="Verify again").focus()
     with page.expect_response(re.compile(r"/audit/integrity/")):
@@ -143,6 +153,7 @@ def test_auditor_filters_pages_exports_and_verifies(live_server, page: Page, sto
     expect(page.locator('[data-integrity="ok"]')).to_be_visible()
     expect(page.get_by_role("button", name="Verify again")).to_be_focused()
     assert page.evaluate("window.__auditMark") == "same-document"  # swapped in place, not submitted
+    settled(page)
 
     # Apply is in the answer too, by its id: the keyboard stays on it.
     page.get_by_role("button", name="Apply").focus()
