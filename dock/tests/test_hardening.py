@@ -96,3 +96,11 @@ def test_refusals_are_dock_pages_with_a_way_back(make, client):
     api = client.get("/api/v1/documents/doc_x/comments")  # the API keeps its JSON 405
     assert api.status_code == 405 and api["Content-Type"] == "application/json"
     assert "Something went wrong on our side" in render_to_string("500.html")
+
+
+def test_pages_name_their_icon_so_browsers_do_not_ask_for_a_missing_favicon(client, db):
+    """Every page load logged a 404 for /favicon.ico."""
+    from django.contrib.staticfiles import finders
+
+    assert '<link rel="icon" href="/static/img/dock.svg" type="image/svg+xml">' in client.get("/login/").content.decode()
+    assert finders.find("img/dock.svg")
