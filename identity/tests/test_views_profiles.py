@@ -114,6 +114,8 @@ def test_human_profile_lists_their_agents_and_own_profile_has_password_form(team
     make.agent(team.alice, "Scout")
     own = logged_in(team.alice).get(team.alice.get_absolute_url()).content.decode()
     assert "Scout" in own and 'id="password-form"' in own and "autofocus" not in own
+    # Whose password it is, for password managers (Chromium asks for a username field).
+    assert f'<input type="email" name="username" value="{team.alice.user.email}" autocomplete="username" hidden>' in own
     other = logged_in(team.bob).get(team.alice.get_absolute_url()).content.decode()
     assert "Scout" in other and 'id="password-form"' not in other
 
