@@ -195,3 +195,16 @@ def test_custom_dates_can_be_typed_and_apply_when_asked(live_server, page: Page,
     expect(page.get_by_role("link", name="Export CSV")).to_have_attribute("href", re.compile(rf"since={day.isoformat()}"))
     want = AuditEvent.objects.filter(occurred_at__gte=datetime.combine(day, datetime.min.time(), tzinfo=UTC), org="acme")
     expect(page.locator("tbody.audit-event")).to_have_count(min(want.count(), PAGE_SIZE))
+
+
+def test_the_log_fits_the_window_at_every_width(live_server, page: Page, story):
+    """The table's seven columns need about 1,000 pixels: narrower (a tablet), each event
+    is a block, as on a phone. Between 721 and 1,000 pixels the table scrolled sideways,
+    and at 1,280 the longest action codes pushed it past the page."""
+    log_in_as(page, live_server, story["auditor"])
+    for width in (375, 800, 1024, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{live_server.url}/audit/")
+        wrap = page.locator(".table-wrap").first
+        assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth"), width
+        assert page.evaluate("document.documentElement.scrollWidth") == width
