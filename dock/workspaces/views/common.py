@@ -45,7 +45,7 @@ def refused(request, exc: ServiceError, *, status: int | None = None) -> HttpRes
         response = HttpResponse(status=200)
         response["HX-Refresh"] = "true"
         return vary(response)
-    return page(request, "workspaces/refused.html", {"detail": exc.detail},
+    return page(request, "403.html", {"exception": exc.detail},
                 status=status or (403 if isinstance(exc, Forbidden) else exc.status))
 
 
