@@ -90,11 +90,13 @@ def activity_chart(daily, *, title: str = "Events per day by actor kind") -> Cha
     their totals in words."""
     totals = daily.by_kind()
     legend = tuple((css, opacity, label) for kind, css, opacity, label in SERIES if totals.get(kind))
-    return Chart(activity_svg(daily, title=title), legend, describe(daily))
+    summary = describe(daily)
+    return Chart(activity_svg(daily, title=title, description=summary), legend, summary)
 
 
-def activity_svg(daily, *, title: str = "Events per day by actor kind") -> SafeString:
-    """Stacked bars for a DailyCounts (audit.selectors.daily_counts)."""
+def activity_svg(daily, *, title: str = "Events per day by actor kind", description: str | None = None) -> SafeString:
+    """Stacked bars for a DailyCounts (audit.selectors.daily_counts); `description` is
+    describe(daily), passed in by a caller that has it already."""
     uid = next(_ids)
     days = daily.days
     n = max(1, len(days))
@@ -110,7 +112,7 @@ def activity_svg(daily, *, title: str = "Events per day by actor kind") -> SafeS
         f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="chart-t{uid} chart-d{uid}" '
         f'preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="chart-t{uid}">{escape(title)}</title>',
-        f'<desc id="chart-d{uid}">{escape(describe(daily))}</desc>',
+        f'<desc id="chart-d{uid}">{escape(describe(daily) if description is None else description)}</desc>',
     ]
     for i in range(5):
         value = top * i // 4
