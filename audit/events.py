@@ -70,6 +70,9 @@ AGENT_ELEVATION_REMOVED = register("agent.elevation_removed", "An agent's elevat
 KEY_ISSUED = register("agent.key.issued", "An API key was issued")
 KEY_ROTATED = register("agent.key.rotated", "An API key was rotated; the old one runs out after the grace window")
 KEY_REVOKED = register("agent.key.revoked", "An API key was revoked")
+KEY_RETIRED = register(
+    "agent.key.retired", "An API key was set to run out with no successor: whoever keeps its principal issues the next one"
+)
 ORG_KEYS_ROTATED = register("org.keys.rotated", "Every API key of an organisation was rotated")
 
 # Service accounts

@@ -1,7 +1,9 @@
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit import events
@@ -88,21 +90,81 @@ def current_key(principal: Principal) -> ApiKey | None:
     return ApiKey.objects.filter(principal=principal, revoked_at__isnull=True, expires_at__isnull=True).order_by("-created_at").first()
 
 
-def org_keys_rotate(*, actor, org: Org, grace_seconds: int | None = None) -> list[tuple[Principal, ApiKey, str]]:
-    """Incident response: every current key of every agent and service account in the org."""
-    issued = []
+@dataclass
+class OrgRotation:
+    """What an org-wide rotation did. Each new key goes to whoever keeps its principal:
+    a service account's to the org admin who rotated (shown once), an agent's to nobody
+    here — the agent's owner issues it (SPEC: an agent's key is handed to its owner only),
+    so an agent's current key is retired with no successor."""
+
+    issued: list[tuple[Principal, ApiKey, str]] = field(default_factory=list)  # service accounts
+    retired: list[tuple[Principal, ApiKey]] = field(default_factory=list)  # agents' keys, no successor
+    cut_short: int = 0  # keys already in their grace window whose end came forward
+    grace_seconds: int = 0
+
+
+def org_keys_preview(org: Org) -> dict[str, int]:
+    """How many live keys an org-wide rotation would touch, by kind of holder."""
+    now = timezone.now()
+    live = _live_keys(org, now)
+    return {
+        "agents": live.filter(principal__kind=Kind.AGENT, expires_at__isnull=True).count(),
+        "services": live.filter(principal__kind=Kind.SERVICE, expires_at__isnull=True).count(),
+        "grace": live.filter(expires_at__isnull=False).count(),
+    }
+
+
+def _live_keys(org: Org, now):
+    return (
+        ApiKey.objects.filter(principal__org=org, principal__kind__in=(Kind.AGENT, Kind.SERVICE), revoked_at__isnull=True)
+        .exclude(digest="")
+        .exclude(principal__status=Status.REVOKED)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    )
+
+
+def org_keys_rotate(*, actor, org: Org, grace_seconds: int | None = None) -> OrgRotation:
+    """Incident response: every live key of every agent and service account of the org
+    stops working after `grace_seconds` (the setting's window by default; 0: now).
+
+    A service account's current key is rotated and its successor returned, once; an
+    agent's current key is retired with no successor (its owner issues one). A key
+    already in its grace window ends at the new time if that is sooner. Every key row is
+    locked first, so a concurrent rotation of one key waits, then finds it rotated."""
+    grace = settings.DOCK_KEY_GRACE_SECONDS if grace_seconds is None else grace_seconds
+    if grace < 0:
+        raise InvalidTransition("The grace window cannot be negative.")
+    result = OrgRotation(grace_seconds=grace)
     with transaction.atomic(), batch():
-        current = (
-            ApiKey.objects.select_related("principal")
-            .filter(principal__org=org, revoked_at__isnull=True, expires_at__isnull=True)
-            .exclude(principal__status=Status.REVOKED)
-            .order_by("id")
+        now = timezone.now()
+        ends = now + timedelta(seconds=grace)
+        keys_ = list(
+            _live_keys(org, now).select_for_update(of=("self",))
+            .select_related("principal", "principal__org", "principal__owner").order_by("id")
         )
-        for key in current:
-            new_key, plaintext = key_rotate(actor=actor, key=key, grace_seconds=grace_seconds)
-            issued.append((key.principal, new_key, plaintext))
-        record(events.ORG_KEYS_ROTATED, actor=actor, target=org, org=org.slug, details={"rotated": len(issued)})
-    return issued
+        for key in keys_:
+            principal = key.principal
+            if key.expires_at is not None:  # already rotated, still in its grace window
+                if key.expires_at > ends:
+                    key.expires_at = ends
+                    key.save(update_fields=["expires_at"])
+                    result.cut_short += 1
+                    record(events.KEY_RETIRED, actor=actor, target=principal,
+                           details={"key": key.prefix, "grace_seconds": grace, "reason": "org-wide rotation"})
+            elif principal.kind == Kind.SERVICE:
+                new_key, plaintext = key_rotate(actor=actor, key=key, grace_seconds=grace)
+                result.issued.append((principal, new_key, plaintext))
+            else:
+                key.expires_at = ends
+                key.save(update_fields=["expires_at"])
+                result.retired.append((principal, key))
+                record(events.KEY_RETIRED, actor=actor, target=principal,
+                       details={"key": key.prefix, "grace_seconds": grace, "reason": "org-wide rotation"})
+        record(events.ORG_KEYS_ROTATED, actor=actor, target=org, org=org.slug, details={
+            "services": len(result.issued), "agents": len(result.retired), "cut_short": result.cut_short,
+            "grace_seconds": grace,
+        })
+    return result
 
 
 LAST_USED_EVERY = timedelta(minutes=1)

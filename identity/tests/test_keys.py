@@ -137,19 +137,78 @@ def test_last_used_written_at_most_once_a_minute(make, django_assert_num_queries
     assert key.last_used_at == now + timedelta(seconds=61)
 
 
-def test_org_wide_rotation_rotates_every_current_key_of_the_org(make):
+def test_org_wide_rotation_replaces_service_keys_and_retires_agent_keys_for_their_owners(make):
     org, other = make.org(), make.org()
     alice = make.human(org)
-    a, _ = make.agent(alice)
+    a, a_key = make.agent(alice)
     b, _ = make.agent(alice)
-    svc, _ = make.service(org)
+    svc, svc_key = make.service(org)
     outsider, _ = make.agent(make.human(other))
-    issued = key_services.org_keys_rotate(actor=SYSTEM, org=org)
-    assert {p.pk for p, _, _ in issued} == {a.pk, b.pk, svc.pk}
+    mark = audit_mark()
+    result = key_services.org_keys_rotate(actor=SYSTEM, org=org)
+    # A service account's successor is handed to whoever rotated; an agent's to nobody here.
+    assert [(p.pk, k.is_current) for p, k, _ in result.issued] == [(svc.pk, True)]
+    assert keys.parse(result.issued[0][2]) == result.issued[0][1].prefix
+    assert {p.pk for p, _ in result.retired} == {a.pk, b.pk}
+    for agent in (a, b):
+        assert not ApiKey.objects.filter(principal=agent, expires_at__isnull=True).exists()
+        assert ApiKey.objects.get(principal=agent).expires_at > timezone.now()  # the grace window
+    assert ApiKey.objects.filter(principal=svc, expires_at__isnull=True, revoked_at__isnull=True).count() == 1
     assert ApiKey.objects.filter(principal=outsider, expires_at__isnull=True).count() == 1
-    for principal in (a, b, svc):
-        assert ApiKey.objects.filter(principal=principal, expires_at__isnull=True, revoked_at__isnull=True).count() == 1
-        assert ApiKey.objects.filter(principal=principal, expires_at__isnull=False).count() == 1
+    assert sorted(actions_since(mark)) == sorted(
+        ["agent.key.retired", "agent.key.retired", "agent.key.rotated", "org.keys.rotated"]
+    )
+
+
+def test_org_wide_rotation_now_cuts_off_every_live_key_including_those_in_grace(make):
+    org = make.org()
+    alice = make.human(org)
+    agent, _ = make.agent(alice)
+    svc, _ = make.service(org)
+    in_grace, _ = key_services.key_rotate(actor=SYSTEM, key=ApiKey.objects.get(principal=svc))  # old key in grace
+    old = ApiKey.objects.get(principal=svc, expires_at__isnull=False)
+    before = timezone.now()
+    result = key_services.org_keys_rotate(actor=SYSTEM, org=org, grace_seconds=0)
+    assert result.cut_short == 1 and len(result.retired) == 1 and len(result.issued) == 1
+    old.refresh_from_db()
+    assert old.expires_at <= timezone.now() and old.expires_at >= before
+    assert not ApiKey.objects.get(principal=agent).is_usable()
+    in_grace.refresh_from_db()
+    assert not in_grace.is_usable()  # the key that replaced it was current, so it was rotated too
+    assert [k.is_usable() for _, k, _ in result.issued] == [True]
+
+
+def test_org_wide_rotation_with_grace_never_lengthens_a_shorter_grace(make):
+    org = make.org()
+    svc, _ = make.service(org)
+    key_services.key_rotate(actor=SYSTEM, key=ApiKey.objects.get(principal=svc), grace_seconds=60)
+    old = ApiKey.objects.get(principal=svc, expires_at__isnull=False)
+    ends = old.expires_at
+    result = key_services.org_keys_rotate(actor=SYSTEM, org=org, grace_seconds=900)
+    old.refresh_from_db()
+    assert old.expires_at == ends and result.cut_short == 0
+
+
+def test_org_wide_rotation_preview_counts_what_it_will_touch(make):
+    org = make.org()
+    alice = make.human(org)
+    make.agent(alice)
+    make.agent(alice)
+    svc, _ = make.service(org)
+    key_services.key_rotate(actor=SYSTEM, key=ApiKey.objects.get(principal=svc))
+    make.agent(make.human(make.org()))  # another org's
+    assert key_services.org_keys_preview(org) == {"agents": 2, "services": 1, "grace": 1}
+    result = key_services.org_keys_rotate(actor=SYSTEM, org=org)
+    assert (len(result.retired), len(result.issued), result.cut_short) == (2, 1, 0)
+
+
+def test_org_wide_rotation_refuses_a_negative_grace(make):
+    org = make.org()
+    make.agent(make.human(org))
+    mark = audit_mark()
+    with pytest.raises(InvalidTransition):
+        key_services.org_keys_rotate(actor=SYSTEM, org=org, grace_seconds=-1)
+    assert actions_since(mark) == []
 
 
 def test_humans_get_no_api_keys(make):
