@@ -59,3 +59,13 @@ class AdoptForm(DockForm):
         if not bits:
             raise ValidationError("Choose at least one capability.")
         return bits
+
+
+class OrgRotationForm(DockForm):
+    when = forms.ChoiceField(
+        label="When the current keys stop working",
+        choices=[("grace", "After the grace window"), ("now", "Now")],
+        initial="grace", widget=forms.RadioSelect,
+        error_messages={"required": "Choose when the current keys stop working.",
+                        "invalid_choice": "Choose when the current keys stop working."},
+    )

@@ -20,6 +20,7 @@ urlpatterns = [
     path("services/", service_accounts.services, name="services"),
     path("services/new/", service_accounts.service_new, name="service-new"),
     path("services/tells/", service_accounts.service_tells, name="service-tells"),
+    path("services/rotate-all/", service_accounts.org_keys_rotate, name="org-keys-rotate"),
     path("services/<seg:public_id>/", service_accounts.service_admin, name="service-admin"),
     path("services/<seg:public_id>/rotate/", service_accounts.service_rotate, name="service-rotate"),
     path("services/<seg:public_id>/keys/<seg:prefix>/revoke/", service_accounts.service_key_revoke, name="service-key-revoke"),

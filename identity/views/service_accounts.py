@@ -23,7 +23,7 @@ from .. import capabilities as caps
 from .. import selectors_services as selectors
 from ..errors import ServiceError
 from ..forms import add_service_error
-from ..forms_services import AdoptForm, GrantForm, ServiceCreateForm
+from ..forms_services import AdoptForm, GrantForm, OrgRotationForm, ServiceCreateForm
 from ..models import Principal, Status
 from ..services import keys as key_services
 from ..services import service_accounts as service_services
@@ -190,6 +190,26 @@ def service_key_revoke(request, public_id, prefix):
         return _respond(request, viewer, service, error=f"Key {key.display} is already revoked.", status=409)
     key_services.key_revoke(actor=viewer, key=key)
     return _respond(request, viewer, service, done=f"Key {key.display} is revoked: it stops working now.")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def org_keys_rotate(request):
+    """Incident response: every key of the org's agents and service accounts at once. GET
+    says what will happen; POST does it and answers with the service accounts' new keys,
+    shown once, right there (nothing waits in the session for a redirect). The agents'
+    new keys are their owners' to issue: this page never sees them."""
+    viewer = _admin(request)
+    form = OrgRotationForm(request.POST if request.method == "POST" else None)
+    context = _base_context(viewer) | {"form": form}
+    if request.method == "POST" and form.is_valid():
+        grace = 0 if form.cleaned_data["when"] == "now" else settings.DOCK_KEY_GRACE_SECONDS
+        result = key_services.org_keys_rotate(actor=viewer, org=viewer.org, grace_seconds=grace)
+        context["result"] = result
+        return no_store(render(request, "identity/services/rotate_all.html", context))
+    context["preview"] = key_services.org_keys_preview(viewer.org)
+    status = 400 if form.is_bound else 200
+    return render(request, "identity/services/rotate_all.html", context, status=status)
 
 
 # The account -----------------------------------------------------------------------------
