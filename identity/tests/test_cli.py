@@ -210,3 +210,19 @@ def test_resuming_a_revoked_agent_is_refused(acme, capsys, monkeypatch):
 
 def test_reserved_workspace_slug_is_refused(acme, capsys, monkeypatch):
     assert "reserved" in fails("workspace", "create", "new", "--org", "acme", "--name", "New", capsys=capsys, monkeypatch=monkeypatch)
+
+
+def test_org_wide_key_rotation_prints_service_keys_and_retires_agent_keys(acme):
+    agent = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Scout")
+    svc = dock("service", "create", "Nightly Digest", "--org", "acme")
+    out = dock("org", "rotate-keys", "acme", "--now")
+    assert out["grace_seconds"] == 0 and out["cut_short"] == 0
+    assert [(s["handle"], s["key"] != svc["key"]) for s in out["services"]] == [(svc["handle"], True)]
+    assert [(a["handle"], a["owner"]) for a in out["agents_retired"]] == [(agent["handle"], "alice-adams")]
+    assert "key" not in out["agents_retired"][0]  # an agent's next key is its owner's to issue
+    assert not ApiKey.objects.filter(principal__public_id=agent["id"], expires_at__isnull=True).exists()
+    assert AuditEvent.objects.filter(action="org.keys.rotated", actor_kind="system").count() == 1
+
+
+def test_org_wide_key_rotation_of_an_unknown_org_is_refused(acme, capsys, monkeypatch):
+    assert "no org" in fails("org", "rotate-keys", "nowhere", capsys=capsys, monkeypatch=monkeypatch)

@@ -131,6 +131,9 @@ class Command(BaseCommand):
         p = org.add_parser("create")
         p.add_argument("slug")
         p.add_argument("--name", required=True)
+        p = org.add_parser("rotate-keys", help="incident response: every key of the org's agents and service accounts")
+        p.add_argument("slug")
+        p.add_argument("--now", action="store_true", help="the old keys stop working at once (default: after the grace window)")
 
         user = groups.add_parser("user").add_subparsers(dest="action", required=True, parser_class=_Parser)
         p = user.add_parser("create")
@@ -232,7 +235,7 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(data, ensure_ascii=False))
 
     def handle(self, *args, group, action, **o):
-        handler = getattr(self, f"do_{group}_{action}")
+        handler = getattr(self, f"do_{group}_{action.replace('-', '_')}")
         result = handler(**o)
         if result is not None:
             self.emit(result)
@@ -242,6 +245,23 @@ class Command(BaseCommand):
     def do_org_create(self, *, slug, name, **_):
         org = users.org_create(actor=SYSTEM, slug=slug, name=name)
         return {"slug": org.slug, "name": org.name, "created": org.created_at.isoformat()}
+
+    def do_org_rotate_keys(self, *, slug, now, **_):
+        """The org admins' incident rotation (the same service): each service account's new
+        key is printed once; each agent's key is retired for its owner to replace."""
+        result = keys.org_keys_rotate(actor=SYSTEM, org=_org(slug), grace_seconds=0 if now else None)
+        return {
+            "org": slug,
+            "grace_seconds": result.grace_seconds,
+            "services": [
+                {"handle": p.handle, "id": p.public_id, "key": plaintext, "prefix": key.prefix} for p, key, plaintext in result.issued
+            ],
+            "agents_retired": [
+                {"handle": p.handle, "id": p.public_id, "owner": p.owner.handle, "key_prefix": key.prefix, "valid_until": key.expires_at.isoformat()}
+                for p, key in result.retired
+            ],
+            "cut_short": result.cut_short,
+        }
 
     def do_user_create(self, *, email, org, name, role, password_stdin, **_):
         password = None
