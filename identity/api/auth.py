@@ -23,6 +23,8 @@ from .errors import AGENT_INACTIVE, RATE_LIMITED, ApiError, invalid_key
 
 # Compared against when the prefix is unknown, so that both refusals cost the same.
 _NO_DIGEST = "0" * 64
+# An agent's key retired by an org-wide rotation has no successor until its owner issues one.
+_EXPIRED = "This key was rotated and its grace period is over: use the key that replaced it (an agent's owner issues it)."
 
 
 def _principal(row):
@@ -141,7 +143,7 @@ def authenticate(request, *, workspace_slug: str | None = None, page: tuple | No
     if revoked_at is not None:
         raise _denied(invalid_key(), "revoked_key")
     if expires_at is not None and expires_at <= now:
-        raise _denied(invalid_key("This key was rotated and its grace period is over: use the new key."), "expired_key")
+        raise _denied(invalid_key(_EXPIRED), "expired_key")
     if caller.kind == Kind.HUMAN:
         raise _denied(invalid_key("Humans sign in with a password; API keys belong to agents and service accounts."), "human_key")
     if caller.status != Status.ACTIVE:
@@ -173,7 +175,7 @@ def reconfirm_key(caller: Caller) -> None:
         raise _denied(invalid_key(), "revoked_key")
     expires_at = queries.aware(row[1])
     if expires_at is not None and expires_at <= timezone.now():
-        raise _denied(invalid_key("This key was rotated and its grace period is over: use the new key."), "expired_key")
+        raise _denied(invalid_key(_EXPIRED), "expired_key")
 
 
 def _denied(error: ApiError, reason: str) -> ApiError:

@@ -79,7 +79,8 @@ def test_rotating_now_cuts_every_old_key_off_at_once(acme, scout, make):
     response = logged_in(acme.admin).post(URL, {"when": "now"})
     assert response.status_code == 200
     assert "The old keys have stopped working." in response.content.decode()
-    assert ApiClient(agent_key).get("/api/v1/me").status_code == 401
+    refused = ApiClient(agent_key).get("/api/v1/me")
+    assert refused.status_code == 401 and "an agent's owner issues it" in refused.data["detail"]
     assert ApiClient(acme.key).get("/api/v1/me").status_code == 401
     new_service_key = KEY_RE.findall(response.content.decode())[0]
     assert ApiClient(new_service_key).get("/api/v1/me").status_code == 200
