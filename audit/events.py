@@ -73,7 +73,10 @@ KEY_REVOKED = register("agent.key.revoked", "An API key was revoked")
 KEY_RETIRED = register(
     "agent.key.retired", "An API key was set to run out with no successor: whoever keeps its principal issues the next one"
 )
-ORG_KEYS_ROTATED = register("org.keys.rotated", "Every API key of an organisation was rotated")
+ORG_KEYS_ROTATED = register(
+    "org.keys.rotated",
+    "Every API key of an organisation was rotated at once: service accounts' replaced, agents' retired for their owners to replace",
+)
 
 # Service accounts
 SERVICE_CREATED = register("service.created", "A service account was created")

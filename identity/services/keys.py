@@ -11,7 +11,7 @@ from audit.refs import as_actor
 from audit.services import batch, record
 
 from .. import keys
-from ..errors import InvalidTransition
+from ..errors import Conflict, InvalidTransition
 from ..models import ApiKey, Kind, Org, Principal, Status
 
 
@@ -39,9 +39,12 @@ def key_rotate(*, actor, key: ApiKey, grace_seconds: int | None = None) -> tuple
     """Issue the successor of `key`; `key` keeps working for the grace window only.
 
     The key row is locked: two rotations of the same key at once give exactly one new key.
+    Its principal's row is locked before it, in the order revoking an agent or a service
+    account takes them (see _lock_principals).
     """
     grace = settings.DOCK_KEY_GRACE_SECONDS if grace_seconds is None else grace_seconds
     with transaction.atomic():
+        _lock_principals([key.principal_id])
         key = ApiKey.objects.select_for_update(of=("self",)).select_related("principal", "principal__org", "principal__owner").get(pk=key.pk)
         if key.revoked_at is not None or not key.digest:
             raise InvalidTransition(f"Key {key.display} is revoked.")
@@ -90,6 +93,16 @@ def current_key(principal: Principal) -> ApiKey | None:
     return ApiKey.objects.filter(principal=principal, revoked_at__isnull=True, expires_at__isnull=True).order_by("-created_at").first()
 
 
+def _lock_principals(pks) -> None:
+    """Lock principal rows (FOR NO KEY UPDATE, in id order) before any of their keys: the
+    order in which revoking an agent or a service account, and an API write's access
+    check, take them (identity/api/auth.py). Taken the other way round, a new key's
+    foreign-key check on its principal, run before the audit chain head is locked (see
+    audit.services), waits for a revocation that waits for the key rows: a deadlock.
+    Creating rows that point at the principal (its documents, its keys) does not wait."""
+    list(Principal.objects.select_for_update(no_key=True, of=("self",)).filter(pk__in=pks).order_by("id").values_list("pk", flat=True))
+
+
 @dataclass
 class OrgRotation:
     """What an org-wide rotation did. Each new key goes to whoever keeps its principal:
@@ -99,8 +112,18 @@ class OrgRotation:
 
     issued: list[tuple[Principal, ApiKey, str]] = field(default_factory=list)  # service accounts
     retired: list[tuple[Principal, ApiKey]] = field(default_factory=list)  # agents' keys, no successor
-    cut_short: int = 0  # keys already in their grace window whose end came forward
+    cut_short: list[tuple[Principal, ApiKey]] = field(default_factory=list)  # in grace already; it ends sooner now
     grace_seconds: int = 0
+
+
+def last_org_rotation(org: Org):
+    """The newest org-wide rotation's audit event of `org`, or None."""
+    from audit.models import AuditEvent
+
+    return (
+        AuditEvent.objects.filter(org=org.slug, action=events.ORG_KEYS_ROTATED)
+        .order_by("-occurred_at", "-id").only("id", "occurred_at", "actor_name").first()
+    )
 
 
 def org_keys_preview(org: Org) -> dict[str, int]:
@@ -123,34 +146,51 @@ def _live_keys(org: Org, now):
     )
 
 
-def org_keys_rotate(*, actor, org: Org, grace_seconds: int | None = None) -> OrgRotation:
+def org_keys_rotate(*, actor, org: Org, grace_seconds: int | None = None, unless_since: int | None = None) -> OrgRotation:
     """Incident response: every live key of every agent and service account of the org
     stops working after `grace_seconds` (the setting's window by default; 0: now).
 
     A service account's current key is rotated and its successor returned, once; an
     agent's current key is retired with no successor (its owner issues one). A key
-    already in its grace window ends at the new time if that is sooner. Every key row is
-    locked first, so a concurrent rotation of one key waits, then finds it rotated."""
+    already in its grace window ends at the new time if that is sooner.
+
+    `unless_since`: the id of the org's newest rotation event the caller saw (0: none).
+    If another rotation has happened since, nothing is done (Conflict): a form sent twice,
+    or two admins at once, would otherwise rotate again the keys just handed out. The
+    org's row serialises rotations; then principals, then keys are locked, in that order."""
     grace = settings.DOCK_KEY_GRACE_SECONDS if grace_seconds is None else grace_seconds
     if grace < 0:
         raise InvalidTransition("The grace window cannot be negative.")
     result = OrgRotation(grace_seconds=grace)
     with transaction.atomic(), batch():
+        list(Org.objects.select_for_update(no_key=True).filter(pk=org.pk).values_list("pk", flat=True))
+        if unless_since is not None:
+            last = last_org_rotation(org)
+            if last is not None and last.id > unless_since:
+                raise Conflict(
+                    f"{last.actor_name} rotated every key at {timezone.localtime(last.occurred_at):%H:%M:%S}, after this "
+                    "page was opened: the keys shown then are the ones to use. Look again before rotating once more."
+                )
         now = timezone.now()
         ends = now + timedelta(seconds=grace)
+        live = _live_keys(org, now)
+        _lock_principals(live.values("principal_id"))
         keys_ = list(
-            _live_keys(org, now).select_for_update(of=("self",))
+            live.select_for_update(of=("self",))
             .select_related("principal", "principal__org", "principal__owner").order_by("id")
         )
         for key in keys_:
             principal = key.principal
             if key.expires_at is not None:  # already rotated, still in its grace window
                 if key.expires_at > ends:
+                    was = key.expires_at
                     key.expires_at = ends
                     key.save(update_fields=["expires_at"])
-                    result.cut_short += 1
-                    record(events.KEY_RETIRED, actor=actor, target=principal,
-                           details={"key": key.prefix, "grace_seconds": grace, "reason": "org-wide rotation"})
+                    result.cut_short.append((principal, key))
+                    record(events.KEY_RETIRED, actor=actor, target=principal, details={
+                        "key": key.prefix, "grace_seconds": grace, "reason": "org-wide rotation",
+                        "cut_short": True, "was_until": was.isoformat(),
+                    })
             elif principal.kind == Kind.SERVICE:
                 new_key, plaintext = key_rotate(actor=actor, key=key, grace_seconds=grace)
                 result.issued.append((principal, new_key, plaintext))
@@ -161,7 +201,7 @@ def org_keys_rotate(*, actor, org: Org, grace_seconds: int | None = None) -> Org
                 record(events.KEY_RETIRED, actor=actor, target=principal,
                        details={"key": key.prefix, "grace_seconds": grace, "reason": "org-wide rotation"})
         record(events.ORG_KEYS_ROTATED, actor=actor, target=org, org=org.slug, details={
-            "services": len(result.issued), "agents": len(result.retired), "cut_short": result.cut_short,
+            "services": len(result.issued), "agents": len(result.retired), "cut_short": len(result.cut_short),
             "grace_seconds": grace,
         })
     return result

@@ -732,3 +732,80 @@ def test_two_admins_stepping_down_at_once_leave_one_admin(world, hold, second):
     with pytest.raises(InvalidTransition, match="at least one admin"):
         other.outcome()
     assert list(Membership.objects.filter(workspace=world.space, role=Role.ADMIN).values_list("principal", flat=True)) == [bo.pk]
+
+
+# Org-wide key rotation (incident response) ------------------------------------------------
+
+
+@pytest.mark.parametrize("other", ["service_revoke", "service_adopt", "agent_revoke", "agent_transfer"])
+def test_an_org_wide_rotation_does_not_deadlock_with_revoking_or_handing_on(world, hold, other):
+    """The rotation, holding its locks mid-way (a service account's key rotated), and a
+    second admin revoking or handing on a principal whose keys it holds: both finish, in
+    some order, and the chain verifies. Locking keys before their principals deadlocked
+    service_revoke and service_adopt: the new key's foreign-key check on the principal
+    waited for the revocation, which waited for the key rows."""
+    from identity.services import service_accounts as service_services
+
+    make = Maker()
+    second_admin = make.human(world.org, "Bea Admin", role="admin", email="bea@acme.test")
+    service, _ = make.service(world.org, "Nightly Digest")
+    heir = make.human(world.org, "Nina Next", email="nina@acme.test")
+    held = hold(key_services, "key_rotate")
+    rotation = Worker("rotation", lambda: key_services.org_keys_rotate(actor=world.admin, org=world.org)).begin()
+    held.wait_reached()
+    act = {
+        "service_revoke": lambda: service_services.service_revoke(actor=second_admin, service=service),
+        "service_adopt": lambda: service_services.service_adopt(actor=second_admin, service=service, owner=world.owner, issue_key=False),
+        "agent_revoke": lambda: agent_services.agent_revoke(actor=second_admin, agent=world.agent),
+        "agent_transfer": lambda: agent_services.agent_transfer(actor=second_admin, agent=world.agent, new_owner=heir),
+    }[other]
+    second = Worker(other, act).begin()
+    wait_until_blocked(second)
+    held.release.set()
+    result = rotation.outcome()
+    second.outcome()
+    assert [p.pk for p, _, _ in result.issued] == [service.pk]
+    assert verify_chain().ok
+
+
+def test_two_admins_rotating_every_key_at_once_rotate_once(world, hold):
+    """Both opened the page before either rotated (seen=0): the second waits for the
+    first, then is refused, and the keys the first was shown stay current."""
+    from identity.errors import Conflict
+
+    make = Maker()
+    second_admin = make.human(world.org, "Bea Admin", role="admin", email="bea@acme.test")
+    service, _ = make.service(world.org, "Nightly Digest")
+    held = hold(key_services, "key_rotate")
+    first = Worker("first", lambda: key_services.org_keys_rotate(actor=world.admin, org=world.org, unless_since=0)).begin()
+    held.wait_reached()
+    second = Worker("second", lambda: key_services.org_keys_rotate(actor=second_admin, org=world.org, unless_since=0)).begin()
+    wait_until_blocked(second)
+    held.release.set()
+    shown = first.outcome().issued[0][1]
+    with pytest.raises(Conflict, match="Ada Admin rotated every key"):
+        second.outcome()
+    shown.refresh_from_db()
+    assert shown.is_current
+    assert len(events_of(events.ORG_KEYS_ROTATED)) == 1
+
+
+def test_rotating_a_service_accounts_key_while_it_is_revoked_does_not_deadlock(world, hold):
+    """key_rotate held after making the new key (its key row locked), service_revoke
+    waiting: the rotation locked the principal first, so the revocation waits for it
+    rather than holding the principal the new key's foreign-key check needs."""
+    from identity.services import service_accounts as service_services
+
+    make = Maker()
+    service, _ = make.service(world.org, "Nightly Digest")
+    held = hold(key_services, "_new_key")
+    key = ApiKey.objects.get(principal=service)
+    rotation = Worker("rotation", lambda: key_services.key_rotate(actor=world.admin, key=key)).begin()
+    held.wait_reached()
+    revoke = Worker("revoke", lambda: service_services.service_revoke(actor=world.admin, service=service)).begin()
+    wait_until_blocked(revoke)
+    held.release.set()
+    rotation.outcome()
+    revoke.outcome()
+    assert not ApiKey.objects.filter(principal=service, revoked_at__isnull=True).exists()
+    assert verify_chain().ok

@@ -169,7 +169,7 @@ def test_org_wide_rotation_now_cuts_off_every_live_key_including_those_in_grace(
     old = ApiKey.objects.get(principal=svc, expires_at__isnull=False)
     before = timezone.now()
     result = key_services.org_keys_rotate(actor=SYSTEM, org=org, grace_seconds=0)
-    assert result.cut_short == 1 and len(result.retired) == 1 and len(result.issued) == 1
+    assert [p.pk for p, _ in result.cut_short] == [svc.pk] and len(result.retired) == 1 and len(result.issued) == 1
     old.refresh_from_db()
     assert old.expires_at <= timezone.now() and old.expires_at >= before
     assert not ApiKey.objects.get(principal=agent).is_usable()
@@ -186,7 +186,7 @@ def test_org_wide_rotation_with_grace_never_lengthens_a_shorter_grace(make):
     ends = old.expires_at
     result = key_services.org_keys_rotate(actor=SYSTEM, org=org, grace_seconds=900)
     old.refresh_from_db()
-    assert old.expires_at == ends and result.cut_short == 0
+    assert old.expires_at == ends and result.cut_short == []
 
 
 def test_org_wide_rotation_preview_counts_what_it_will_touch(make):
@@ -199,7 +199,7 @@ def test_org_wide_rotation_preview_counts_what_it_will_touch(make):
     make.agent(make.human(make.org()))  # another org's
     assert key_services.org_keys_preview(org) == {"agents": 2, "services": 1, "grace": 1}
     result = key_services.org_keys_rotate(actor=SYSTEM, org=org)
-    assert (len(result.retired), len(result.issued), result.cut_short) == (2, 1, 0)
+    assert (len(result.retired), len(result.issued), len(result.cut_short)) == (2, 1, 0)
 
 
 def test_org_wide_rotation_refuses_a_negative_grace(make):

@@ -260,7 +260,10 @@ class Command(BaseCommand):
                 {"handle": p.handle, "id": p.public_id, "owner": p.owner.handle, "key_prefix": key.prefix, "valid_until": key.expires_at.isoformat()}
                 for p, key in result.retired
             ],
-            "cut_short": result.cut_short,
+            "cut_short": [
+                {"handle": p.handle, "id": p.public_id, "key_prefix": key.prefix, "valid_until": key.expires_at.isoformat()}
+                for p, key in result.cut_short
+            ],
         }
 
     def do_user_create(self, *, email, org, name, role, password_stdin, **_):
