@@ -69,3 +69,8 @@ class OrgRotationForm(DockForm):
         error_messages={"required": "Choose when the current keys stop working.",
                         "invalid_choice": "Choose when the current keys stop working."},
     )
+    # The newest rotation the page showed (0: none): a rotation since then refuses this one.
+    seen = forms.IntegerField(min_value=0, widget=forms.HiddenInput, error_messages={
+        "required": "This form is out of date: open the page again.", "invalid": "This form is out of date: open the page again.",
+        "min_value": "This form is out of date: open the page again.",
+    })

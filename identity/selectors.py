@@ -3,7 +3,7 @@ only what it may see; a principal it may not see is None (the view answers 404).
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch
+from django.db.models import Count, Exists, OuterRef, Prefetch
 from django.utils import timezone
 
 from audit import events as audit_events
@@ -215,7 +215,13 @@ def proposal_for(viewer: Principal, public_id: str) -> Proposal | None:
 
 
 def my_agents(viewer: Principal):
-    return agents_of(viewer)
+    """The viewer's agents, each knowing whether it has a current key: after an org-wide
+    rotation retired their keys, the owner is the one who must issue new ones."""
+    current = ApiKey.objects.filter(principal=OuterRef("pk"), revoked_at__isnull=True, expires_at__isnull=True)
+    return list(
+        Principal.objects.filter(owner=viewer, kind=Kind.AGENT).annotate(has_current_key=Exists(current))
+        .select_related(*WITH_FACES).order_by("display_name", "id")
+    )
 
 
 def home_workspaces(viewer: Principal, limit: int = 12):

@@ -333,6 +333,7 @@ def post_forms(world):
         "agent-transfer": ("alice", [scout], {"owner": world.bob.pk}),
         "service-new": ("alice", [], {"name": "Injected Service", "handle": ""}),
         "service-rotate": ("alice", [svc], {}),
+        "org-keys-rotate": ("alice", [], {"when": "now", "seen": 0}),
         "service-key-revoke": ("alice", [svc, key_prefix], {}),
         "service-revoke": ("alice", [svc], {}),
         "service-grant": ("alice", [svc], {"workspace": "vault", "role": "viewer"}),
@@ -395,7 +396,7 @@ def test_every_dashboard_url_is_classified(world):
 
 POST_NAMES = [
     "signup", "login", "logout", "password-change", "agent-new", "agent-pause", "agent-resume", "agent-rotate",
-    "agent-revoke", "agent-restore", "agent-transfer", "service-new", "service-rotate", "service-key-revoke",
+    "agent-revoke", "agent-restore", "agent-transfer", "service-new", "service-rotate", "org-keys-rotate", "service-key-revoke",
     "service-revoke", "service-grant", "service-grant-remove", "service-adopt", "proposal-approve", "proposal-reject",
     "workspace-new", "workspace", "document-edit", "document-delete", "document-comment", "workspace-member-role",
     "workspace-member-remove", "workspace-invite", "invitation-revoke", "elevation-grant", "elevation-remove",

@@ -53,7 +53,7 @@ def test_the_page_says_what_will_happen_before_anything_does(acme, scout):
 def test_rotating_hands_the_admin_the_service_keys_once_and_no_agent_key(acme, scout):
     agent, agent_key = scout
     mark = audit_mark()
-    response = logged_in(acme.admin).post(URL, {"when": "grace"})
+    response = logged_in(acme.admin).post(URL, {"when": "grace", "seen": 0})
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
     shown = KEY_RE.findall(response.content.decode())
@@ -76,7 +76,7 @@ def test_rotating_hands_the_admin_the_service_keys_once_and_no_agent_key(acme, s
 def test_rotating_now_cuts_every_old_key_off_at_once(acme, scout, make):
     agent, agent_key = scout
     neighbour, neighbour_key = make.agent(acme.other_admin, "Neighbour")
-    response = logged_in(acme.admin).post(URL, {"when": "now"})
+    response = logged_in(acme.admin).post(URL, {"when": "now", "seen": 0})
     assert response.status_code == 200
     assert "The old keys have stopped working." in response.content.decode()
     refused = ApiClient(agent_key).get("/api/v1/me")
@@ -89,7 +89,7 @@ def test_rotating_now_cuts_every_old_key_off_at_once(acme, scout, make):
 
 def test_a_made_up_choice_is_a_form_error_and_changes_nothing(acme, scout):
     mark = audit_mark()
-    response = logged_in(acme.admin).post(URL, {"when": "yesterday"})
+    response = logged_in(acme.admin).post(URL, {"when": "yesterday", "seen": 0})
     assert response.status_code == 400
     assert "Choose when the current keys stop working." in response.content.decode()
     assert current_keys(acme.service) == 1 and current_keys(scout[0]) == 1
@@ -98,3 +98,55 @@ def test_a_made_up_choice_is_a_form_error_and_changes_nothing(acme, scout):
 
 def test_the_service_accounts_page_links_to_it(acme):
     assert f'href="{URL}"' in logged_in(acme.admin).get(reverse("services")).content.decode()
+
+
+def test_sending_the_form_twice_does_not_rotate_the_keys_just_handed_out(acme, scout):
+    client = logged_in(acme.admin)
+    page = client.get(URL).content.decode()
+    assert 'name="seen" value="0"' in page
+    first = client.post(URL, {"when": "grace", "seen": 0})
+    handed_out = KEY_RE.findall(first.content.decode())[0]
+    mark = audit_mark()
+    again = client.post(URL, {"when": "grace", "seen": 0})  # a reload of the answer, a double click, a second admin
+    assert again.status_code == 409
+    text = again.content.decode()
+    assert "Ada Admin rotated every key at" in text and not KEY_RE.findall(text)
+    assert usable(handed_out) and ApiKey.objects.get(prefix=handed_out.split("_")[1]).is_current
+    assert audit_mark() == mark
+    # The refusal is drawn after the rotation it names: sending it on rotates once more, on purpose.
+    last = AuditEvent.objects.filter(action="org.keys.rotated").latest("id").id
+    assert f'name="seen" value="{last}"' in text and "Last done by Ada Admin" in text
+    assert client.post(URL, {"when": "grace", "seen": last}).status_code == 200
+    assert not ApiKey.objects.get(prefix=handed_out.split("_")[1]).is_current
+
+
+def test_a_form_without_its_marker_is_refused(acme, scout):
+    response = logged_in(acme.admin).post(URL, {"when": "now"})
+    assert response.status_code == 400
+    assert "This form is out of date: open the page again." in response.content.decode()
+    assert current_keys(acme.service) == 1 and current_keys(scout[0]) == 1
+
+
+def test_the_agents_profile_says_its_key_was_retired_and_who_issues_the_next(acme, scout):
+    agent, _ = scout
+    profile = reverse("profile", args=[agent.handle])
+    assert 'id="key-retired"' not in logged_in(acme.alice).get(profile).content.decode()
+    logged_in(acme.admin).post(URL, {"when": "now", "seen": 0})
+    owner_view = logged_in(acme.alice).get(profile).content.decode()
+    assert "was retired when an org admin rotated every key of Acme" in owner_view
+    assert "Issue a new key and give it to the agent." in owner_view
+    assert "Active, but it has no working key: it can do nothing through the API until you issue one." in owner_view
+    admin_view = logged_in(acme.admin).get(profile).content.decode()
+    assert "Only Alice Adams, its owner, can issue the new one." in admin_view
+    # Once the owner has issued a new key, the notice goes.
+    logged_in(acme.alice).post(reverse("agent-rotate", args=[agent.handle]))
+    assert 'id="key-retired"' not in logged_in(acme.alice).get(profile).content.decode()
+
+
+def test_the_owners_home_page_flags_agents_that_need_a_key(acme, scout):
+    agent, _ = scout
+    home = reverse("home")
+    assert "Needs a key" not in logged_in(acme.alice).get(home).content.decode()
+    logged_in(acme.admin).post(URL, {"when": "grace", "seen": 0})
+    page = logged_in(acme.alice).get(home).content.decode()
+    assert f'<a class="chip chip-warn" href="/p/{agent.handle}/"' in page and "Needs a key" in page

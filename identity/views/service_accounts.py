@@ -198,17 +198,28 @@ def org_keys_rotate(request):
     """Incident response: every key of the org's agents and service accounts at once. GET
     says what will happen; POST does it and answers with the service accounts' new keys,
     shown once, right there (nothing waits in the session for a redirect). The agents'
-    new keys are their owners' to issue: this page never sees them."""
+    new keys are their owners' to issue: this page never sees them. The form carries the
+    newest rotation it was drawn after, so sending it twice does not rotate twice."""
     viewer = _admin(request)
     form = OrgRotationForm(request.POST if request.method == "POST" else None)
     context = _base_context(viewer) | {"form": form}
-    if request.method == "POST" and form.is_valid():
-        grace = 0 if form.cleaned_data["when"] == "now" else settings.DOCK_KEY_GRACE_SECONDS
-        result = key_services.org_keys_rotate(actor=viewer, org=viewer.org, grace_seconds=grace)
-        context["result"] = result
-        return no_store(render(request, "identity/services/rotate_all.html", context))
-    context["preview"] = key_services.org_keys_preview(viewer.org)
-    status = 400 if form.is_bound else 200
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            grace = 0 if form.cleaned_data["when"] == "now" else settings.DOCK_KEY_GRACE_SECONDS
+            try:
+                result = key_services.org_keys_rotate(
+                    actor=viewer, org=viewer.org, grace_seconds=grace, unless_since=form.cleaned_data["seen"]
+                )
+            except ServiceError as exc:
+                add_service_error(form, exc)
+                status = exc.status
+            else:
+                context["result"] = result
+                return no_store(render(request, "identity/services/rotate_all.html", context))
+    last = key_services.last_org_rotation(viewer.org)
+    context |= {"preview": key_services.org_keys_preview(viewer.org), "last": last, "seen": last.id if last else 0}
     return render(request, "identity/services/rotate_all.html", context, status=status)
 
 
