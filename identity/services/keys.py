@@ -27,9 +27,15 @@ def key_issue(*, actor, principal: Principal) -> tuple[ApiKey, str]:
     """A new key for an agent or service account; the plaintext is returned once, never stored."""
     if principal.kind == Kind.HUMAN:
         raise InvalidTransition("Humans sign in with a password; API keys belong to agents and service accounts.")
-    if principal.status == Status.REVOKED:
-        raise InvalidTransition(f"{principal.handle} is revoked; it can have no keys.")
     with transaction.atomic():
+        # Its row locked and read again: a revocation committing meanwhile is seen here,
+        # rather than leaving a live key on a revoked principal (see _lock_principals).
+        principal = (
+            Principal.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("org", "owner").get(pk=principal.pk)
+        )
+        if principal.status == Status.REVOKED:
+            raise InvalidTransition(f"{principal.handle} is revoked; it can have no keys.")
         key, plaintext = _new_key(actor=actor, principal=principal)
         record(events.KEY_ISSUED, actor=actor, target=principal, details={"key": key.prefix})
     return key, plaintext

@@ -809,3 +809,28 @@ def test_rotating_a_service_accounts_key_while_it_is_revoked_does_not_deadlock(w
     revoke.outcome()
     assert not ApiKey.objects.filter(principal=service, revoked_at__isnull=True).exists()
     assert verify_chain().ok
+
+
+@pytest.mark.parametrize("kind", ["service", "agent"])
+def test_a_key_issued_while_its_principal_is_revoked_is_refused(world, kind):
+    """The revocation commits while the issue waits: the issue sees it and refuses, and no
+    live key is left on a revoked principal."""
+    from identity.services import service_accounts as service_services
+
+    if kind == "service":
+        principal, _ = Maker().service(world.org, "Nightly Digest")
+        revoke = lambda: service_services.service_revoke(actor=world.admin, service=principal)  # noqa: E731
+    else:
+        principal = world.agent
+        revoke = lambda: agent_services.agent_revoke(actor=world.owner, agent=principal)  # noqa: E731
+    held, run = held_transaction(revoke)
+    revoking = Worker("revoke", run).begin()
+    assert held.reached.wait(WAIT)
+    issuing = Worker("issue", lambda: key_services.key_issue(actor=world.owner, principal=principal)).begin()
+    wait_until_blocked(issuing)
+    held.release.set()
+    revoking.outcome()
+    with pytest.raises(InvalidTransition, match="revoked"):
+        issuing.outcome()
+    assert not ApiKey.objects.filter(principal=principal, revoked_at__isnull=True).exists()
+    assert verify_chain().ok
