@@ -71,3 +71,44 @@ def test_admin_transfers_and_restores_after_the_owner_is_deactivated(page: Page,
     # Access now comes from Bob (a viewer): the workspace is readable, writing is not.
     code, workspaces = api(live_server, new_key, "/api/v1/workspaces")
     assert code == 200 and workspaces["items"][0]["capabilities"] == ["read"]
+
+
+def test_admin_rotates_every_key_in_an_incident_and_the_owner_issues_the_agents(page: Page, live_server, make):
+    org = make.org(slug="acme", name="Acme")
+    make.human(org, "Ada Admin", role="admin", email="ada@acme.test", password=PASSWORD)
+    alice = make.human(org, "Alice Adams", email="alice@acme.test", password=PASSWORD)
+    agent, agent_key = make.agent(alice, "Scout", scope="read")
+    service, service_key = make.service(org, "Nightly Digest")
+
+    log_in(page, live_server, "ada@acme.test")
+    page.goto(f"{live_server.url}/services/")
+    page.get_by_role("link", name="Rotate every key").click()
+    expect(page.locator("#rotation-impact")).to_contain_text("1 service account key is replaced")
+    expect(page.locator("#rotation-impact")).to_contain_text("1 agent key is retired with no successor")
+    page.get_by_label("Now").check()
+    dialogs = []
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+    page.get_by_role("button", name="Rotate every key").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Every key in Acme rotated")
+    assert dialogs and dialogs[0].startswith("Rotate every key of Acme?")
+    copy = page.get_by_role("button", name="Copy the key of Nightly Digest")
+    expect(copy).to_be_focused()
+    new_service_key = page.locator("[data-new-key]").inner_text()
+    assert api(live_server, new_service_key)[0] == 200
+    assert api(live_server, service_key)[0] == 401 and api(live_server, agent_key)[0] == 401
+    expect(page.locator("tr[data-agent=scout]")).to_contain_text("Alice Adams")
+
+    # A reload sends the form again: refused, and the key just shown still works.
+    page.reload()
+    expect(page.locator("ul.errors")).to_contain_text("Ada Admin rotated every key at")
+    assert api(live_server, new_service_key)[0] == 200
+
+    # Alice is told on her home page and on the agent's profile, and issues its new key.
+    page.context.clear_cookies()
+    log_in(page, live_server, "alice@acme.test")
+    page.get_by_role("link", name="Needs a key").click()
+    expect(page.locator("#key-retired")).to_contain_text("Issue a new key and give it to the agent.")
+    page.get_by_role("button", name="Issue a key").click()
+    new_agent_key = page.locator("#new-key").inner_text()
+    assert api(live_server, new_agent_key)[0] == 200
+    expect(page.locator("#key-retired")).to_have_count(0)
