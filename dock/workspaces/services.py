@@ -6,7 +6,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -357,6 +357,22 @@ def _locked_document(document: Document) -> Document:
         raise NotFound("That document no longer exists.") from None
 
 
+_DOCUMENT_KEPT = f"SELECT 1 FROM {Document._meta.db_table} WHERE id = %s"
+
+
+def _kept_document(document: Document) -> None:
+    """Refuse (404) if `document` is gone, and keep it from going until commit: on
+    PostgreSQL its row is locked FOR KEY SHARE, which waits for a delete in flight and
+    blocks one that starts later, without blocking edits. For what points at a document
+    (a comment, a request to delete it), read in the same transaction: without it a row
+    inserted for a document deleted meanwhile failed its foreign-key check (a 500)."""
+    sql = _DOCUMENT_KEPT + (" FOR KEY SHARE" if connection.vendor == "postgresql" else "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [document.pk])
+        if cursor.fetchone() is None:
+            raise NotFound("That document no longer exists.")
+
+
 def document_create(*, actor: Principal, workspace: Workspace, title: str, body: str = "") -> Document:
     title = _clean_title(title)
     body = _clean_body(body)
@@ -419,6 +435,7 @@ def document_delete(*, actor: Principal, document: Document, approved_by=None, p
 def comment_create(*, actor: Principal, document: Document, body: str) -> Comment:
     body = _clean_body(body, limit=COMMENT_MAX, required=True)
     with transaction.atomic():
+        _kept_document(document)
         comment = Comment.objects.create(public_id=new_public_id("cmt"), document=document, body=body, author=actor)
         record(events.COMMENT_CREATED, actor=actor, target=comment, workspace=document.workspace,
                details={"document": document.public_id})
@@ -430,6 +447,7 @@ def comment_create(*, actor: Principal, document: Document, body: str) -> Commen
 
 def proposal_create(*, actor: Principal, document: Document, reason: str = "") -> Proposal:
     with transaction.atomic():
+        _kept_document(document)
         existing = Proposal.objects.filter(
             document=document, proposer=actor, status=ProposalStatus.PENDING, expires_at__gt=timezone.now()
         ).first()
