@@ -10,7 +10,7 @@ from dock.workspaces import services as workspace_services
 from dock.workspaces.models import ROLE_CAPS, Elevation, Membership, Proposal
 from dock.workspaces.signals import membership_removed, membership_role_changed
 
-from .models import Kind, Principal, Status
+from .models import Kind, Principal
 from .services.agents import agent_suspend
 from .services.keys import keys_revoke_all
 from .signals import agent_revoked, agent_transferred, principal_deactivated, principal_deleting, service_adopted
@@ -54,8 +54,9 @@ def owner_role_changed(sender, *, membership: Membership, old_role: str, actor, 
 def owner_deactivated(sender, *, principal: Principal, actor, **kwargs):
     """Every agent of a deactivated human is suspended and every key of theirs revoked."""
     for agent in _agents_of(principal.pk).select_related("org", "owner").order_by("id"):
-        if agent.status in (Status.ACTIVE, Status.PAUSED):
-            agent_suspend(actor=actor, agent=agent, reason="owner deactivated")
+        agent = agent_suspend(actor=actor, agent=agent, reason="owner deactivated", owner=principal)
+        if agent.owner_id != principal.pk:
+            continue  # transferred while this ran: its new owner's now, keys and all
         keys_revoke_all(actor=actor, principal=agent, reason="owner deactivated")
     workspace_services.proposals_cancel(
         actor=actor, proposals=Proposal.objects.filter(proposer__owner=principal), reason="owner deactivated"

@@ -104,10 +104,14 @@ def agent_revoke(*, actor, agent: Principal) -> Principal:
     )
 
 
-def agent_suspend(*, actor, agent: Principal, reason: str) -> Principal:
+def agent_suspend(*, actor, agent: Principal, reason: str, owner: Principal | None = None) -> Principal:
+    """`owner`: suspend only while the agent is still theirs, read under its lock (a
+    transfer committing meanwhile hands it to an active owner: nothing to suspend)."""
     with transaction.atomic():
         agent = _locked(agent)
         if agent.status not in (Status.ACTIVE, Status.PAUSED):
+            return agent
+        if owner is not None and agent.owner_id != owner.pk:
             return agent
         previous = agent.status
         agent.status = Status.SUSPENDED
