@@ -834,3 +834,52 @@ def test_a_key_issued_while_its_principal_is_revoked_is_refused(world, kind):
         issuing.outcome()
     assert not ApiKey.objects.filter(principal=principal, revoked_at__isnull=True).exists()
     assert verify_chain().ok
+
+
+# Rows pointing at a document being deleted; an owner deactivated while a transfer commits --------
+
+
+@pytest.mark.parametrize("what", ["comment", "delete request"])
+def test_commenting_on_or_asking_to_delete_a_document_being_deleted_is_a_404(world, what):
+    """The document's delete holds its row; the agent's comment or delete request waits,
+    then finds it gone: 404, not a foreign-key violation (a 500)."""
+    from identity import consent
+
+    key = world.key
+    if what == "delete request":
+        _, key = Maker().agent(world.owner, "Deleter", scope="read,delete")
+    held, run = held_transaction(lambda: consent.document_delete_request(actor=world.admin, document=world.document))
+    deleting = Worker("delete", run).begin()
+    assert held.reached.wait(WAIT)
+    path = f"/api/v1/documents/{world.document.public_id}"
+    if what == "comment":
+        call = lambda: ApiClient(key).post(f"{path}/comments", {"body": "+1"})  # noqa: E731
+    else:
+        call = lambda: ApiClient(key).delete(path)  # noqa: E731
+    writing = Worker(what, call).begin()
+    wait_until_blocked(writing)
+    held.release.set()
+    deleting.outcome()
+    response = writing.outcome()
+    assert response.status_code == 404, response.data
+    assert not Comment.objects.filter(document_id=world.document.pk).exists()
+    assert verify_chain().ok
+
+
+def test_deactivating_an_owner_while_their_agent_is_transferred_leaves_it_active(world):
+    """The transfer commits first: the agent is its new, active owner's, and stays active."""
+    from identity.services import users as user_services
+
+    heir = Maker().human(world.org, "Nina Next", email="nina@acme.test")
+    held, run = held_transaction(lambda: agent_services.agent_transfer(actor=world.admin, agent=world.agent, new_owner=heir))
+    transferring = Worker("transfer", run).begin()
+    assert held.reached.wait(WAIT)
+    deactivating = Worker("deactivate", lambda: user_services.user_deactivate(actor=world.admin, user=world.owner.user)).begin()
+    wait_until_blocked(deactivating)
+    held.release.set()
+    transferring.outcome()
+    deactivating.outcome()
+    agent = Principal.objects.get(pk=world.agent.pk)
+    assert (agent.owner_id, agent.status) == (heir.pk, Status.ACTIVE)
+    assert not events_of(events.AGENT_SUSPENDED)
+    assert verify_chain().ok
