@@ -532,12 +532,23 @@ def proposal_reject(*, actor, proposal: Proposal) -> Proposal:
 
 
 def proposals_cancel(*, actor, proposals, reason: str) -> int:
-    """Cancel pending proposals (e.g. the proposer's owner left the workspace)."""
-    pending = list(
-        proposals.filter(status=ProposalStatus.PENDING).select_related("workspace", "workspace__org")
-    )
-    if pending:
-        Proposal.objects.filter(pk__in=[p.pk for p in pending]).update(status=ProposalStatus.CANCELLED, decided_at=timezone.now())
-        for proposal in pending:
-            record(events.PROPOSAL_CANCELLED, actor=actor, target=proposal, workspace=proposal.workspace, details={"reason": reason})
+    """Cancel those of `proposals` still pending (e.g. the proposer's owner left the
+    workspace); returns how many this call cancelled.
+
+    A decision may be committing on one of them meanwhile. Its row is locked here before
+    it is written, and on PostgreSQL a row that was waited for is read again and kept out
+    once no longer pending: an approval or rejection that committed first stays as it is,
+    with no cancellation recorded over it. The rows are locked in id order, the order
+    every writer that takes several of them uses, so two cascades cannot deadlock."""
+    with transaction.atomic():
+        pending = list(
+            proposals.filter(status=ProposalStatus.PENDING)
+            .select_for_update(of=("self",))
+            .select_related("workspace", "workspace__org")
+            .order_by("pk")
+        )
+        if pending:
+            Proposal.objects.filter(pk__in=[p.pk for p in pending]).update(status=ProposalStatus.CANCELLED, decided_at=timezone.now())
+            for proposal in pending:
+                record(events.PROPOSAL_CANCELLED, actor=actor, target=proposal, workspace=proposal.workspace, details={"reason": reason})
     return len(pending)
