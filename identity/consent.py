@@ -42,9 +42,15 @@ def may_decide(actor, proposal: Proposal) -> bool:
         return False
     proposer = proposal.proposer
     if actor.kind == Kind.HUMAN:
+        # The owner's row is share-locked too, and its status read again: the decision
+        # names its decider, and the check of that reference at commit would otherwise
+        # wait on a deactivation of the owner that holds the owner's row while it waits
+        # for the agent's, which this decision has share-locked. Now the deactivation
+        # waits for the decision, or commits first and the owner may no longer decide.
+        decision = access.check(actor.pk, proposal.workspace_id, lock=True)
         if proposer.owner_id == actor.pk:
-            return True
-        return access.check(actor.pk, proposal.workspace_id, lock=True).allows(caps.MANAGE)
+            return decision.rule != access.INACTIVE
+        return decision.allows(caps.MANAGE)
     if actor.kind == Kind.AGENT:
         if actor.owner_id == proposer.owner_id:
             return False  # a second agent must be owned by someone else

@@ -474,7 +474,10 @@ def _locked(proposal: Proposal):
 
 
 def _locked_pending(proposal: Proposal) -> Proposal:
-    proposal = _locked(proposal).get()
+    return _still_pending(_locked(proposal).get())
+
+
+def _still_pending(proposal: Proposal) -> Proposal:
     if proposal.status != ProposalStatus.PENDING:
         raise InvalidTransition(f"This proposal is already {proposal.status}.")
     if proposal.expires_at <= timezone.now():
@@ -499,14 +502,21 @@ def proposal_approve(*, actor, proposal: Proposal) -> Proposal:
     """Carry out the operation, attributed to the proposer, with the approver recorded.
     Who may approve is decided by the caller (identity.consent)."""
     with transaction.atomic(), batch():
-        proposal = _locked_pending(proposal)
+        # The proposer's access rows are share-locked before the proposal's row: the
+        # changes that take that access away (removing or lowering the owner, revoking,
+        # transferring or suspending the agent) lock those rows first and the proposals
+        # after, to cancel them. Taken the other way round, the two would deadlock. The
+        # proposer and workspace of a proposal never change, so reading it unlocked is
+        # enough to find them; whether it is still pending is read again once locked.
+        current = _still_pending(Proposal.objects.select_related("proposer").get(pk=proposal.pk))
         # The operation runs as the proposer, so the proposer must still be able to run
         # it now: paused, narrowed in scope, or out of the workspace, it cannot. The
         # proposal then stays pending (a paused agent may be resumed) until it expires.
-        if not access.check(proposal.proposer_id, proposal.workspace_id, lock=True).allows(capabilities.DELETE):
+        if not access.check(current.proposer_id, current.workspace_id, lock=True).allows(capabilities.DELETE):
             raise InvalidTransition(
-                f"{proposal.proposer.display_name} can no longer delete in this workspace, so this proposal cannot run now."
+                f"{current.proposer.display_name} can no longer delete in this workspace, so this proposal cannot run now."
             )
+        proposal = _locked_pending(proposal)
         proposal.status = ProposalStatus.APPROVED
         proposal.decided_by = actor if isinstance(actor, Principal) else None
         proposal.decided_at = timezone.now()

@@ -15,8 +15,10 @@ from audit.models import AuditEvent
 from audit.selectors import verify_chain
 from conftest import Maker
 from dock.workspaces import services as ws
-from dock.workspaces.models import Proposal, ProposalStatus
+from dock.workspaces.models import Document, Proposal, ProposalStatus, Role
 from identity import consent
+from identity.services import agents as agent_services
+from identity.services import users as user_services
 
 from . import test_concurrency
 from .test_concurrency import Worker, events_of, wait_until_blocked
@@ -51,6 +53,64 @@ def story_of(proposal) -> list[str]:
 
 def cancel_reasons(proposal) -> list[str]:
     return [e.details["reason"] for e in events_of(events.PROPOSAL_CANCELLED, target_id=proposal.public_id)]
+
+
+# Taking the proposer's access away while its proposal is being approved ---------------------------
+
+TAKERS = {
+    "membership_remove": (
+        lambda w, agent, heir: ws.membership_remove(actor=w.admin, membership=w.membership),
+        events.MEMBER_REMOVED,
+    ),
+    "membership_lowered": (
+        lambda w, agent, heir: ws.membership_set_role(actor=w.admin, membership=w.membership, role=Role.VIEWER),
+        events.MEMBER_ROLE_CHANGED,
+    ),
+    "agent_revoke": (
+        lambda w, agent, heir: agent_services.agent_revoke(actor=w.owner, agent=agent),
+        events.AGENT_REVOKED,
+    ),
+    "agent_transfer": (
+        lambda w, agent, heir: agent_services.agent_transfer(actor=w.admin, agent=agent, new_owner=heir),
+        events.AGENT_TRANSFERRED,
+    ),
+    "user_deactivate": (
+        lambda w, agent, heir: user_services.user_deactivate(actor=w.admin, user=w.owner.user),
+        events.HUMAN_DEACTIVATED,
+    ),
+}
+
+
+@pytest.mark.parametrize(("taker", "decider"), [
+    *((taker, "admin") for taker in TAKERS),
+    # The owner decides while being removed or deactivated.
+    ("membership_remove", "owner"),
+    ("user_deactivate", "owner"),
+])
+def test_access_taken_during_an_approval_waits_for_it_and_cancels_nothing_decided(world, hold, taker, decider):
+    agent, p1, p2 = two_deleters(world)
+    heir = Maker().human(world.org, "Nina Next", email="nina@acme.test")
+    take, taken_event = TAKERS[taker]
+    approve_as = world.admin if decider == "admin" else world.owner
+
+    held = hold(ws, "_locked_pending")  # the approval holds the proposal's row
+    approver = Worker(f"{decider} approves", lambda: consent.proposal_approve(actor=approve_as, proposal=p1)).begin()
+    held.wait_reached()
+    taking = Worker(taker, lambda: take(world, agent, heir)).begin()
+    wait_until_blocked(taking)  # on a row the approval's access check share-locked
+    held.release.set()
+
+    assert approver.outcome().status == ProposalStatus.APPROVED
+    taking.outcome()
+    assert status_of(p1) == ProposalStatus.APPROVED
+    assert story_of(p1) == [events.PROPOSAL_CREATED, events.PROPOSAL_APPROVED]
+    assert not Document.objects.filter(pk=world.document.pk).exists()
+    assert status_of(p2) == ProposalStatus.CANCELLED
+    assert cancel_reasons(p2) == ["document deleted"]
+    [deleted] = events_of(events.DOCUMENT_DELETED)
+    [taken] = events_of(taken_event)
+    assert deleted.id < taken.id  # the approval committed first
+    assert verify_chain().ok
 
 
 # A rejection committing while a cascade cancels the same proposal --------------------------------
