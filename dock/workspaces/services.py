@@ -413,7 +413,10 @@ def document_update(*, actor: Principal, document: Document, title: str | None =
 
 def document_delete(*, actor: Principal, document: Document, approved_by=None, proposal: Proposal | None = None) -> None:
     """Irreversible. An agent's delete reaches here only through an approved proposal."""
-    with transaction.atomic():
+    # Its events are appended together at the end: the audit chain head is the last lock
+    # a writer takes, and cancelling the other proposals locks their rows, which a
+    # cascade cancelling them too may hold while it waits for the head.
+    with transaction.atomic(), batch():
         document = _locked_document(document)
         details = {"title": document.title}
         if approved_by is not None:  # a principal, or the operator (the system) from the CLI
@@ -516,6 +519,12 @@ def proposal_approve(*, actor, proposal: Proposal) -> Proposal:
             raise InvalidTransition(
                 f"{current.proposer.display_name} can no longer delete in this workspace, so this proposal cannot run now."
             )
+        # The document before the proposal, as deleting a document (by a human, or by
+        # approving another proposal on it) locks the document and then cancels the
+        # proposals on it: one order, so neither can deadlock with this. Whoever waited
+        # finds the document gone, and here the proposal cancelled with it.
+        if current.document_id is not None:
+            Document.objects.select_for_update().filter(pk=current.document_id).exists()
         proposal = _locked_pending(proposal)
         proposal.status = ProposalStatus.APPROVED
         proposal.decided_by = actor if isinstance(actor, Principal) else None

@@ -17,6 +17,7 @@ from conftest import Maker
 from dock.workspaces import services as ws
 from dock.workspaces.models import Document, Proposal, ProposalStatus, Role
 from identity import consent
+from identity.errors import InvalidTransition, NotFound
 from identity.services import agents as agent_services
 from identity.services import users as user_services
 
@@ -110,6 +111,90 @@ def test_access_taken_during_an_approval_waits_for_it_and_cancels_nothing_decide
     [deleted] = events_of(events.DOCUMENT_DELETED)
     [taken] = events_of(taken_event)
     assert deleted.id < taken.id  # the approval committed first
+    assert verify_chain().ok
+
+
+# Two proposals on one document, approved at once -------------------------------------------------
+
+
+def test_second_approval_on_a_document_waits_and_finds_its_proposal_cancelled(world, hold):
+    agent, p1, p2 = two_deleters(world)
+    held = hold(ws, "_locked_pending")
+    first = Worker("olive approves P1", lambda: consent.proposal_approve(actor=world.owner, proposal=p1)).begin()
+    held.wait_reached()
+    second = Worker("ada approves P2", lambda: consent.proposal_approve(actor=world.admin, proposal=p2)).begin()
+    wait_until_blocked(second)
+    held.release.set()
+
+    assert first.outcome().status == ProposalStatus.APPROVED
+    with pytest.raises(InvalidTransition, match="already cancelled"):
+        second.outcome()
+    assert status_of(p1) == ProposalStatus.APPROVED
+    assert status_of(p2) == ProposalStatus.CANCELLED
+    assert story_of(p2) == [events.PROPOSAL_CREATED, events.PROPOSAL_CANCELLED]
+    [deleted] = events_of(events.DOCUMENT_DELETED)
+    assert deleted.details["proposal"] == p1.public_id
+    assert not Document.objects.filter(pk=world.document.pk).exists()
+    assert verify_chain().ok
+
+
+# A human deletes the document while a proposal on it is being approved ---------------------------
+
+
+def test_human_delete_waits_for_an_approval_in_flight_and_is_refused(world, hold):
+    agent, p1, p2 = two_deleters(world)
+    held = hold(ws, "_locked_pending")
+    approver = Worker("olive approves P1", lambda: consent.proposal_approve(actor=world.owner, proposal=p1)).begin()
+    held.wait_reached()
+    deleter = Worker("ada deletes", lambda: consent.document_delete_request(actor=world.admin, document=world.document)).begin()
+    wait_until_blocked(deleter)
+    held.release.set()
+
+    assert approver.outcome().status == ProposalStatus.APPROVED
+    with pytest.raises(NotFound, match="no longer exists"):
+        deleter.outcome()
+    assert status_of(p1) == ProposalStatus.APPROVED
+    assert status_of(p2) == ProposalStatus.CANCELLED
+    assert cancel_reasons(p2) == ["document deleted"]
+    [deleted] = events_of(events.DOCUMENT_DELETED)
+    assert deleted.details["proposal"] == p1.public_id
+    assert verify_chain().ok
+
+
+def test_approval_waits_for_a_human_delete_in_flight_and_is_refused(world, hold):
+    agent, p1, p2 = two_deleters(world)
+    held = hold(ws, "proposals_cancel")  # the delete holds the document and the proposals on it
+    deleter = Worker("ada deletes", lambda: consent.document_delete_request(actor=world.admin, document=world.document)).begin()
+    held.wait_reached()
+    approver = Worker("olive approves P1", lambda: consent.proposal_approve(actor=world.owner, proposal=p1)).begin()
+    wait_until_blocked(approver)
+    held.release.set()
+
+    assert deleter.outcome() is None
+    with pytest.raises(InvalidTransition, match="already cancelled"):
+        approver.outcome()
+    assert status_of(p1) == ProposalStatus.CANCELLED
+    assert status_of(p2) == ProposalStatus.CANCELLED
+    [deleted] = events_of(events.DOCUMENT_DELETED)
+    assert "proposal" not in deleted.details
+    assert story_of(p1) == [events.PROPOSAL_CREATED, events.PROPOSAL_CANCELLED]
+    assert verify_chain().ok
+
+
+def test_human_delete_waits_for_a_cascade_cancelling_the_proposals_on_it(world, hold):
+    agent, p1, p2 = two_deleters(world)
+    held = hold(ws, "proposals_cancel")  # the removal holds Olive's agent's proposal, not yet the chain head
+    remover = Worker("ada removes olive", lambda: ws.membership_remove(actor=world.admin, membership=world.membership)).begin()
+    held.wait_reached()
+    deleter = Worker("ada deletes", lambda: consent.document_delete_request(actor=world.admin, document=world.document)).begin()
+    wait_until_blocked(deleter)
+    held.release.set()
+
+    remover.outcome()
+    assert deleter.outcome() is None
+    assert cancel_reasons(p1) == ["owner left the workspace"]
+    assert cancel_reasons(p2) == ["document deleted"]
+    assert not Document.objects.filter(pk=world.document.pk).exists()
     assert verify_chain().ok
 
 
