@@ -3,6 +3,7 @@ these functions do the change and record it, in one transaction."""
 
 import hashlib
 import secrets
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -171,12 +172,32 @@ def _check_grant_role(role: str) -> None:
         raise InvalidInput("Service accounts are granted viewer or editor, never admin.", fields={"role": "viewer or editor"})
 
 
+def workspace_lock(workspace_id: int) -> None:
+    """Lock the row of the workspace `workspace_id` until commit. Changes to one workspace's members, grants,
+    invitations and elevations take it first, so they run one at a time: the last-admin
+    rule reads the other members' roles, and an elevation rests on its agent's owner
+    being a member, which a concurrent change could undo. Taken before any membership or
+    principal row, so such changes queue here instead of deadlocking on each other's rows.
+    (FOR NO KEY UPDATE: it does not wait for the key-share locks of foreign-key checks, so
+    writes of documents and comments in the workspace go on meanwhile.)"""
+    Workspace.objects.select_for_update(no_key=True).filter(pk=workspace_id).exists()
+
+
+@contextmanager
+def managing(*, actor, workspace: Workspace):
+    """The transaction in which a face changes `workspace`'s members, grants, invitations
+    or elevations on behalf of `actor`: the workspace row is locked first (see
+    workspace_lock), then `actor` must hold MANAGE there, with its own membership
+    share-locked. Checked the other way round, two admins changing each other's
+    memberships at once would each hold the membership the other one changes."""
+    with transaction.atomic():
+        workspace_lock(workspace.pk)
+        yield access.require(actor, workspace, capabilities.MANAGE, lock=True)
+
+
 def _locked_membership(membership: Membership) -> Membership:
-    """The membership's row, locked until commit, after its workspace's: changes to one
-    workspace's members run one at a time, since the last-admin rule reads the other
-    members' roles, which a concurrent change could lower. (The workspace lock is FOR NO
-    KEY UPDATE, which does not wait for the key-share locks of foreign-key checks.)"""
-    Workspace.objects.select_for_update(no_key=True).filter(pk=membership.workspace_id).exists()
+    """The membership's row, locked until commit, after its workspace's (workspace_lock)."""
+    workspace_lock(membership.workspace_id)
     try:
         return (
             Membership.objects.select_for_update(of=("self",))
@@ -279,6 +300,10 @@ def invitation_accept(*, actor: Principal, token: str) -> Membership:
         found = invitation_lookup(token)
         if found is None:
             raise NotFound("This invitation link is not valid.")
+        # The workspace first, as every change to its members takes it (workspace_lock):
+        # an admin inviting this address again meanwhile withdraws this invitation with
+        # the workspace locked, then waits for this one's row.
+        workspace_lock(found.workspace_id)
         invitation = Invitation.objects.select_for_update(of=("self",)).select_related("workspace", "workspace__org").get(pk=found.pk)
         if invitation.accepted_at is not None or invitation.revoked_at is not None:
             raise InvalidTransition("This invitation has already been used.")

@@ -257,8 +257,7 @@ def service_grant(request, public_id):
         return _respond(request, viewer, service, grant_form=form, status=400)
     workspace, role = form.cleaned_data["workspace"], form.cleaned_data["role"]
     try:
-        with transaction.atomic():
-            access.require(viewer, workspace, caps.MANAGE, lock=True)
+        with workspace_services.managing(actor=viewer, workspace=workspace):
             workspace_services.membership_add(actor=viewer, workspace=workspace, principal=service, role=role)
     except ServiceError as exc:
         add_service_error(form, exc)

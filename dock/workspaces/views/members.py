@@ -1,8 +1,8 @@
 """Members, invitations, roles, removal with its impact preview, and elevations.
-Every write: in one transaction, require MANAGE (locked), then the service."""
+Every write: in one transaction (services.managing), lock the workspace, require MANAGE
+(locked), then the service."""
 
 from django.contrib import messages
-from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
@@ -74,8 +74,7 @@ def invitation_create(request, workspace):
     status, link, invitation, replaced = 200, None, None, []
     if form.is_valid():
         try:
-            with transaction.atomic():
-                access.require(me, workspace, caps.MANAGE, lock=True)
+            with services.managing(actor=me, workspace=workspace):
                 replaced = selectors.invitations_open_to(principal=me, workspace=workspace, email=form.cleaned_data["email"])
                 for earlier in replaced:
                     services.invitation_revoke(actor=me, invitation=earlier)
@@ -115,8 +114,7 @@ def invitation_revoke(request, workspace, pk: int):
     me = acting(request)
     invitation = selectors.invitation_get(principal=me, workspace=workspace, pk=pk)
     try:
-        with transaction.atomic():
-            access.require(me, workspace, caps.MANAGE, lock=True)
+        with services.managing(actor=me, workspace=workspace):
             services.invitation_revoke(actor=me, invitation=invitation)
     except InvalidTransition as exc:
         messages.info(request, exc.detail)
@@ -156,8 +154,7 @@ def member_role(request, workspace, handle: str):
         error = "Choose one of the roles: " + ", ".join(Role.values) + "."
     else:
         try:
-            with transaction.atomic():
-                access.require(me, workspace, caps.MANAGE, lock=True)
+            with services.managing(actor=me, workspace=workspace):
                 services.membership_set_role(actor=me, membership=row.membership, role=form.cleaned_data["role"])
         except ServiceError as exc:
             if exc.status == 403:
@@ -193,8 +190,7 @@ def member_remove(request, workspace, handle: str):
     if request.method == "GET":
         return page(request, "workspaces/member_remove.html", context, fragment="impact")
     try:
-        with transaction.atomic():
-            access.require(me, workspace, caps.MANAGE, lock=True)
+        with services.managing(actor=me, workspace=workspace):
             services.membership_remove(actor=me, membership=row.membership)
     except InvalidTransition as exc:
         context["error"] = exc.detail
@@ -220,8 +216,7 @@ def _elevation(request, workspace, handle: str, *, grant: bool):
     me = acting(request)
     here = selectors.agent_in_workspace(principal=me, workspace=workspace, handle=handle)
     try:
-        with transaction.atomic():
-            access.require(me, workspace, caps.MANAGE, lock=True)
+        with services.managing(actor=me, workspace=workspace):
             if grant:
                 services.elevation_grant(actor=me, workspace=workspace, agent=here.agent)
             else:

@@ -1,0 +1,112 @@
+"""Changes to a workspace's members, grants and elevations racing each other, and the
+writes that rest on them, on PostgreSQL: each order is forced as in test_concurrency
+(one side held inside its transaction, the other shown waiting on a lock)."""
+
+import time
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+
+from audit import events
+from audit.selectors import verify_chain
+from conftest import Maker
+from dock.workspaces import services as ws
+from dock.workspaces.models import Membership, Role
+from identity import access
+from identity.tests import test_concurrency
+from identity.tests.test_concurrency import WAIT, Hold, Worker, events_of, wait_until_blocked
+
+# Its fixtures: threads and hooks (hold), a private cache, and Olive, Scout and Ada (world).
+hold, private_cache, world = test_concurrency.hold, test_concurrency.private_cache, test_concurrency.world
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def signed_in(principal) -> Client:
+    client = Client()
+    client.force_login(principal.user)
+    return client
+
+
+@pytest.fixture
+def parked(monkeypatch):
+    """parked(p1, p2, ...): each of these principals' locked access checks, once made,
+    waits (still inside its transaction) until the test releases it."""
+    gates: dict[int, Hold] = {}
+
+    def install(*principals) -> dict[int, Hold]:
+        real = access.require
+
+        def require(principal, *args, **kwargs):
+            decision = real(principal, *args, **kwargs)
+            gate = gates.get(principal.pk)
+            if kwargs.get("lock") and gate is not None and not gate.reached.is_set():
+                gate.reached.set()
+                if not gate.release.wait(WAIT):
+                    raise RuntimeError("parked access check was never released")
+            return decision
+
+        gates.update({p.pk: Hold() for p in principals})
+        monkeypatch.setattr(access, "require", require)
+        return gates
+
+    yield install
+    for gate in gates.values():
+        gate.release.set()
+
+
+def reached_or_blocked(worker: Worker, gate: Hold) -> bool:
+    """Wait until `worker` has made its parked check (True) or waits on a lock (False)."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if gate.reached.is_set():
+            return True
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [worker.pid])
+            row = cursor.fetchone()
+        if row is not None and row[0] == "Lock":
+            return False
+        assert worker.is_alive(), f"{worker.name} finished early (error: {worker.error!r})"
+        time.sleep(0.02)
+    raise AssertionError(f"{worker.name} neither made its check nor waited on a lock")
+
+
+# Two admins changing members at once ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change", ["remove", "lower"])
+def test_two_admins_changing_each_others_members_at_once_take_turns(world, parked, change):
+    """Ada removes Bo while Bo, also an admin, removes or lowers Carl, each through the
+    members page. The second waits for the first, then finds he may no longer manage."""
+    bo = Maker().human(world.org, "Bo Admin", email="bo@acme.test")
+    carl = Maker().human(world.org, "Carl Editor", email="carl@acme.test")
+    ws.membership_add(actor=world.admin, workspace=world.space, principal=bo, role=Role.ADMIN)
+    ws.membership_add(actor=world.admin, workspace=world.space, principal=carl, role=Role.EDITOR)
+    gates = parked(world.admin, bo)
+    ada_client, bo_client = signed_in(world.admin), signed_in(bo)
+    slug = world.space.slug
+
+    ada = Worker("ada removes bo", lambda: ada_client.post(reverse("workspace-member-remove", args=[slug, bo.handle]))).begin()
+    gates[world.admin.pk].wait_reached()
+    if change == "remove":
+        bo_call = lambda: bo_client.post(reverse("workspace-member-remove", args=[slug, carl.handle]))  # noqa: E731
+    else:
+        bo_call = lambda: bo_client.post(reverse("workspace-member-role", args=[slug, carl.handle]), {"role": Role.VIEWER})  # noqa: E731
+    bo_worker = Worker(f"bo {change}s carl", bo_call).begin()
+    # Bo either waits for Ada's transaction or gets as far as his own check; in the
+    # second case Ada goes on to wait for him, and then he for her.
+    bo_checked = reached_or_blocked(bo_worker, gates[bo.pk])
+    gates[world.admin.pk].release.set()
+    if bo_checked:
+        wait_until_blocked(ada)
+    gates[bo.pk].release.set()
+
+    assert ada.outcome().status_code == 302
+    bo_worker.outcome()  # refused, however the page says so
+    assert not Membership.objects.filter(workspace=world.space, principal=bo).exists()
+    assert Membership.objects.get(workspace=world.space, principal=carl).role == Role.EDITOR
+    assert [e.target_id for e in events_of(events.MEMBER_REMOVED)] == [bo.public_id]
+    assert not events_of(events.MEMBER_ROLE_CHANGED)
+    assert verify_chain().ok
