@@ -123,6 +123,16 @@ WHERE m.workspace_id = %s
 FOR SHARE
 """
 
+# The elevation too, for an agent in a restricted workspace: removing it then waits for
+# the write in flight, or, if it committed first, the write is refused. Locked after the
+# principal row, in the same round trip as the access query: transferring an agent locks
+# the agent's row before it removes the agent's elevations, and the other way round the
+# two would deadlock. The query read the elevation before it was locked, so its answer
+# is what the lock found.
+_LOCK_ELEVATION = """;
+SELECT e.id FROM workspaces_elevation e WHERE e.workspace_id = %s AND e.agent_id = %s FOR SHARE
+"""
+
 
 def decision_from_row(row) -> Decision:
     kind, status, scope, org_id, owner_status, role, w_org, visibility, restricted, elevation_id, _ = row
@@ -134,13 +144,18 @@ def decision_from_row(row) -> Decision:
 
 def check(principal_id: int, workspace_id: int, *, lock: bool = False) -> Decision:
     """What `principal_id` may do in `workspace_id`, from the database as it is now."""
-    sql = _QUERY
     with connection.cursor() as cursor:
         if lock and connection.vendor == "postgresql":
             cursor.execute(_LOCK_MEMBERSHIP, [workspace_id, principal_id])
-            sql = _QUERY + " FOR SHARE OF p"
-        cursor.execute(sql, [workspace_id, principal_id])
-        row = cursor.fetchone()
+            cursor.execute(_QUERY + " FOR SHARE OF p" + _LOCK_ELEVATION, [workspace_id, principal_id, workspace_id, principal_id])
+            row = cursor.fetchone()
+            cursor.nextset()
+            elevation = cursor.fetchone()
+            if row is not None:
+                row = (*row[:9], elevation[0] if elevation else None, row[10])
+        else:
+            cursor.execute(_QUERY, [workspace_id, principal_id])
+            row = cursor.fetchone()
     if row is None:
         return Decision(0, DENY)
     return decision_from_row(row)

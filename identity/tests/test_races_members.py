@@ -13,8 +13,9 @@ from audit import events
 from audit.selectors import verify_chain
 from conftest import Maker
 from dock.workspaces import services as ws
-from dock.workspaces.models import Membership, Role
+from dock.workspaces.models import Elevation, Membership, Role
 from identity import access
+from identity.api.testing import ApiClient
 from identity.tests import test_concurrency
 from identity.tests.test_concurrency import WAIT, Hold, Worker, events_of, wait_until_blocked
 
@@ -109,4 +110,46 @@ def test_two_admins_changing_each_others_members_at_once_take_turns(world, parke
     assert Membership.objects.get(workspace=world.space, principal=carl).role == Role.EDITOR
     assert [e.target_id for e in events_of(events.MEMBER_REMOVED)] == [bo.public_id]
     assert not events_of(events.MEMBER_ROLE_CHANGED)
+    assert verify_chain().ok
+
+
+# An elevation removed while the elevated agent's write is in flight -----------------------------
+
+
+def _restricted_world():
+    make = Maker()
+    org = make.org(slug="acme")
+    admin = make.human(org, "Ada Admin")
+    owner = make.human(org, "Olive Owner")
+    space = make.workspace(org, "vault", restricted=True)
+    make.member(space, admin, "admin")
+    membership = make.member(space, owner, "editor")
+    agent, key = make.agent(owner, "Scout", scope="read,comment,write")
+    return admin, owner, space, membership, agent, key
+
+
+def test_removing_an_elevation_waits_for_the_agents_write_in_flight(hold):
+    admin, owner, space, _, agent, key = _restricted_world()
+    ws.elevation_grant(actor=admin, workspace=space, agent=agent)
+    assert ApiClient(key).get("/api/v1/me").status_code == 200  # the next requests skip the last-used update
+    create = f"/api/v1/workspaces/{space.slug}/documents"
+
+    held = hold(access, "require")  # the write has checked its access, locks taken
+    writer = Worker("agent writes", lambda: ApiClient(key).post(create, {"title": "T", "body": "b"})).begin()
+    held.wait_reached()
+    admin_client = signed_in(admin)
+    remover = Worker(
+        "ada removes the elevation",
+        lambda: admin_client.post(reverse("elevation-remove", args=[space.slug, agent.handle])),
+    ).begin()
+    wait_until_blocked(remover)
+    held.release.set()
+
+    assert writer.outcome().status_code == 201
+    assert remover.outcome().status_code == 302
+    assert not Elevation.objects.filter(agent=agent).exists()
+    [created] = events_of(events.DOCUMENT_CREATED, actor_id=agent.public_id)
+    [removed] = events_of(events.AGENT_ELEVATION_REMOVED)
+    assert created.id < removed.id
+    assert ApiClient(key).post(create, {"title": "Later", "body": "b"}).status_code == 404
     assert verify_chain().ok
