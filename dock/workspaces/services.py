@@ -345,8 +345,18 @@ def elevation_grant(*, actor, workspace: Workspace, agent: Principal) -> Elevati
     if agent.kind != Kind.AGENT:
         raise InvalidInput("Only agents are elevated; humans and service accounts are members.")
     with transaction.atomic():
-        if Principal.objects.filter(pk=agent.pk, status=Status.REVOKED).exists():
+        # The workspace first, as removing a member takes it: a removal of the owner that
+        # commits first is seen below, and one that comes later waits, then removes this
+        # elevation with the owner's others. The agent's row next, read again: a
+        # revocation or a transfer committing meanwhile is seen too.
+        workspace_lock(workspace.pk)
+        agent = Principal.objects.select_for_update(no_key=True, of=("self",)).select_related("org").get(pk=agent.pk)
+        if agent.status == Status.REVOKED:
             raise InvalidTransition(f"{agent.handle} is revoked: it can never act again, so it is not elevated.")
+        if not Membership.objects.filter(workspace=workspace, principal_id=agent.owner_id).exists():
+            # Nothing would remove such an elevation when its owner leaves: it would wait,
+            # unseen, for the owner to join again.
+            raise InvalidTransition(f"{agent.handle}'s owner is not a member of {workspace.slug}: add them first.")
         elevation, created = Elevation.objects.get_or_create(
             workspace=workspace, agent=agent, defaults={"granted_by": actor if isinstance(actor, Principal) else None}
         )

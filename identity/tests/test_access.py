@@ -90,7 +90,9 @@ def test_rule2_restricted_workspace_needs_elevation(make, world):
 def test_rule2_elevation_without_owner_membership_gives_nothing(make, world):
     org, alice, _, bot, _ = world
     secret = make.workspace(org, restricted=True)
-    ws.elevation_grant(actor=SYSTEM, workspace=secret, agent=bot)
+    with pytest.raises(InvalidTransition, match="not a member"):  # nothing would remove it when they leave
+        ws.elevation_grant(actor=SYSTEM, workspace=secret, agent=bot)
+    Elevation.objects.create(workspace=secret, agent=bot)  # and one that lingered gives nothing
     assert caps_of(bot, secret) == 0
 
 

@@ -223,7 +223,10 @@ class AccessMachine(RuleBasedStateMachine):
     @rule(i=st.integers(0, 3))
     def elevate(self, i):
         agent, vault = self.fresh(i), self.spaces[2]
-        ok = (agent.pk, vault.pk) not in self.elevated and self.status[agent.pk] != "revoked"
+        ok = (
+            (agent.pk, vault.pk) not in self.elevated and self.status[agent.pk] != "revoked"
+            and (self.owner[agent.pk], 2) in self.role  # its owner is a member there
+        )
         self.expect(["agent.elevated"] if ok else [], lambda: ws.elevation_grant(actor=SYSTEM, workspace=vault, agent=agent))
         if ok:
             self.elevated.add((agent.pk, vault.pk))

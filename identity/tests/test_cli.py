@@ -69,6 +69,7 @@ def test_agent_lifecycle_through_the_cli(acme):
     rotated = dock("agent", "rotate", handle)
     assert rotated["key"].startswith("dock_") and rotated["key"] != agent["key"] and rotated["old_key_valid_until"]
     dock("workspace", "create", "vault", "--org", "acme", "--name", "Vault", "--restricted")
+    dock("member", "add", "vault", "alice@acme.test", "--role", "editor")
     assert dock("agent", "elevate", handle, "vault")["elevated"] is True
     assert dock("agent", "revoke", handle)["status"] == "revoked"
     assert not ApiKey.objects.filter(principal__handle=handle, revoked_at__isnull=True).exists()

@@ -16,8 +16,11 @@ from dock.workspaces import services as ws
 from dock.workspaces.models import Elevation, Membership, Role
 from identity import access
 from identity.api.testing import ApiClient
+from identity.errors import InvalidTransition
+from identity.models import Principal, Status
+from identity.services import agents as agent_services
 from identity.tests import test_concurrency
-from identity.tests.test_concurrency import WAIT, Hold, Worker, events_of, wait_until_blocked
+from identity.tests.test_concurrency import WAIT, Hold, Worker, events_of, held_transaction, wait_until_blocked
 
 # Its fixtures: threads and hooks (hold), a private cache, and Olive, Scout and Ada (world).
 hold, private_cache, world = test_concurrency.hold, test_concurrency.private_cache, test_concurrency.world
@@ -152,4 +155,56 @@ def test_removing_an_elevation_waits_for_the_agents_write_in_flight(hold):
     [removed] = events_of(events.AGENT_ELEVATION_REMOVED)
     assert created.id < removed.id
     assert ApiClient(key).post(create, {"title": "Later", "body": "b"}).status_code == 404
+    assert verify_chain().ok
+
+
+# An elevation granted while its agent's owner is removed ----------------------------------------
+
+
+def test_an_elevation_granted_while_its_owner_is_removed_is_refused(hold):
+    admin, owner, space, membership, agent, _ = _restricted_world()
+    held = hold(ws, "elevations_remove")  # the removal has looked for the owner's agents' elevations
+    remover = Worker("ada removes olive", lambda: ws.membership_remove(actor=admin, membership=membership)).begin()
+    held.wait_reached()
+    admin_client = signed_in(admin)
+    granter = Worker(
+        "ada elevates scout",
+        lambda: admin_client.post(reverse("elevation-grant", args=[space.slug, agent.handle])),
+    ).begin()
+    wait_until_blocked(granter)
+    held.release.set()
+
+    remover.outcome()
+    assert granter.outcome().status_code == 302  # back to the members page, with the refusal
+    assert not Membership.objects.filter(workspace=space, principal=owner).exists()
+    assert not Elevation.objects.filter(agent=agent).exists()
+    assert not events_of(events.AGENT_ELEVATED)
+    assert verify_chain().ok
+
+
+def test_an_elevation_needs_its_agents_owner_to_be_a_member():
+    admin, owner, space, membership, agent, _ = _restricted_world()
+    ws.membership_remove(actor=admin, membership=membership)
+    with pytest.raises(InvalidTransition, match="not a member"):
+        ws.elevation_grant(actor=admin, workspace=space, agent=agent)
+    assert not Elevation.objects.exists()
+
+
+# An elevation granted while its agent is revoked ------------------------------------------------
+
+
+def test_an_elevation_granted_while_its_agent_is_revoked_is_refused(world):
+    held, run = held_transaction(lambda: agent_services.agent_revoke(actor=world.owner, agent=world.agent))
+    revoker = Worker("olive revokes scout", run).begin()
+    held.wait_reached()
+    granter = Worker("ada elevates scout", lambda: ws.elevation_grant(actor=world.admin, workspace=world.space, agent=world.agent)).begin()
+    wait_until_blocked(granter)
+    held.release.set()
+
+    revoker.outcome()
+    with pytest.raises(InvalidTransition, match="revoked"):
+        granter.outcome()
+    assert Principal.objects.get(pk=world.agent.pk).status == Status.REVOKED
+    assert not Elevation.objects.filter(agent=world.agent).exists()
+    assert not events_of(events.AGENT_ELEVATED)
     assert verify_chain().ok
