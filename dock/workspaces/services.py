@@ -154,15 +154,19 @@ def membership_add(*, actor, workspace: Workspace, principal: Principal, role: s
     Agents never hold memberships: they inherit from their owner.
     """
     _check_role(role)
-    if principal.kind == Kind.AGENT:
-        raise InvalidInput("Agents are never members: they work where their owner can.", fields={"principal": "Agents inherit access from their owner."})
-    if principal.status != Status.ACTIVE:
-        raise InvalidTransition(f"{principal.display_name} is not active.")
-    if principal.kind == Kind.SERVICE:
-        if principal.org_id != workspace.org_id:
-            raise InvalidInput("Service accounts are granted access only in their own org's workspaces.")
-        _check_grant_role(role)
     with transaction.atomic():
+        workspace_lock(workspace.pk)
+        # Read again under its row lock: a service account adopted as an agent (or revoked)
+        # meanwhile is seen here, and one adopted later waits for this grant, then drops it.
+        principal = Principal.objects.select_for_update(no_key=True, of=("self",)).select_related("org").get(pk=principal.pk)
+        if principal.kind == Kind.AGENT:
+            raise InvalidInput("Agents are never members: they work where their owner can.", fields={"principal": "Agents inherit access from their owner."})
+        if principal.status != Status.ACTIVE:
+            raise InvalidTransition(f"{principal.display_name} is not active.")
+        if principal.kind == Kind.SERVICE:
+            if principal.org_id != workspace.org_id:
+                raise InvalidInput("Service accounts are granted access only in their own org's workspaces.")
+            _check_grant_role(role)
         return _membership_insert(actor=actor, workspace=workspace, principal=principal, role=role,
                                   via="grant" if principal.kind == Kind.SERVICE else "direct")
 

@@ -17,8 +17,9 @@ from dock.workspaces.models import Elevation, Membership, Role
 from identity import access
 from identity.api.testing import ApiClient
 from identity.errors import InvalidTransition
-from identity.models import Principal, Status
+from identity.models import Kind, Principal, Status
 from identity.services import agents as agent_services
+from identity.services import service_accounts as service_services
 from identity.tests import test_concurrency
 from identity.tests.test_concurrency import WAIT, Hold, Worker, events_of, held_transaction, wait_until_blocked
 
@@ -207,4 +208,33 @@ def test_an_elevation_granted_while_its_agent_is_revoked_is_refused(world):
     assert Principal.objects.get(pk=world.agent.pk).status == Status.REVOKED
     assert not Elevation.objects.filter(agent=world.agent).exists()
     assert not events_of(events.AGENT_ELEVATED)
+    assert verify_chain().ok
+
+
+# A service account granted a workspace while it is adopted as an agent -----------------------
+
+
+def test_a_grant_to_a_service_account_being_adopted_is_refused(world):
+    oscar = Maker().human(world.org, "Oscar Orgadmin", role="admin", email="oscar@acme.test")
+    ws.membership_add(actor=world.admin, workspace=world.space, principal=oscar, role=Role.ADMIN)
+    service, _ = Maker().service(world.org, "Nightly Digest")
+    held, run = held_transaction(
+        lambda: service_services.service_adopt(actor=oscar, service=service, owner=world.owner, issue_key=False)
+    )
+    adopter = Worker("oscar adopts the service account", run).begin()
+    held.wait_reached()
+    client = signed_in(oscar)
+    granter = Worker(
+        "oscar grants it the workspace",
+        lambda: client.post(reverse("service-grant", args=[service.public_id]), {"workspace": world.space.slug, "role": Role.EDITOR}),
+    ).begin()
+    wait_until_blocked(granter)
+    held.release.set()
+
+    adopter.outcome()
+    assert granter.outcome().status_code == 400
+    adopted = Principal.objects.get(pk=service.pk)
+    assert adopted.kind == Kind.AGENT and adopted.owner_id == world.owner.pk
+    assert not Membership.objects.filter(principal=adopted).exists()
+    assert not events_of(events.MEMBER_ADDED, target_id=service.public_id)
     assert verify_chain().ok
