@@ -15,17 +15,19 @@ def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, err
     manage = may_manage_agent(viewer, agent)
     admin = access.is_org_admin(viewer, agent.org_id)
     keys = selectors.keys_of(agent) if manage else []
+    has_current = any(k.state == "current" for k in keys)
     return {
         "agent": agent,
         "may_manage": manage,
         "may_rotate": manage and agent.owner_id == viewer.pk,  # keys are handed to the owner only
         "is_org_admin": admin,
         "keys": keys,
-        "has_current_key": any(k.state == "current" for k in keys),
+        "has_current_key": has_current,
         "has_working_key": any(k.state in ("current", "grace") for k in keys),
         # Its newest key was retired with no successor (an org-wide rotation): the owner issues one.
-        "retired_key": next((k for k in keys if k.state != "revoked" and k.expires_at and not k.replaced_by_id), None)
-        if keys and not any(k.state == "current" for k in keys) else None,
+        "retired_key": None if has_current else next(
+            (k for k in keys if k.state != "revoked" and k.expires_at and not k.replaced_by_id), None
+        ),
         "grace_minutes": max(1, settings.DOCK_KEY_GRACE_SECONDS // 60),
         "new_key": new_key,
         "card_error": error,
