@@ -56,14 +56,17 @@ def service_adopt(
     if scope is not None:
         check_scope(scope)
     with transaction.atomic(), batch():
+        # The new owner's row before the account's: an agent's access rests on its owner's,
+        # and a grant in flight holds the granting admin's access rows (share) before it
+        # locks the account. When that admin is the new owner, the other order deadlocked.
+        owner = locked_active_human(owner)
+        if owner is None:
+            raise InvalidInput("The new owner must be an active human.", fields={"owner": "Choose an active human."})
         service = _locked_service(service)
         if service.status == Status.REVOKED:
             raise InvalidTransition(f"{service.handle} is revoked.")
         if owner.org_id != service.org_id:
             raise InvalidInput("The new owner must belong to the service account's org.")
-        owner = locked_active_human(owner)
-        if owner is None:
-            raise InvalidInput("The new owner must be an active human.", fields={"owner": "Choose an active human."})
         service_adopted.send(sender=Principal, principal=service, actor=actor)
         revoked = keys_revoke_all(actor=actor, principal=service, reason="adopted as agent")
         service.kind = Kind.AGENT

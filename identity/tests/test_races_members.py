@@ -238,3 +238,35 @@ def test_a_grant_to_a_service_account_being_adopted_is_refused(world):
     assert not Membership.objects.filter(principal=adopted).exists()
     assert not events_of(events.MEMBER_ADDED, target_id=service.public_id)
     assert verify_chain().ok
+
+
+def test_an_admin_adopting_a_service_account_as_their_own_while_granting_it_take_turns(world, hold):
+    """The grant holds the admin's access rows (share) and then wants the service account's;
+    the adoption, with the admin as the new owner, locks the owner before the service
+    account, so it waits for the grant instead of holding the service account the grant
+    needs: no deadlock. The grant commits first; the adoption then drops it with the
+    account's other grants."""
+    oscar = Maker().human(world.org, "Oscar Orgadmin", role="admin", email="oscar@acme.test")
+    ws.membership_add(actor=world.admin, workspace=world.space, principal=oscar, role=Role.ADMIN)
+    service, _ = Maker().service(world.org, "Nightly Digest")
+    checked = hold(access, "require")  # the grant, parked right after its locked access check
+    client = signed_in(oscar)
+    granter = Worker(
+        "oscar grants it the workspace",
+        lambda: client.post(reverse("service-grant", args=[service.public_id]), {"workspace": world.space.slug, "role": Role.EDITOR}),
+    ).begin()
+    checked.wait_reached()
+    adopter = Worker(
+        "oscar adopts it as his own agent",
+        lambda: service_services.service_adopt(actor=oscar, service=service, owner=oscar, issue_key=False),
+    ).begin()
+    wait_until_blocked(adopter)
+    checked.release.set()
+
+    assert granter.outcome().status_code == 302
+    adopter.outcome()
+    adopted = Principal.objects.get(pk=service.pk)
+    assert adopted.kind == Kind.AGENT and adopted.owner_id == oscar.pk
+    assert not Membership.objects.filter(principal=adopted).exists()
+    assert len(events_of(events.MEMBER_ADDED, target_id=service.public_id)) == 1
+    assert verify_chain().ok
