@@ -18,7 +18,7 @@ from identity import access, capabilities
 from identity.errors import Conflict, InvalidInput, InvalidTransition, NotFound, ProposalExpired
 from identity.ids import new_public_id
 from identity.models import Kind, Org, Principal, Status
-from identity.services.principals import _CONTROL
+from identity.services.principals import _CONTROL, locked_principal
 
 from .models import (
     ROLE_RANK,
@@ -158,7 +158,7 @@ def membership_add(*, actor, workspace: Workspace, principal: Principal, role: s
         workspace_lock(workspace.pk)
         # Read again under its row lock: a service account adopted as an agent (or revoked)
         # meanwhile is seen here, and one adopted later waits for this grant, then drops it.
-        principal = Principal.objects.select_for_update(no_key=True, of=("self",)).select_related("org").get(pk=principal.pk)
+        principal = locked_principal(principal)
         if principal.kind == Kind.AGENT:
             raise InvalidInput("Agents are never members: they work where their owner can.", fields={"principal": "Agents inherit access from their owner."})
         if principal.status != Status.ACTIVE:
@@ -354,7 +354,7 @@ def elevation_grant(*, actor, workspace: Workspace, agent: Principal) -> Elevati
         # elevation with the owner's others. The agent's row next, read again: a
         # revocation or a transfer committing meanwhile is seen too.
         workspace_lock(workspace.pk)
-        agent = Principal.objects.select_for_update(no_key=True, of=("self",)).select_related("org").get(pk=agent.pk)
+        agent = locked_principal(agent)
         if agent.status == Status.REVOKED:
             raise InvalidTransition(f"{agent.handle} is revoked: it can never act again, so it is not elevated.")
         if not Membership.objects.filter(workspace=workspace, principal_id=agent.owner_id).exists():

@@ -13,6 +13,7 @@ from audit.services import batch, record
 from .. import keys
 from ..errors import Conflict, InvalidTransition
 from ..models import ApiKey, Kind, Org, Principal, Status
+from .principals import locked_principal
 
 
 def _new_key(*, actor, principal: Principal) -> tuple[ApiKey, str]:
@@ -28,12 +29,9 @@ def key_issue(*, actor, principal: Principal) -> tuple[ApiKey, str]:
     if principal.kind == Kind.HUMAN:
         raise InvalidTransition("Humans sign in with a password; API keys belong to agents and service accounts.")
     with transaction.atomic():
-        # Its row locked and read again: a revocation committing meanwhile is seen here,
+        # Read again under its row lock: a revocation committing meanwhile is seen here,
         # rather than leaving a live key on a revoked principal (see _lock_principals).
-        principal = (
-            Principal.objects.select_for_update(no_key=True, of=("self",))
-            .select_related("org", "owner").get(pk=principal.pk)
-        )
+        principal = locked_principal(principal)
         if principal.status == Status.REVOKED:
             raise InvalidTransition(f"{principal.handle} is revoked; it can have no keys.")
         key, plaintext = _new_key(actor=actor, principal=principal)

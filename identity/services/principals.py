@@ -67,6 +67,17 @@ def principal_build(*, kind: str, org: Org, display_name: str, handle: str | Non
     )
 
 
+def locked_principal(principal: Principal) -> Principal:
+    """`principal` read again, its row locked until commit (FOR NO KEY UPDATE: rows that
+    point at it, its documents and keys, can still be created meanwhile). For a change
+    that rests on the principal's kind, status or owner: a revocation, adoption or
+    transfer that commits first is seen here, and one that comes later waits for it."""
+    return (
+        Principal.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("org", "owner").get(pk=principal.pk)
+    )
+
+
 def locked_active_human(principal: Principal) -> Principal | None:
     """`principal` read again and row-locked until commit, or None if it is no longer an
     active human. For the transaction that gives a human an agent: a deactivation that
