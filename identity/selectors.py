@@ -86,8 +86,12 @@ def managed_agent(viewer: Principal, handle: str) -> Principal | None:
     ).first()
 
 
+def _agents(owner: Principal):
+    return Principal.objects.filter(owner=owner, kind=Kind.AGENT).select_related(*WITH_FACES).order_by("display_name", "id")
+
+
 def agents_of(owner: Principal):
-    return list(Principal.objects.filter(owner=owner, kind=Kind.AGENT).select_related(*WITH_FACES).order_by("display_name", "id"))
+    return list(_agents(owner))
 
 
 def keys_of(principal: Principal, limit: int = 8) -> list[ApiKey]:
@@ -218,10 +222,7 @@ def my_agents(viewer: Principal):
     """The viewer's agents, each knowing whether it has a current key: after an org-wide
     rotation retired their keys, the owner is the one who must issue new ones."""
     current = ApiKey.objects.filter(principal=OuterRef("pk"), revoked_at__isnull=True, expires_at__isnull=True)
-    return list(
-        Principal.objects.filter(owner=viewer, kind=Kind.AGENT).annotate(has_current_key=Exists(current))
-        .select_related(*WITH_FACES).order_by("display_name", "id")
-    )
+    return list(_agents(viewer).annotate(has_current_key=Exists(current)))
 
 
 def home_workspaces(viewer: Principal, limit: int = 12):

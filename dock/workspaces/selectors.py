@@ -172,10 +172,14 @@ def _memberships(workspace: Workspace):
     )
 
 
+def _human_memberships(workspace: Workspace):
+    return _memberships(workspace).filter(principal__kind=Kind.HUMAN)
+
+
 def member_page(*, principal: Principal, workspace: Workspace, page: str | int | None):
     """Human members (paginated), each with their agents and what those agents get here."""
     _decision(principal, workspace)
-    humans = _memberships(workspace).filter(principal__kind=Kind.HUMAN).order_by("principal__display_name", "principal_id")
+    humans = _human_memberships(workspace).order_by("principal__display_name", "principal_id")
     paginator = Paginator(humans, MEMBERS_PER_PAGE)
     page_obj = paginator.get_page(page)
     page_obj.rows = _rows(workspace, list(page_obj.object_list))
@@ -184,7 +188,7 @@ def member_page(*, principal: Principal, workspace: Workspace, page: str | int |
 
 def human_member_count(workspace: Workspace) -> int:
     """What member_page counts: the workspace's human members."""
-    return Membership.objects.filter(workspace=workspace, principal__kind=Kind.HUMAN).count()
+    return _human_memberships(workspace).count()
 
 
 def service_grants(*, principal: Principal, workspace: Workspace, limit: int = 100) -> list[Membership]:
