@@ -189,6 +189,13 @@ def may_manage_agent(actor: Principal, agent: Principal) -> bool:
     return agent.owner_id == actor.pk or access.is_org_admin(actor, agent.org_id)
 
 
+def may_hold_keys(actor: Principal, agent: Principal) -> bool:
+    """Whether `actor` may be handed a new key of `agent`: its owner only. A key carries
+    the owner's access, in other orgs' workspaces too, so an org admin handed one would
+    reach where only the owner was invited. (Admins pause, revoke and transfer.)"""
+    return may_manage_agent(actor, agent) and agent.owner_id == actor.pk
+
+
 def require_manager(actor: Principal, agent: Principal) -> None:
     if not may_manage_agent(actor, agent):
         raise Forbidden("Only the agent's owner or an org admin can do that.")

@@ -111,9 +111,7 @@ def agent_rotate(request, handle):
     agent without a current key (restored after a suspension) is simply issued one."""
 
     def act(viewer, agent):
-        if agent.owner_id != viewer.pk:
-            # A key carries its owner's access, in other orgs' workspaces too: an org admin
-            # who could be handed one would reach where only the owner was invited.
+        if not agent_services.may_hold_keys(viewer, agent):
             raise Forbidden(f"Only its owner, {agent.owner.display_name}, is handed {agent.display_name}'s keys. "
                             "As an org admin you can pause, revoke or transfer it.")
         with transaction.atomic():

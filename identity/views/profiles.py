@@ -6,7 +6,7 @@ from django.views.decorators.http import require_GET
 from .. import access, selectors
 from ..forms import PasswordChangeForm
 from ..models import Kind, Principal, Status
-from ..services.agents import may_manage_agent
+from ..services.agents import may_hold_keys, may_manage_agent
 from ._common import me, no_store, page
 from .once import drop_pad, take_key
 
@@ -19,7 +19,7 @@ def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, err
     return {
         "agent": agent,
         "may_manage": manage,
-        "may_rotate": manage and agent.owner_id == viewer.pk,  # keys are handed to the owner only
+        "may_rotate": may_hold_keys(viewer, agent),
         "is_org_admin": admin,
         "keys": keys,
         "has_current_key": has_current,
