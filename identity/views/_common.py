@@ -1,6 +1,7 @@
 """What every dashboard view of this app shares: who is asking, and one URL answering
 the full page or (for htmx) just its fragment."""
 
+from django.conf import settings
 from django.shortcuts import render
 from django.utils.cache import patch_cache_control
 
@@ -27,3 +28,8 @@ def no_store(response):
     """Pages that carry a secret shown once must never be cached or replayed."""
     patch_cache_control(response, no_store=True, no_cache=True, private=True, max_age=0)
     return response
+
+
+def grace_minutes() -> int:
+    """A rotated key's grace window, in whole minutes, as pages say it."""
+    return max(1, settings.DOCK_KEY_GRACE_SECONDS // 60)

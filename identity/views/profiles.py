@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.views.decorators.http import require_GET
@@ -7,7 +6,7 @@ from .. import access, selectors
 from ..forms import PasswordChangeForm
 from ..models import Kind, Principal, Status
 from ..services.agents import may_hold_keys, may_manage_agent
-from ._common import me, no_store, page
+from ._common import grace_minutes, me, no_store, page
 from .once import drop_pad, take_key
 
 
@@ -28,7 +27,7 @@ def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, err
         "retired_key": None if has_current else next(
             (k for k in keys if k.state != "revoked" and k.expires_at and not k.replaced_by_id), None
         ),
-        "grace_minutes": max(1, settings.DOCK_KEY_GRACE_SECONDS // 60),
+        "grace_minutes": grace_minutes(),
         "new_key": new_key,
         "card_error": error,
         "can_transfer": admin and agent.status != Status.REVOKED,

@@ -27,7 +27,7 @@ from ..forms_services import AdoptForm, GrantForm, OrgRotationForm, ServiceCreat
 from ..models import Principal, Status
 from ..services import keys as key_services
 from ..services import service_accounts as service_services
-from ._common import fragment, me, no_store, page
+from ._common import fragment, grace_minutes, me, no_store, page
 from .once import carry_key, drop_pad, take_key
 
 PER_PAGE = 20
@@ -68,7 +68,7 @@ def _card(row, *, new_key=None, done="", error="", grant_form=None, confirm_revo
 
 
 def _base_context(viewer) -> dict:
-    return {"viewer": viewer, "grace_minutes": max(1, settings.DOCK_KEY_GRACE_SECONDS // 60)}
+    return {"viewer": viewer, "grace_minutes": grace_minutes()}
 
 
 def _respond(request, viewer, service, *, done="", error="", new_key=None, grant_form=None, confirm_revoke=False, status=200):
