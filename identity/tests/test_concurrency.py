@@ -125,6 +125,16 @@ class Hold:
     def wait_reached(self):
         assert self.reached.wait(WAIT), "the held call was never reached"
 
+    def then_waiting(self, name: str, fn, **kwargs) -> "Worker":
+        """The forced order of a race: once the held call is reached (its caller's locks
+        taken), `fn` starts on its own connection and runs until it waits on a lock; then
+        the held caller goes on. Returns `fn`'s worker."""
+        self.wait_reached()
+        second = Worker(name, fn, **kwargs).begin()
+        wait_until_blocked(second)
+        self.release.set()
+        return second
+
 
 @pytest.fixture
 def hold(monkeypatch):
@@ -291,10 +301,7 @@ def test_second_rotation_of_a_key_waits_and_is_refused(world):
     held, run = held_transaction(lambda: key_services.key_rotate(actor=world.owner, key=key))
 
     first = Worker("rotation-1", run).begin()
-    held.wait_reached()
-    second = Worker("rotation-2", lambda: key_services.key_rotate(actor=world.owner, key=key)).begin()
-    wait_until_blocked(second)
-    held.release.set()
+    second = held.then_waiting("rotation-2", lambda: key_services.key_rotate(actor=world.owner, key=key))
 
     new_key, _ = first.outcome()
     with pytest.raises(InvalidTransition, match="already rotated"):
@@ -332,10 +339,7 @@ def test_many_simultaneous_rotations_of_one_key_make_exactly_one_new_key(world):
 def test_request_in_flight_commits_before_the_revoke_and_none_after(world, hold):
     held = hold(access, "require")
     writer = Worker("agent-write", lambda: api_write(world, "create")).begin()
-    held.wait_reached()
-    revoker = Worker("revoke", lambda: agent_services.agent_revoke(actor=world.owner, agent=world.agent)).begin()
-    wait_until_blocked(revoker)
-    held.release.set()
+    revoker = held.then_waiting("revoke", lambda: agent_services.agent_revoke(actor=world.owner, agent=world.agent))
 
     assert writer.outcome().status_code == 201
     revoker.outcome()
@@ -352,10 +356,7 @@ def test_request_in_flight_commits_before_the_revoke_and_none_after(world, hold)
 def test_request_arriving_during_the_revoke_waits_and_is_refused(world):
     held, run = held_transaction(lambda: agent_services.agent_revoke(actor=world.owner, agent=world.agent))
     revoker = Worker("revoke", run).begin()
-    held.wait_reached()
-    writer = Worker("agent-write", lambda: api_write(world, "create")).begin()
-    wait_until_blocked(writer)
-    held.release.set()
+    writer = held.then_waiting("agent-write", lambda: api_write(world, "create"))
 
     revoker.outcome()
     assert writer.outcome().status_code in (401, 404)
@@ -404,10 +405,7 @@ def test_write_waits_for_a_key_revoke_in_flight_and_is_refused(world, write):
     key = ApiKey.objects.get(principal=world.agent)
     held, run = held_transaction(lambda: key_services.key_revoke(actor=world.owner, key=key))
     revoker = Worker("key-revoke", run).begin()
-    held.wait_reached()
-    writer = Worker("agent-write", lambda: api_write(world, write)).begin()
-    wait_until_blocked(writer)
-    held.release.set()
+    writer = held.then_waiting("agent-write", lambda: api_write(world, write))
 
     revoker.outcome()
     assert writer.outcome().status_code == 401
@@ -778,10 +776,7 @@ def test_two_admins_rotating_every_key_at_once_rotate_once(world, hold):
     service, _ = make.service(world.org, "Nightly Digest")
     held = hold(key_services, "key_rotate")
     first = Worker("first", lambda: key_services.org_keys_rotate(actor=world.admin, org=world.org, unless_since=0)).begin()
-    held.wait_reached()
-    second = Worker("second", lambda: key_services.org_keys_rotate(actor=second_admin, org=world.org, unless_since=0)).begin()
-    wait_until_blocked(second)
-    held.release.set()
+    second = held.then_waiting("second", lambda: key_services.org_keys_rotate(actor=second_admin, org=world.org, unless_since=0))
     shown = first.outcome().issued[0][1]
     with pytest.raises(Conflict, match="Ada Admin rotated every key"):
         second.outcome()
@@ -801,10 +796,7 @@ def test_rotating_a_service_accounts_key_while_it_is_revoked_does_not_deadlock(w
     held = hold(key_services, "_new_key")
     key = ApiKey.objects.get(principal=service)
     rotation = Worker("rotation", lambda: key_services.key_rotate(actor=world.admin, key=key)).begin()
-    held.wait_reached()
-    revoke = Worker("revoke", lambda: service_services.service_revoke(actor=world.admin, service=service)).begin()
-    wait_until_blocked(revoke)
-    held.release.set()
+    revoke = held.then_waiting("revoke", lambda: service_services.service_revoke(actor=world.admin, service=service))
     rotation.outcome()
     revoke.outcome()
     assert not ApiKey.objects.filter(principal=service, revoked_at__isnull=True).exists()
@@ -825,10 +817,7 @@ def test_a_key_issued_while_its_principal_is_revoked_is_refused(world, kind):
         revoke = lambda: agent_services.agent_revoke(actor=world.owner, agent=principal)  # noqa: E731
     held, run = held_transaction(revoke)
     revoking = Worker("revoke", run).begin()
-    assert held.reached.wait(WAIT)
-    issuing = Worker("issue", lambda: key_services.key_issue(actor=world.owner, principal=principal)).begin()
-    wait_until_blocked(issuing)
-    held.release.set()
+    issuing = held.then_waiting("issue", lambda: key_services.key_issue(actor=world.owner, principal=principal))
     revoking.outcome()
     with pytest.raises(InvalidTransition, match="revoked"):
         issuing.outcome()
@@ -873,10 +862,7 @@ def test_deactivating_an_owner_while_their_agent_is_transferred_leaves_it_active
     heir = Maker().human(world.org, "Nina Next", email="nina@acme.test")
     held, run = held_transaction(lambda: agent_services.agent_transfer(actor=world.admin, agent=world.agent, new_owner=heir))
     transferring = Worker("transfer", run).begin()
-    assert held.reached.wait(WAIT)
-    deactivating = Worker("deactivate", lambda: user_services.user_deactivate(actor=world.admin, user=world.owner.user)).begin()
-    wait_until_blocked(deactivating)
-    held.release.set()
+    deactivating = held.then_waiting("deactivate", lambda: user_services.user_deactivate(actor=world.admin, user=world.owner.user))
     transferring.outcome()
     deactivating.outcome()
     agent = Principal.objects.get(pk=world.agent.pk)

@@ -197,10 +197,7 @@ def test_an_elevation_needs_its_agents_owner_to_be_a_member():
 def test_an_elevation_granted_while_its_agent_is_revoked_is_refused(world):
     held, run = held_transaction(lambda: agent_services.agent_revoke(actor=world.owner, agent=world.agent))
     revoker = Worker("olive revokes scout", run).begin()
-    held.wait_reached()
-    granter = Worker("ada elevates scout", lambda: ws.elevation_grant(actor=world.admin, workspace=world.space, agent=world.agent)).begin()
-    wait_until_blocked(granter)
-    held.release.set()
+    granter = held.then_waiting("ada elevates scout", lambda: ws.elevation_grant(actor=world.admin, workspace=world.space, agent=world.agent))
 
     revoker.outcome()
     with pytest.raises(InvalidTransition, match="revoked"):
@@ -255,13 +252,10 @@ def test_an_admin_adopting_a_service_account_as_their_own_while_granting_it_take
         "oscar grants it the workspace",
         lambda: client.post(reverse("service-grant", args=[service.public_id]), {"workspace": world.space.slug, "role": Role.EDITOR}),
     ).begin()
-    checked.wait_reached()
-    adopter = Worker(
+    adopter = checked.then_waiting(
         "oscar adopts it as his own agent",
         lambda: service_services.service_adopt(actor=oscar, service=service, owner=oscar, issue_key=False),
-    ).begin()
-    wait_until_blocked(adopter)
-    checked.release.set()
+    )
 
     assert granter.outcome().status_code == 302
     adopter.outcome()

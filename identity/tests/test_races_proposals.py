@@ -121,10 +121,7 @@ def test_second_approval_on_a_document_waits_and_finds_its_proposal_cancelled(wo
     agent, p1, p2 = two_deleters(world)
     held = hold(ws, "_locked_pending")
     first = Worker("olive approves P1", lambda: consent.proposal_approve(actor=world.owner, proposal=p1)).begin()
-    held.wait_reached()
-    second = Worker("ada approves P2", lambda: consent.proposal_approve(actor=world.admin, proposal=p2)).begin()
-    wait_until_blocked(second)
-    held.release.set()
+    second = held.then_waiting("ada approves P2", lambda: consent.proposal_approve(actor=world.admin, proposal=p2))
 
     assert first.outcome().status == ProposalStatus.APPROVED
     with pytest.raises(InvalidTransition, match="already cancelled"):
@@ -145,10 +142,7 @@ def test_human_delete_waits_for_an_approval_in_flight_and_is_refused(world, hold
     agent, p1, p2 = two_deleters(world)
     held = hold(ws, "_locked_pending")
     approver = Worker("olive approves P1", lambda: consent.proposal_approve(actor=world.owner, proposal=p1)).begin()
-    held.wait_reached()
-    deleter = Worker("ada deletes", lambda: consent.document_delete_request(actor=world.admin, document=world.document)).begin()
-    wait_until_blocked(deleter)
-    held.release.set()
+    deleter = held.then_waiting("ada deletes", lambda: consent.document_delete_request(actor=world.admin, document=world.document))
 
     assert approver.outcome().status == ProposalStatus.APPROVED
     with pytest.raises(NotFound, match="no longer exists"):
@@ -165,10 +159,7 @@ def test_approval_waits_for_a_human_delete_in_flight_and_is_refused(world, hold)
     agent, p1, p2 = two_deleters(world)
     held = hold(ws, "proposals_cancel")  # the delete holds the document and the proposals on it
     deleter = Worker("ada deletes", lambda: consent.document_delete_request(actor=world.admin, document=world.document)).begin()
-    held.wait_reached()
-    approver = Worker("olive approves P1", lambda: consent.proposal_approve(actor=world.owner, proposal=p1)).begin()
-    wait_until_blocked(approver)
-    held.release.set()
+    approver = held.then_waiting("olive approves P1", lambda: consent.proposal_approve(actor=world.owner, proposal=p1))
 
     assert deleter.outcome() is None
     with pytest.raises(InvalidTransition, match="already cancelled"):
@@ -185,10 +176,7 @@ def test_human_delete_waits_for_a_cascade_cancelling_the_proposals_on_it(world, 
     agent, p1, p2 = two_deleters(world)
     held = hold(ws, "proposals_cancel")  # the removal holds Olive's agent's proposal, not yet the chain head
     remover = Worker("ada removes olive", lambda: ws.membership_remove(actor=world.admin, membership=world.membership)).begin()
-    held.wait_reached()
-    deleter = Worker("ada deletes", lambda: consent.document_delete_request(actor=world.admin, document=world.document)).begin()
-    wait_until_blocked(deleter)
-    held.release.set()
+    deleter = held.then_waiting("ada deletes", lambda: consent.document_delete_request(actor=world.admin, document=world.document))
 
     remover.outcome()
     assert deleter.outcome() is None
@@ -205,10 +193,7 @@ def test_removal_waiting_on_a_rejection_leaves_it_rejected(world, hold):
     agent, p1, p2 = two_deleters(world)
     held = hold(ws, "_locked_pending")
     rejecter = Worker("olive rejects P1", lambda: consent.proposal_reject(actor=world.owner, proposal=p1)).begin()
-    held.wait_reached()
-    remover = Worker("ada removes olive", lambda: ws.membership_remove(actor=world.admin, membership=world.membership)).begin()
-    wait_until_blocked(remover)
-    held.release.set()
+    remover = held.then_waiting("ada removes olive", lambda: ws.membership_remove(actor=world.admin, membership=world.membership))
 
     assert rejecter.outcome().status == ProposalStatus.REJECTED
     remover.outcome()
