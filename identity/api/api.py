@@ -2,6 +2,7 @@
 
 import logging
 
+from django.core.exceptions import SuspiciousOperation, TooManyFieldsSent
 from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -113,6 +114,16 @@ def _http_error(request, exc: HttpError):
         return error_response(400, INVALID, "The request body is not valid JSON.")
     code = {403: FORBIDDEN, 404: NOT_FOUND}.get(exc.status_code, INVALID)
     return error_response(exc.status_code, code, str(exc))
+
+
+@api.exception_handler(SuspiciousOperation)
+def _suspicious(request, exc: SuspiciousOperation):
+    # Django's own limits on a request (more query parameters than DATA_UPLOAD_MAX_NUMBER_FIELDS,
+    # say): the caller's input, not our failure. Logged where Django logs them.
+    logging.getLogger(f"django.security.{type(exc).__name__}").warning("%s", exc)
+    if isinstance(exc, TooManyFieldsSent):
+        return error_response(400, INVALID, "Too many query parameters.")
+    return error_response(400, INVALID, "The request was refused as malformed.")
 
 
 @api.exception_handler(Http404)

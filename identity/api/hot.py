@@ -9,6 +9,7 @@ answer differently — a test holds them to that.
 
 from typing import Annotated
 
+from django.core.exceptions import SuspiciousOperation
 from pydantic import Field, TypeAdapter, ValidationError
 
 from . import queries
@@ -41,10 +42,10 @@ def documents_read(request, slug: str):
     try:
         # Bad parameters are answered after authentication, as on every other endpoint;
         # until then they only mean that no page is fetched with the key.
-        raw_limit, cursor = _params(request)
         try:
+            raw_limit, cursor = _params(request)
             limit, after, bad = _limit(raw_limit), documents_position(cursor, slug), None
-        except ApiError as exc:
+        except (ApiError, SuspiciousOperation) as exc:  # e.g. too many query parameters
             bad = exc
         page = (limit + 1, after) if queries.HOT_READ_IN_ONE and bad is None else None
         caller = authenticate(request, workspace_slug=slug, page=page)

@@ -3,6 +3,7 @@ HTML, never a 500."""
 
 
 import pytest
+from django.conf import settings
 
 from conftest import audit_mark
 from dock.workspaces.models import Comment, Document
@@ -204,6 +205,23 @@ def test_bad_query_parameters_are_400(setup, query):
     path = "/api/v1/proposals" if query.startswith("pending") else "/api/v1/workspaces/team/documents"
     r = client.get(f"{path}?{query}")
     assert r.status_code == 400 and r.data["error"] == "invalid" and r.data["fields"], r.data
+
+
+TOO_MANY_PARAMETERS = "&".join(["x=1"] * (settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+
+
+@pytest.mark.parametrize("path", ["/api/v1/workspaces/team/documents", "/api/v1/workspaces", "/api/v1/proposals"])
+def test_too_many_query_parameters_are_400_not_500(setup, path):
+    client, ws, doc = setup
+    r = client.get(f"{path}?{TOO_MANY_PARAMETERS}")
+    assert r.status_code == 400 and r.data["error"] == "invalid", r.data
+
+
+@pytest.mark.parametrize("path", ["/api/v1/workspaces/team/documents", "/api/v1/workspaces", "/api/v1/proposals"])
+def test_too_many_query_parameters_without_a_key_is_401_first(setup, path):
+    client, ws, doc = setup
+    r = client.get(f"{path}?{TOO_MANY_PARAMETERS}", key=None)
+    assert r.status_code == 401 and r.data["error"] == "invalid_key", r.data
 
 
 def test_unauthenticated_bad_input_is_401_first(setup):
