@@ -179,7 +179,9 @@ STORAGES = {
 }
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "/media/"
-DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+# Above the agent API's cap on a body (identity.api.urls.MAX_BODY_BYTES, about 1.15 MiB:
+# a document at its length limits, written as JSON), which refuses larger ones first.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1536 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 EMAIL_BACKEND = os.environ.get("DOCK_EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")

@@ -13,11 +13,17 @@ from django.urls import re_path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
+from dock.workspaces.services import BODY_MAX, TITLE_MAX
+
 from . import hot
 from .errors import INVALID, METHOD_NOT_ALLOWED, NOT_FOUND, error_response
 from .views import api
 
-MAX_BODY_BYTES = 256 * 1024
+# The largest body a valid request can need: a document at its length limits, which count
+# characters, where JSON may spend twelve bytes on one (an escaped surrogate pair, as
+# Python's json.dumps writes any character outside the BMP by default), and room for the
+# rest. Django's own cap (DATA_UPLOAD_MAX_MEMORY_SIZE) sits above it.
+MAX_BODY_BYTES = 12 * (TITLE_MAX + BODY_MAX) + 4096
 
 
 def _guarded(view):

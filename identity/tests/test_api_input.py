@@ -7,6 +7,7 @@ from django.conf import settings
 
 from conftest import audit_mark
 from dock.workspaces.models import Comment, Document
+from dock.workspaces.services import BODY_MAX, TITLE_MAX
 from identity.api.testing import ApiClient
 from identity.api.urls import MAX_BODY_BYTES
 
@@ -120,7 +121,7 @@ def test_huge_body_is_capped_before_anything_runs(setup, django_assert_num_queri
     raw = '{"title": "big", "body": "' + "x" * (MAX_BODY_BYTES + 10) + '"}'
     with django_assert_num_queries(0):
         r = client.post(CREATE, raw=raw)
-    assert r.status_code == 400 and r.data["error"] == "invalid" and "256 KiB" in r.data["detail"]
+    assert r.status_code == 400 and r.data["error"] == "invalid" and f"at most {MAX_BODY_BYTES // 1024} KiB" in r.data["detail"]
     r = client.post(CREATE, raw="x" * (3 * 1024 * 1024))  # past Django's own upload cap too
     assert r.status_code == 400
     _unchanged(doc, mark)
@@ -131,6 +132,22 @@ def test_body_just_under_the_cap_reaches_validation(setup):
     raw = '{"title": "big", "body": "' + "x" * (MAX_BODY_BYTES - 100) + '"}'
     r = client.post(CREATE, raw=raw)
     assert r.status_code == 400 and "body" in r.data["fields"]  # over the 100 000-character body limit
+
+
+@pytest.mark.parametrize("char", ["漢", "😀"])
+def test_a_document_at_its_length_limits_fits_in_a_request_whatever_its_characters(setup, char):
+    """The limits count characters; JSON may spend twelve bytes on one (an escaped surrogate
+    pair, as Python's json.dumps writes it by default)."""
+    client, ws, doc = setup
+    title, body = char * TITLE_MAX, char * BODY_MAX
+    r = client.post(CREATE, {"title": title, "body": body})
+    assert r.status_code == 201, r.data
+    created = Document.objects.get(public_id=r.data["id"])
+    assert (created.title, created.body) == (title, body)
+    r = client.patch(f"/api/v1/documents/{doc.public_id}", {"title": title, "body": body})
+    assert r.status_code == 200, r.data
+    stored = Document.objects.get(pk=doc.pk)
+    assert (stored.title, stored.body) == (title, body)
 
 
 def test_unicode_and_control_characters(setup):
