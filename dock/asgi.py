@@ -1,6 +1,9 @@
 import os
 
-from django.core.asgi import get_asgi_application
+import django
+
+from dock.handlers import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dock.settings")
-application = get_asgi_application()
+django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does, with Dock's handler
+application = ASGIHandler()

@@ -1,6 +1,9 @@
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
+
+from dock.handlers import WSGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dock.settings")
-application = get_wsgi_application()
+django.setup(set_prefix=False)  # as django.core.wsgi.get_wsgi_application does, with Dock's handler
+application = WSGIHandler()

@@ -1,6 +1,8 @@
 """Bad input never changes anything and always answers SPEC's error shape: JSON, never
 HTML, never a 500."""
 
+import json
+from wsgiref.util import setup_testing_defaults
 
 import pytest
 from django.conf import settings
@@ -239,6 +241,41 @@ def test_too_many_query_parameters_without_a_key_is_401_first(setup, path):
     client, ws, doc = setup
     r = client.get(f"{path}?{TOO_MANY_PARAMETERS}", key=None)
     assert r.status_code == 401 and r.data["error"] == "invalid_key", r.data
+
+
+@pytest.fixture
+def served():
+    """The WSGI application the server runs, called in this test's thread and transaction
+    (so without the per-request connection cleanup, which would end the transaction)."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    from dock.wsgi import application
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield application
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+def test_too_many_query_parameters_with_a_charset_are_400_not_the_servers_500(setup, served):
+    """Naming a charset in Content-Type made Django parse the query string while building
+    the request, before any handler: the server's own HTML 500."""
+    client, ws, doc = setup
+    environ = {}
+    setup_testing_defaults(environ)
+    environ.update({
+        "PATH_INFO": "/api/v1/workspaces", "QUERY_STRING": TOO_MANY_PARAMETERS,
+        "CONTENT_TYPE": "application/json; charset=utf-8", "HTTP_AUTHORIZATION": f"Bearer {client.key}",
+    })
+    started = []
+    body = b"".join(served(environ, lambda status, headers, exc_info=None: started.append((status, dict(headers)))))
+    (status, headers), = started
+    assert status.startswith("400 ") and headers["Content-Type"] == "application/json", (status, body[:200])
+    assert json.loads(body)["error"] == "invalid"
 
 
 def test_unauthenticated_bad_input_is_401_first(setup):
