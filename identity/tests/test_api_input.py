@@ -261,21 +261,34 @@ def served():
         request_finished.connect(close_old_connections)
 
 
-def test_too_many_query_parameters_with_a_charset_are_400_not_the_servers_500(setup, served):
-    """Naming a charset in Content-Type made Django parse the query string while building
-    the request, before any handler: the server's own HTML 500."""
-    client, ws, doc = setup
+def _served_get(served, key, path, query, content_type):
     environ = {}
     setup_testing_defaults(environ)
     environ.update({
-        "PATH_INFO": "/api/v1/workspaces", "QUERY_STRING": TOO_MANY_PARAMETERS,
-        "CONTENT_TYPE": "application/json; charset=utf-8", "HTTP_AUTHORIZATION": f"Bearer {client.key}",
+        "PATH_INFO": path, "QUERY_STRING": query, "CONTENT_TYPE": content_type, "HTTP_AUTHORIZATION": f"Bearer {key}",
     })
     started = []
     body = b"".join(served(environ, lambda status, headers, exc_info=None: started.append((status, dict(headers)))))
     (status, headers), = started
-    assert status.startswith("400 ") and headers["Content-Type"] == "application/json", (status, body[:200])
-    assert json.loads(body)["error"] == "invalid"
+    assert headers["Content-Type"] == "application/json", (status, body[:200])
+    return int(status.split()[0]), json.loads(body)
+
+
+def test_too_many_query_parameters_with_a_charset_are_400_not_the_servers_500(setup, served):
+    """Naming a charset in Content-Type made Django parse the query string while building
+    the request, before any handler: the server's own HTML 500."""
+    client, ws, doc = setup
+    status, data = _served_get(served, client.key, "/api/v1/workspaces", TOO_MANY_PARAMETERS, "application/json; charset=utf-8")
+    assert status == 400 and data["error"] == "invalid", data
+
+
+@pytest.mark.parametrize("charset", ["zlib_codec", "rot13", "base64_codec", "no-such-charset"])
+def test_a_charset_that_is_not_a_text_encoding_is_ignored_like_an_unknown_one(setup, served, charset):
+    """Python knows codecs that are not text encodings: decoding the query string with one
+    raised (a 500)."""
+    client, ws, doc = setup
+    status, data = _served_get(served, client.key, "/api/v1/workspaces", "limit=%31", f"application/json; charset={charset}")
+    assert status == 200 and [w["slug"] for w in data["items"]] == ["team"], data
 
 
 def test_unauthenticated_bad_input_is_401_first(setup):
