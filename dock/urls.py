@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, register_converter
 
+from identity.api.urls import no_such_endpoint
 from identity.avatar_views import avatar
 
 from . import views
@@ -13,6 +14,9 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("a/<seg:public_id>.png", avatar, name="avatar"),
     path("admin/", admin.site.urls),
+    # The API's base path without its slash is answered in the API's shape, not redirected
+    # (by APPEND_SLASH, with an HTML response) to a path that is not an endpoint either.
+    path("api/v1", no_such_endpoint, name="api-base"),
     path("api/v1/", include("identity.api.urls")),
     path("audit/", include("audit.urls")),
     path("", include("dock.workspaces.urls")),

@@ -211,10 +211,11 @@ def test_wrong_methods_are_405_json(setup, method, path):
     assert response["Allow"]
 
 
-@pytest.mark.parametrize("path", ["/api/v1/", "/api/v1/nothing", "/api/v1/me/", "/api/v1/documents", "/api/v1/docs"])
-def test_unknown_routes_are_404_json(setup, path):
+@pytest.mark.parametrize("path", ["/api/v1/", "/api/v1/nothing", "/api/v1/me/", "/api/v1/documents", "/api/v1/docs", "/api/v1"])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_unknown_routes_are_404_json(setup, path, method):
     client, ws, doc = setup
-    r = client.get(path)
+    r = client.request(method, path)
     assert r.status_code == 404 and r.data["error"] == "not_found"
 
 

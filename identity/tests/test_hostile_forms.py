@@ -370,8 +370,10 @@ def read_only_pages(world):
 
 
 # Served by Django itself (the admin, staff only, with its own CSRF-protected forms) or by the
-# agent API (bearer keys, no cookies: CSRF does not apply; test_hostile_keys covers it).
+# agent API (bearer keys, no cookies: CSRF does not apply; test_hostile_keys covers it), whose
+# bare base path (/api/v1, without its slash) sits outside its namespace.
 OUTSIDE = ("admin", "api")
+OUTSIDE_NAMES = ("api-base",)
 
 
 def dashboard_url_names():
@@ -381,7 +383,7 @@ def dashboard_url_names():
         for entry in resolver.url_patterns:
             if isinstance(entry, URLResolver):
                 walk(entry, entry.namespace or namespace)
-            elif isinstance(entry, URLPattern) and namespace not in OUTSIDE:
+            elif isinstance(entry, URLPattern) and namespace not in OUTSIDE and entry.name not in OUTSIDE_NAMES:
                 names.add(entry.name)
 
     walk(get_resolver(), None)
