@@ -7,7 +7,7 @@ from django.utils.text import slugify
 from identity.errors import ServiceError
 
 from .models import Role, Visibility
-from .services import BODY_MAX, COMMENT_MAX, RESERVED_SLUGS, TITLE_MAX
+from .services import BODY_MAX, COMMENT_MAX, RESERVED_SLUGS, TITLE_MAX, shows_text
 
 
 def add_service_error(form: forms.Form, exc: ServiceError) -> None:
@@ -75,12 +75,12 @@ class NewDocumentForm(DocumentForm):
 class CommentForm(Form):
     body = forms.CharField(
         label="Comment", max_length=COMMENT_MAX, strip=False, widget=forms.Textarea(attrs={"rows": 3}),
-        error_messages={"required": "Write something first."},  # as for a comment of spaces
+        error_messages={"required": "Write something first."},  # as for a comment that shows nothing
     )
 
     def clean_body(self):
         body = self.cleaned_data["body"]
-        if not body.strip():
+        if not shows_text(body):
             raise forms.ValidationError("Write something first.")
         return body
 

@@ -3,6 +3,7 @@ these functions do the change and record it, in one transaction."""
 
 import hashlib
 import secrets
+import unicodedata
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -54,11 +55,17 @@ def _clean_title(title) -> str:
     return title
 
 
+def shows_text(text: str) -> bool:
+    """Whether `text` shows anything: not only spaces, controls and format marks (zero-width
+    characters, bidi marks, soft hyphens)."""
+    return any(not char.isspace() and unicodedata.category(char) not in ("Cc", "Cf") for char in text)
+
+
 def _clean_body(body, *, limit=BODY_MAX, required=False, field="body") -> str:
     if not isinstance(body, str):
         raise InvalidInput("Body must be text.", fields={field: "Must be text."})
     body = body.replace("\x00", "")
-    if required and not body.strip():
+    if required and not shows_text(body):
         raise InvalidInput("Write something first.", fields={field: "This field is required."})
     if len(body) > limit:
         raise InvalidInput(f"At most {limit} characters.", fields={field: f"At most {limit} characters."})

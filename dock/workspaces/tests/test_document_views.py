@@ -115,6 +115,16 @@ def test_blank_comment_is_a_field_error(doc, login, htmx):
     assert not Comment.objects.exists()
 
 
+@pytest.mark.parametrize("body", ["\x01\x02", "\u200b\u200d", "\u202e \u2066\ufeff", "\u00ad\n\t"])
+def test_a_comment_with_nothing_visible_is_blank(doc, login, htmx, body):
+    """Controls, zero-width and bidi marks show as nothing: a comment of only them read as
+    an empty one posted."""
+    document, client = doc["document"], login(doc["alice"])
+    response = client.post(_url("document-comment", document), {"body": body}, **htmx)
+    assert response.status_code == 200 and "Write something first." in response.content.decode()
+    assert not Comment.objects.exists()
+
+
 def test_comment_without_js_redirects_back(doc, login):
     response = login(doc["alice"]).post(_url("document-comment", doc["document"]), {"body": "Plain post"})
     comment = Comment.objects.get()
