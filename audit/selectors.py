@@ -31,11 +31,16 @@ def chain_head() -> dict:
     return {"hash": head.hash, "count": head.count, "last_event_id": head.last_event_id}
 
 
-def verify_chain() -> chain.VerifyResult:
-    head = chain_head()
+def verify_chain(head: dict | None = None) -> chain.VerifyResult:
+    """Recompute the chain up to `head` (chain_head(), read now when not given)."""
+    head = head or chain_head()
+    # Only the events up to the head: writers keep appending while the rows stream, and an
+    # event committed after the head was read is not a break, just past it. Every event
+    # up to it committed with it (ids are drawn under the head's lock), none after.
     # The rows come the export's way (time preformatted in the hashed form, no model
     # instances): several times faster than chain_rows() over a long chain, same result.
-    return chain.verify(_fast_chain_rows(), expected_count=head["count"], expected_head=head["hash"])
+    rows = _fast_chain_rows(upto=head["last_event_id"])
+    return chain.verify(rows, expected_count=head["count"], expected_head=head["hash"])
 
 
 def filtered_events(
@@ -473,20 +478,21 @@ def _streamed_postgres(conn, sql: str, params, chunk_size: int):
             yield rows
 
 
-def _chain_chunks(chunk_size: int):
-    """Every event in chain order: tuples of id and `chain.COLUMNS`, occurred_at in its
-    hashed form and details as JSON text."""
+def _chain_chunks(chunk_size: int, upto: int | None = None):
+    """Every event in chain order (up to the id `upto`, when given): tuples of id and
+    `chain.COLUMNS`, occurred_at in its hashed form and details as JSON text."""
     at_details = chain.COLUMNS.index("details")
     fields = ["id", "_at", *chain.COLUMNS[1:at_details], "_details", *chain.COLUMNS[at_details + 1:]]
-    values = AuditEvent.objects.order_by("id").annotate(_at=ExportTime("occurred_at"), _details=Cast("details", CharField()))
+    events = AuditEvent.objects.all() if upto is None else AuditEvent.objects.filter(id__lte=upto)
+    values = events.order_by("id").annotate(_at=ExportTime("occurred_at"), _details=Cast("details", CharField()))
     return stream_rows(values.values_list(*fields), chunk_size)
 
 
-def _fast_chain_rows(chunk_size: int = 5000):
+def _fast_chain_rows(chunk_size: int = 5000, *, upto: int | None = None):
     names = ("id", *chain.COLUMNS)
     details = names.index("details")
     decode = json_decoder()
-    for rows in _chain_chunks(chunk_size):
+    for rows in _chain_chunks(chunk_size, upto):
         for row in rows:
             item = dict(zip(names, row))  # noqa: B905
             item["details"] = decode(row[details])

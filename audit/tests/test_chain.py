@@ -177,3 +177,22 @@ def test_sqlite_times_are_stored_as_django_stores_them(at):
     if connection.vendor != "sqlite":
         pytest.skip("the SQLite spelling of a time")
     assert _sqlite_time(at) == connection.ops.adapt_datetimefield_value(at)
+
+
+def test_an_event_appended_while_the_chain_is_read_is_not_a_break(db, monkeypatch):
+    """Verification reads the head, then the events: one committed in between (the log
+    keeps growing while it is checked) is past the head it checks, not a broken chain."""
+    from audit import selectors
+
+    write(3)
+    read_head = selectors.chain_head
+
+    def head_then_a_writer_commits():
+        head = read_head()
+        write(1)
+        return head
+
+    monkeypatch.setattr(selectors, "chain_head", head_then_a_writer_commits)
+    result = selectors.verify_chain()
+    assert result.ok, result.reason
+    assert result.count == 3 and result.head == AuditEvent.objects.order_by("id")[2].hash
