@@ -191,6 +191,8 @@ def test_every_command_is_audited_as_the_system_with_a_request_id(acme):
         (["audit", "export", "--since", "yesterday"], "not an ISO date"),
         (["audit", "export", "--until", "2026-13-45"], "not an ISO date"),
         (["audit", "export", "--since", "2026-02-01", "--until", "2026-01-01"], "after"),
+        (["audit", "export", "--since", "2026-02-02", "--until", "2026-02-01"], "after"),
+        (["audit", "export", "--until", "9999-12-31"], "out of range"),
         (["bogus"], "invalid choice"),
         (["service", "grant", "ci", "roadmap", "--role", "admin"], "(choose from 'viewer', 'editor')"),
         (["org", "create", "bad", "--name", "A\udcffB"], "not valid UTF-8"),  # the byte 0xff, as Python hands it on
@@ -227,3 +229,20 @@ def test_org_wide_key_rotation_prints_service_keys_and_retires_agent_keys(acme):
 
 def test_org_wide_key_rotation_of_an_unknown_org_is_refused(acme, capsys, monkeypatch):
     assert "no org" in fails("org", "rotate-keys", "nowhere", capsys=capsys, monkeypatch=monkeypatch)
+
+
+def test_audit_export_until_a_date_takes_in_that_day_as_the_audit_logs_to_date_does(acme, capsys, client):
+    """`--since D --until D` is day D, the set the audit log's From D To D exports."""
+    from datetime import UTC
+
+    from identity.models import User
+
+    day = AuditEvent.objects.latest("id").occurred_at.astimezone(UTC).date().isoformat()
+    expected = [e.hash for e in AuditEvent.objects.order_by("id") if e.occurred_at.astimezone(UTC).date().isoformat() == day]
+    capsys.readouterr()
+    call_command("dock", "audit", "export", "--since", day, "--until", day)
+    exported = [json.loads(line)["hash"] for line in capsys.readouterr().out.splitlines()]
+    assert exported == expected
+    client.force_login(User.objects.get(email="alice@acme.test"))
+    page = client.get("/audit/export.jsonl", {"since": day, "until": day})
+    assert [json.loads(line)["hash"] for line in b"".join(page.streaming_content).decode().splitlines()] == exported

@@ -8,7 +8,7 @@ import argparse
 import json
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, transaction
@@ -77,19 +77,24 @@ def _scope(text: str) -> int:
         raise Refusal(str(exc)) from None
 
 
-def _when(text: str | None, name: str):
+def _when(text: str | None, name: str, *, end: bool = False):
+    """An ISO time, or a date: its start, or with `end` the start of the day after it (an
+    end is exclusive, and a date as an end takes in its whole day, as the audit log's
+    "To" does)."""
     if not text:
         return None
+    day = None
     try:
-        value = parse_datetime(text)
-        if value is None:
-            day = parse_date(text)
-            if day is not None:
-                value = datetime(day.year, day.month, day.day)
+        day = parse_date(text)  # first: parse_datetime reads a date as its midnight
+        value = datetime(day.year, day.month, day.day) if day is not None else parse_datetime(text)
     except ValueError:
         value = None
     if value is None:
         raise Refusal(f"{name}: {text!r} is not an ISO date or time")
+    if day is not None and end:
+        if day == date.max:
+            raise Refusal(f"{name}: {text!r} is out of range")
+        value += timedelta(days=1)
     if timezone.is_naive(value):
         value = value.replace(tzinfo=UTC)
     try:
@@ -407,9 +412,10 @@ class Command(BaseCommand):
             found = Principal.objects.filter(handle=actor).values_list("public_id", flat=True).first()
             actor_id = found or actor  # a public id, or "system"
         owner_id = _user(owner).principal.public_id if owner else None
-        since_at, until_at = _when(since, "--since"), _when(until, "--until")
-        if since_at and until_at and since_at > until_at:
-            raise Refusal("--since is after --until")
+        since_at, until_at = _when(since, "--since"), _when(until, "--until", end=True)
+        if since_at and until_at and since_at >= until_at:
+            after = since_at > _when(until, "--until")  # than the time, or the date's start
+            raise Refusal("--since is after --until" if after else "--since and --until leave no time between them")
         qs = filtered_events(
             actor_id=actor_id, actor_kind=kind, owner_id=owner_id, workspace=workspace, action=event,
             since=since_at, until=until_at,
