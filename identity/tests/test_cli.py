@@ -246,3 +246,19 @@ def test_audit_export_until_a_date_takes_in_that_day_as_the_audit_logs_to_date_d
     client.force_login(User.objects.get(email="alice@acme.test"))
     page = client.get("/audit/export.jsonl", {"since": day, "until": day})
     assert [json.loads(line)["hash"] for line in b"".join(page.streaming_content).decode().splitlines()] == exported
+
+
+def test_audit_export_actor_is_read_as_the_audit_log_reads_a_handle(acme, make, capsys, monkeypatch):
+    """`--actor @alice-adams` and `--actor Alice-Adams` are Alice, as in the audit log's
+    Actor box; a handle nobody has is refused, not answered with an empty export."""
+    from dock.workspaces.models import Workspace
+
+    alice = Principal.objects.get(handle="alice-adams")
+    make.document(Workspace.objects.get(slug="roadmap"), alice, title="Field notes")
+    expected = list(AuditEvent.objects.filter(actor_id=alice.public_id).order_by("id").values_list("hash", flat=True))
+    assert expected
+    for typed in ("alice-adams", "@alice-adams", "Alice-Adams", alice.public_id):
+        capsys.readouterr()
+        call_command("dock", "audit", "export", "--actor", typed)
+        assert [json.loads(line)["hash"] for line in capsys.readouterr().out.splitlines()] == expected, typed
+    assert "no principal" in fails("audit", "export", "--actor", "alice-adamz", capsys=capsys, monkeypatch=monkeypatch)

@@ -7,6 +7,7 @@ prints JSON on stdout, and answers bad input with one line on stderr and exit 1.
 import argparse
 import json
 import os
+import re
 import sys
 from datetime import UTC, date, datetime, timedelta
 
@@ -101,6 +102,24 @@ def _when(text: str | None, name: str, *, end: bool = False):
         return value.astimezone(UTC)
     except OverflowError:  # an offset that pushes it past the calendar's ends
         raise Refusal(f"{name}: {text!r} is out of range") from None
+
+
+_PUBLIC_ID = re.compile(r"^(usr|agt|svc)_[0-9A-Za-z]{4,36}$")
+
+
+def _actor_id(text: str) -> str:
+    """What `--actor` names, read as the audit log's Actor box reads it: "system", a handle
+    (with or without its @, in any case), or a public id (also of a principal that no
+    longer exists: its events keep it)."""
+    text = text.strip()
+    if text.lower() == "system":
+        return "system"
+    found = Principal.objects.filter(handle=text.removeprefix("@").lower()).values_list("public_id", flat=True).first()
+    if found:
+        return found
+    if _PUBLIC_ID.match(text):
+        return text
+    raise Refusal(f"no principal with the handle or id {text!r}")
 
 
 def _workspace_json(w: Workspace) -> dict:
@@ -407,10 +426,7 @@ class Command(BaseCommand):
     # audit ----------------------------------------------------------------------------------
 
     def do_audit_export(self, *, format, actor, owner, kind, workspace, event, since, until, **_):
-        actor_id = None
-        if actor:
-            found = Principal.objects.filter(handle=actor).values_list("public_id", flat=True).first()
-            actor_id = found or actor  # a public id, or "system"
+        actor_id = _actor_id(actor) if actor else None
         owner_id = _user(owner).principal.public_id if owner else None
         since_at, until_at = _when(since, "--since"), _when(until, "--until", end=True)
         if since_at and until_at and since_at >= until_at:
