@@ -241,6 +241,9 @@ class AuditFilterSet(django_filters.FilterSet):
             (pid, _owner_label(name, handle if name in same else None, org_name if slug != org else None))
             for pid, name, handle, slug, org_name in humans
         ]
+        wanted = (data or {}).get("owner") or ""
+        if wanted not in {pid for pid, *_ in humans} and self._owner_in_log_elsewhere(wanted):
+            self.filters["owner"].extra["choices"].append((wanted, self._former_owner_label(wanted)))
         # The org's workspaces, then other orgs' workspaces its principals are members of
         # (what they did there is in this log too), labelled with their org: one query.
         fields = ("slug", "name", "org__slug", "org__name")
@@ -266,6 +269,22 @@ class AuditFilterSet(django_filters.FilterSet):
         in this org's log: deleted since, or another org's that the org's people have left.
         Asking of a workspace never in the log gets the answer an unknown name gets."""
         return bool(SLUG.match(slug)) and in_org_log(self.org, workspace=slug)
+
+    def _owner_in_log_elsewhere(self, public_id: str) -> bool:
+        """Whether `public_id` names a human who is not (or no longer) listed but is the
+        accountable owner of events in this org's log: deleted since, or another org's
+        member who has left its workspaces. Asking of anyone else gets the answer an
+        unknown id gets."""
+        return (bool(PUBLIC_ID.match(public_id)) and public_id.startswith("usr_")
+                and in_org_log(self.org, owner_id=public_id))
+
+    def _former_owner_label(self, public_id: str) -> str:
+        live = Principal.objects.filter(public_id=public_id).values_list("display_name", "org__slug", "org__name").first()
+        if live:
+            return _owner_label(live[0], None, live[2] if live[1] != self.org else None)
+        name = (visible_events(EventFilter(owner_id=public_id), org=self.org).order_by("-occurred_at", "-id")
+                .values_list("owner_name", flat=True).first())
+        return f"{name or public_id} (deleted)"
 
     @staticmethod
     def _former_label(slug: str) -> str:

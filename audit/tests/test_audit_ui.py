@@ -735,3 +735,44 @@ def test_the_request_id_is_the_servers_own(world, client):
     assert response.status_code == 302
     paused = AuditEvent.objects.get(action="agent.paused")
     assert paused.request_id == response["X-Request-ID"] != "someone-elses-request-0001"
+
+
+def test_an_owner_who_has_left_the_orgs_workspaces_can_still_be_filtered_to(world):
+    """Carol (Globex) worked in Acme's research workspace through her agent, then was
+    removed from it: those events stay in Acme's log, so a link filtered to her as owner
+    keeps working (not "No such owner"), and lists them."""
+    from dock.workspaces.models import Membership
+    from dock.workspaces.services import membership_remove
+
+    made = activity(world)
+    membership_remove(actor=world.alice, membership=Membership.objects.get(workspace=world.research, principal=world.carol))
+    response = get(client_for(world.auditor), owner=world.carol.public_id)
+    assert response.context["form"].is_valid(), response.context["form"].errors
+    assert f'<option value="{world.carol.public_id}" selected>Carol Chen (Globex)</option>' in response.content.decode()
+    ids = listed_ids(response)
+    assert made["courier_in_acme_1d"].id in ids and made["courier_in_globex_1d"].id not in ids
+    assert ids == expected(world, lambda e: e.owner_id == world.carol.public_id)
+
+
+def test_a_deleted_owner_can_still_be_filtered_to(world):
+    """Bob was deleted, and with him his agent Ledger: their events stay, with Bob as
+    their accountable owner, and the owner filter still finds them by his id."""
+    from identity.services.users import user_delete
+
+    made = activity(world)
+    bob_id = world.bob.public_id
+    user_delete(actor=world.admin, user=world.bob.user)
+    response = get(client_for(world.auditor), owner=bob_id)
+    assert response.context["form"].is_valid(), response.context["form"].errors
+    assert f'<option value="{bob_id}" selected>Bob Brown (deleted)</option>' in response.content.decode()
+    ids = listed_ids(response)
+    assert made["ledger_2d"].id in ids
+    assert ids == expected(world, lambda e: e.owner_id == bob_id)
+
+
+def test_an_owner_never_in_the_orgs_log_stays_unknown(world):
+    """Another org's human who never worked here is not made a choice by naming their id:
+    the answer is the one an id nobody has gets."""
+    activity(world)
+    response = get(client_for(world.auditor), owner=world.auditor_b.public_id)
+    assert response.context["form"].errors["owner"] == ["No such owner in this log: choose one from the list."]
