@@ -543,6 +543,29 @@ def test_integrity_panel_names_the_first_bad_event(world):
     assert f"#{bad.id}" in body
 
 
+
+def test_integrity_panel_says_what_a_missing_tail_means(world):
+    """Events removed from the end leave no bad event to name: every event left links
+    up, and only the head disagrees. The panel says so, rather than counting events
+    "before" an event it has not named."""
+    from django.db import connection
+
+    from audit import triggers
+
+    activity(world)
+    last = AuditEvent.objects.order_by("-id").first()
+    triggers.uninstall(connection)
+    try:
+        AuditEvent.objects.filter(id=last.id).delete()
+    finally:
+        triggers.install(connection)
+    body = client_for(world.auditor).get("/audit/integrity/").content.decode()
+    assert 'data-integrity="broken"' in body
+    assert "before it check out" not in body
+    left = AuditEvent.objects.count()
+    assert (f"The {left} events in the chain link up, but its head does not end with them: the newest events "
+            "were removed, or the head was changed.") in body
+
 # Owners' view, partials -------------------------------------------------------------------------
 
 def test_activity_for_owner_is_their_own_and_their_agents_newest_first(world):
