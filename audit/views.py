@@ -116,7 +116,7 @@ def audit(request, org):
     context = _page_context(request, org, filterset)
     if not wants_fragment(request):
         return render(request, "audit/index.html", context)
-    response = render(request, "audit/index.html#view", context)
+    response = render(request, "audit/index.html#view", {**context, "fragment": True})
     # The URL htmx pushes is the filter as applied, in its own words (no empty fields, no
     # dates a preset replaced), with the page's position.
     position = next((urlencode({name: request.GET[name]}) for name in ("after", "before") if request.GET.get(name)), "")

@@ -491,6 +491,31 @@ def test_reading_the_log_writes_no_audit_event(world):
     assert AuditEvent.objects.count() == before
 
 
+
+SAID = re.compile(r'<p id="audit-results-said"([^>]*)>(.*?)</p>', re.S)
+
+
+def test_an_in_place_update_tells_screen_readers_what_it_found(world):
+    """The filter keeps focus while the results change beside it: the page's status
+    region (outside the swapped part) is told, in the fragment, what is now listed."""
+    activity(world)
+    client = client_for(world.auditor)
+    full = client.get(URL).content.decode()
+    assert SAID.findall(full) == [(' class="sr-only" role="status" aria-atomic="true"', "")]  # silent on load
+    cases = [
+        ({"kind": "agent"}, f"Showing the newest {len(expected(world, lambda e: e.actor_kind == 'agent'))} events."),
+        ({"kind": "agent", "action": "org.created"}, "No events match."),
+        ({"owner": "usr_doesnotexist"}, "Nothing is listed: a filter value is not valid."),
+        ({"after": "garbage"}, "This page link is not valid any more; start again from the newest events."),
+    ]
+    for params, said in cases:
+        fragment = client.get(URL, params, HTTP_HX_REQUEST="true").content.decode()
+        assert SAID.findall(fragment) == [(' hx-swap-oob="innerHTML"', said)], params
+    for _ in range(PAGE_SIZE):
+        record_at(NOW, events.DOCUMENT_UPDATED, actor=world.scribe, workspace=world.research)
+    first = client.get(URL, HTTP_HX_REQUEST="true").content.decode()
+    assert SAID.findall(first)[0][1] == f"Showing the newest {PAGE_SIZE} events; Older lists more."
+
 # Integrity --------------------------------------------------------------------------------------
 
 def test_integrity_panel_passes_and_shows_the_head(world):
