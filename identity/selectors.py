@@ -63,10 +63,19 @@ def org_services(viewer: Principal, limit: int = 50):
 # Profiles ------------------------------------------------------------------------------
 
 
-def _shares_a_workspace(viewer: Principal, principal: Principal) -> bool:
-    member_id = principal.owner_id if principal.kind == Kind.AGENT else principal.pk
-    visible = access.visible_workspaces(viewer).values("pk")
-    return Membership.objects.filter(principal_id=member_id, workspace__in=visible).exists()
+def openable_profiles(viewer: Principal, principals) -> set[int]:
+    """The pks of those of `principals` whose profile the viewer may open: of the viewer's
+    org, or met in a workspace the viewer can see (an agent through its owner's
+    membership). At most one query, for the ones of other orgs."""
+    principals = list(principals)
+    openable = {p.pk for p in principals if p.org_id == viewer.org_id}
+    member_of = {p.pk: p.owner_id if p.kind == Kind.AGENT else p.pk for p in principals if p.pk not in openable}
+    if member_of:
+        visible = access.visible_workspaces(viewer).values("pk")
+        met = set(Membership.objects.filter(principal_id__in=set(member_of.values()), workspace__in=visible)
+                  .values_list("principal_id", flat=True))
+        openable |= {pk for pk, member_id in member_of.items() if member_id in met}
+    return openable
 
 
 def profile_principal(viewer: Principal, handle: str) -> Principal | None:
@@ -74,9 +83,7 @@ def profile_principal(viewer: Principal, handle: str) -> Principal | None:
     principal = Principal.objects.select_related(*WITH_FACES, "owner__org").filter(handle=handle).first()
     if principal is None:
         return None
-    if principal.org_id == viewer.org_id or _shares_a_workspace(viewer, principal):
-        return principal
-    return None
+    return principal if principal.pk in openable_profiles(viewer, [principal]) else None
 
 
 def managed_agent(viewer: Principal, handle: str) -> Principal | None:

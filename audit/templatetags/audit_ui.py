@@ -20,6 +20,7 @@ from audit.events import describe
 from dock.workspaces.models import Workspace
 from identity import access
 from identity.models import Principal
+from identity.selectors import openable_profiles
 
 register = template.Library()
 
@@ -60,6 +61,10 @@ class AuditRow:
     actor: object
     owner: object | None
     owner_is_actor: bool
+    # Whether the reader may open the actor's and the owner's profiles (audit_rows): a
+    # card links only there, not to a page that would answer "No such person here".
+    actor_link: bool = False
+    owner_link: bool = False
 
     @property
     def details_json(self) -> str:
@@ -91,9 +96,23 @@ def build_rows(events) -> list[AuditRow]:
     return rows
 
 
-@register.simple_tag
-def audit_rows(events):
-    return build_rows(events or [])
+def _reader(context):
+    user = getattr(context.get("request"), "user", None)
+    return getattr(user, "principal", None) if getattr(user, "is_authenticated", False) else None
+
+
+@register.simple_tag(takes_context=True)
+def audit_rows(context, events):
+    """The rows, each knowing which of its cards may link to a profile the reader can
+    open (no reader known: none do)."""
+    rows = build_rows(events or [])
+    reader = _reader(context)
+    live = {p.pk: p for row in rows for p in (row.actor, row.owner) if p is not None and not getattr(p, "gone", False)}
+    openable = openable_profiles(reader, live.values()) if reader is not None and live else set()
+    for row in rows:
+        row.actor_link = getattr(row.actor, "pk", None) in openable
+        row.owner_link = row.owner is not None and getattr(row.owner, "pk", None) in openable
+    return rows
 
 
 @dataclass(frozen=True)
@@ -139,17 +158,19 @@ def place(places: dict, slug: str):
 
 
 @register.simple_tag(takes_context=True)
-def audit_card(context, principal, size=24):
-    """The principal card component for an audit row — live (linked, with its status
-    chip) or a snapshot (not linked, with a note) — rendered once per principal per page:
-    a page of one agent's events draws its face once, not fifty times."""
+def audit_card(context, principal, size=24, link=False):
+    """The principal card component for an audit row — live (with its status chip, and
+    linked when `link`: the row's actor_link or owner_link) or a snapshot (not linked,
+    with a note) — rendered once per principal per page: a page of one agent's events
+    draws its face once, not fifty times."""
     gone = getattr(principal, "gone", False)
-    key = (getattr(principal, "public_id", ""), gone, size)
+    link = bool(link) and not gone
+    key = (getattr(principal, "public_id", ""), gone, size, link)
     cards = context.render_context.setdefault("audit_cards", {})
     if key not in cards:
         template = context.template.engine.get_template("components/principal_card.html")
         values = {"principal": principal, "size": size}
-        values.update({"link": False, "sub": principal.note} if gone else {"show_status": True})
+        values.update({"link": False, "sub": principal.note} if gone else {"show_status": True, "link": link})
         with context.push(**values):
             cards[key] = template.render(context)
     return cards[key]

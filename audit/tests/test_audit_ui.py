@@ -448,6 +448,30 @@ def test_rows_use_the_principal_card_and_snapshots_for_the_departed(world):
     assert f'href="/p/{world.ledger.handle}/"' not in body
 
 
+def test_rows_link_only_the_profiles_the_reader_can_open(world, make):
+    """Carol and her agent Courier (Globex) work in Acme's research workspace: their
+    events are in Acme's log, but the auditor, who is not in research, would get "No such
+    person here" from their profiles, so their cards are not links; Acme's own are. An
+    admin who is in research can open theirs, and gets the links."""
+    made = activity(world)
+    auditor = client_for(world.auditor)
+    assert auditor.get(f"/p/{world.courier.handle}/").status_code == 404
+    assert auditor.get(f"/p/{world.carol.handle}/").status_code == 404
+    body = get(auditor, actor="courier").content.decode()
+    assert made["courier_in_acme_1d"].id in listed_ids(get(auditor, actor="courier"))
+    assert "Courier" in body and "Carol Chen" in body
+    assert f'href="/p/{world.courier.handle}/"' not in body and f'href="/p/{world.carol.handle}/"' not in body
+    body = get(auditor, workspace="research").content.decode()
+    assert f'href="/p/{world.scribe.handle}/"' in body and f'href="/p/{world.alice.handle}/"' in body
+    assert f'href="/p/{world.courier.handle}/"' not in body
+
+    make.member(world.research, world.admin, "viewer")
+    admin = client_for(world.admin)
+    assert admin.get(f"/p/{world.courier.handle}/").status_code == 200
+    body = get(admin, actor="courier").content.decode()
+    assert f'href="/p/{world.courier.handle}/"' in body and f'href="/p/{world.carol.handle}/"' in body
+
+
 def test_each_row_opens_to_its_details(world):
     made = activity(world)
     body = get(client_for(world.auditor), actor="scribe").content.decode()
