@@ -174,11 +174,18 @@ def with_actors(events: list[AuditEvent]) -> list[AuditEvent]:
 QUIET_ACTIONS = (audit_events.HUMAN_LOGGED_IN, audit_events.HUMAN_LOGGED_OUT, audit_events.HUMAN_LOGIN_FAILED)
 
 
-def profile_activity(principal: Principal, limit: int = 10) -> list[AuditEvent]:
-    """A profile's recent activity, read through the audit app: a human's own events and
-    their agents' (they are accountable for both); an agent's or a service's own."""
+def profile_activity_page(principal: Principal, *, after: str | None = None, limit: int = 10):
+    """A page of a profile's activity, newest first (older than the cursor `after`, from
+    the page before), read through the audit app: a human's own events and their agents'
+    (they are accountable for both); an agent's or a service's own. An audit.selectors
+    EventPage; raises its InvalidCursor for a cursor it did not make."""
     shown = audit_selectors.principal_filter(principal.public_id, principal.kind, leave_out=QUIET_ACTIONS)
-    return audit_selectors.events_page(shown, org=None, limit=limit).events
+    return audit_selectors.events_page(shown, org=None, cursor=after, limit=limit)
+
+
+def profile_activity(principal: Principal, limit: int = 10) -> list[AuditEvent]:
+    """A profile's latest activity (profile_activity_page's first page)."""
+    return profile_activity_page(principal, limit=limit).events
 
 
 def profile_activity_chart(principal: Principal):

@@ -148,3 +148,35 @@ def test_human_profile_query_count(team, make, django_assert_max_num_queries):
     client = logged_in(team.alice)
     with django_assert_max_num_queries(13):
         assert client.get(team.alice.get_absolute_url()).status_code == 200
+
+
+def test_an_owner_pages_back_through_all_of_their_and_their_agents_activity(team, make):
+    """The profile lists the newest ten events, and Older goes on from there, so an owner
+    who is no auditor still sees everything they and their agents did, not just the
+    latest ten."""
+    from audit.models import AuditEvent
+    from identity.selectors import QUIET_ACTIONS
+
+    agent, _ = make.agent(team.alice, "Scout", scope="read,write")
+    for n in range(24):
+        make.document(team.ws, agent if n % 2 else team.alice, title=f"Note {n}")
+    want = list(AuditEvent.objects.filter(owner_id=team.alice.public_id).exclude(action__in=QUIET_ACTIONS)
+                .order_by("-occurred_at", "-id").values_list("target_name", "action"))
+    assert len(want) > 20
+    client = logged_in(team.alice)
+    url, seen, pages = team.alice.get_absolute_url(), [], 0
+    while url:
+        html = client.get(url).content.decode()
+        rows = re.findall(r'<tr>\s*<td><time.*?</tr>', html, re.S)
+        assert 0 < len(rows) <= 10
+        seen += rows
+        pages += 1
+        older = re.search(r'<a href="([^"]+)" rel="next">Older', html)
+        url = older.group(1).replace("&amp;", "&") if older else None
+        if pages > 1:
+            assert f'href="{team.alice.get_absolute_url()}#activity-title">Newest' in html
+    assert len(seen) == len(want) and pages == -(-len(want) // 10)
+    for row, (target, _action) in zip(seen, want, strict=True):
+        assert f"{target}</span>" in row
+    broken = client.get(team.alice.get_absolute_url(), {"after": "not-a-cursor"})
+    assert broken.status_code == 200 and "not valid any more" in broken.content.decode()

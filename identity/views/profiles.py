@@ -1,6 +1,10 @@
+from urllib.parse import urlencode
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.views.decorators.http import require_GET
+
+from audit.selectors import InvalidCursor
 
 from .. import access, selectors
 from ..forms import PasswordChangeForm
@@ -45,7 +49,7 @@ def profile_context(request, viewer: Principal, principal: Principal, *, with_ac
         "access": selectors.access_explainer(viewer, principal),
     }
     if with_activity and selectors.may_see_activity(viewer, principal):
-        context["events"] = selectors.profile_activity(principal, limit=10)
+        context.update(_activity(request, principal))
         context["chart"] = selectors.profile_activity_chart(principal)
     if principal.kind == Kind.AGENT:
         context.update(agent_card_context(viewer, principal, **card))
@@ -56,6 +60,25 @@ def profile_context(request, viewer: Principal, principal: Principal, *, with_ac
     else:
         context["grants"] = selectors.service_grants(viewer, principal)
     return context
+
+
+def _activity(request, principal: Principal) -> dict:
+    """A page of the profile's activity (ten events, `?after=` a cursor for older ones),
+    and the links that page back through all of it."""
+    after = request.GET.get("after") or None
+    error = ""
+    try:
+        page = selectors.profile_activity_page(principal, after=after)
+    except InvalidCursor as exc:
+        error, after = str(exc), None
+        page = selectors.profile_activity_page(principal)
+    base = principal.get_absolute_url()
+    return {
+        "events": page.events,
+        "activity_error": error,
+        "activity_older": f"{base}?{urlencode({'after': page.next_cursor})}#activity-title" if page.has_next else "",
+        "activity_newest": f"{base}#activity-title" if after else "",
+    }
 
 
 @login_required
