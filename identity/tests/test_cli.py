@@ -193,6 +193,9 @@ def test_every_command_is_audited_as_the_system_with_a_request_id(acme):
         (["audit", "export", "--since", "2026-02-01", "--until", "2026-01-01"], "after"),
         (["audit", "export", "--since", "2026-02-02", "--until", "2026-02-01"], "after"),
         (["audit", "export", "--until", "9999-12-31"], "out of range"),
+        (["audit", "export", "--action", "agent.key.rotate"], "no audit action"),
+        (["audit", "export", "--action", "agnet.*"], "no audit action"),
+        (["audit", "export", "--action", "agent"], "no audit action"),
         (["bogus"], "invalid choice"),
         (["service", "grant", "ci", "roadmap", "--role", "admin"], "(choose from 'viewer', 'editor')"),
         (["org", "create", "bad", "--name", "A\udcffB"], "not valid UTF-8"),  # the byte 0xff, as Python hands it on
@@ -262,3 +265,12 @@ def test_audit_export_actor_is_read_as_the_audit_log_reads_a_handle(acme, make, 
         call_command("dock", "audit", "export", "--actor", typed)
         assert [json.loads(line)["hash"] for line in capsys.readouterr().out.splitlines()] == expected, typed
     assert "no principal" in fails("audit", "export", "--actor", "alice-adamz", capsys=capsys, monkeypatch=monkeypatch)
+
+
+def test_audit_export_action_takes_a_name_or_a_group_as_the_audit_log_offers_them(acme, capsys):
+    dock("agent", "create", "--owner", "alice@acme.test", "--name", "Scout")
+    capsys.readouterr()
+    for action, want in (("agent.created", {"agent.created"}), ("agent.*", {"agent.created", "agent.key.issued"})):
+        call_command("dock", "audit", "export", "--action", action)
+        got = {json.loads(line)["action"] for line in capsys.readouterr().out.splitlines()}
+        assert got == want & set(AuditEvent.objects.values_list("action", flat=True)) and "agent.created" in got

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from audit import context
+from audit import events as audit_events
 from audit.export import FORMATS, stream
 from audit.refs import SYSTEM
 from audit.selectors import chain_head, filtered_events
@@ -427,6 +428,10 @@ class Command(BaseCommand):
 
     def do_audit_export(self, *, format, actor, owner, kind, workspace, event, since, until, **_):
         actor_id = _actor_id(actor) if actor else None
+        # Only registered names are ever recorded: any other would silently match nothing.
+        group = event.endswith(".*") and event[:-2] in audit_events.grouped() if event else False
+        if event and event not in audit_events.REGISTRY and not group:
+            raise Refusal(f"--action: no audit action {event!r}; give a registered name, or a group as GROUP.* (agent.*)")
         owner_id = _user(owner).principal.public_id if owner else None
         since_at, until_at = _when(since, "--since"), _when(until, "--until", end=True)
         if since_at and until_at and since_at >= until_at:
