@@ -208,3 +208,18 @@ def test_the_log_fits_the_window_at_every_width(live_server, page: Page, story):
         wrap = page.locator(".table-wrap").first
         assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth"), width
         assert page.evaluate("document.documentElement.scrollWidth") == width
+
+
+def test_the_charts_scale_and_day_labels_stay_readable_at_every_width(live_server, page: Page, story):
+    """The chart's SVG scales to its box, and its text with it: on a profile (half the
+    page wide) its 11-pixel labels were drawn at about 7 pixels. Wherever it is drawn,
+    they come out at 9.5 pixels or more."""
+    log_in_as(page, live_server, story["auditor"])
+    drawn = """() => Array.from(document.querySelectorAll('.audit-chart .chart > svg')).map(svg =>
+        parseFloat(getComputedStyle(svg.querySelector('text')).fontSize) * svg.getBoundingClientRect().width / 960)"""
+    for width in (375, 800, 1024, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        for url in ("/audit/", f"/p/{story['alice'].handle}/"):
+            page.goto(f"{live_server.url}{url}")
+            sizes = page.evaluate(drawn)
+            assert sizes and min(sizes) >= 9.5, (width, url, sizes)
