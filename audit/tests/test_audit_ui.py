@@ -4,7 +4,7 @@ import base64
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import parse_qs, quote, urlencode, urlparse
 
 import pytest
 from django.urls import reverse
@@ -56,6 +56,19 @@ def test_anonymous_readers_are_sent_to_log_in(client):
     response = client.get(URL + "?kind=agent")
     assert response.status_code == 302
     assert response["Location"].startswith("/login/?next=")
+
+
+def test_a_swap_after_the_session_ended_sends_the_browser_to_log_in(client):
+    """A filter change or the panel's own load, once the session has ended: htmx would
+    follow a plain redirect and draw the whole login page inside the audit log. It is
+    told to go to the login page instead, and come back to the filter asked for."""
+    for url, params in ((URL, {"kind": "agent"}), ("/audit/integrity/", {})):
+        response = client.get(url, params, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200 and b"<form" not in response.content
+        assert response["HX-Redirect"] == "/login/?next=" + quote(url + ("?kind=agent" if params else ""), safe="/")
+    # The back button's own htmx request (a whole page) is a plain redirect, as before.
+    restore = client.get(URL, {"kind": "agent"}, HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true")
+    assert restore.status_code == 302
 
 
 # Scope ------------------------------------------------------------------------------------
