@@ -66,3 +66,12 @@ def test_dashboard_query_count(team, make, django_assert_max_num_queries):
         assert client.get(reverse("home")).status_code == 200
     with django_assert_max_num_queries(11):
         assert client.get(reverse("home"), headers=HTMX).status_code == 200
+
+
+def test_recent_activity_leads_to_all_of_it(team, make):
+    """The dashboard shows the latest ten; an owner who is no auditor reaches the rest on
+    their profile (which pages back through it), an auditor in the audit log."""
+    html = logged_in(team.alice).get(reverse("home")).content.decode()
+    assert f'<a class="small" href="{team.alice.get_absolute_url()}#activity-title">All activity</a>' in html
+    html = logged_in(team.admin).get(reverse("home")).content.decode()
+    assert f'href="/audit/?owner={team.admin.public_id}">Audit log</a>' in html
