@@ -861,3 +861,19 @@ def test_an_owner_never_in_the_orgs_log_stays_unknown(world):
     activity(world)
     response = get(client_for(world.auditor), owner=world.auditor_b.public_id)
     assert response.context["form"].errors["owner"] == ["No such owner in this log: choose one from the list."]
+
+
+def test_verify_pressed_tells_screen_readers_its_result(world):
+    """The panel is swapped in whole, and a live region swapped in whole is not read out:
+    the result of pressing Verify goes to a status region beside it, which stays."""
+    activity(world)
+    client = client_for(world.auditor)
+    said = re.compile(r'<p id="integrity-said"([^>]*)>(.*?)</p>', re.S)
+    for page in (get(client), client.get("/audit/integrity/")):
+        assert said.findall(page.content.decode()) == [(' class="sr-only" role="status" aria-atomic="true"', "")]
+        assert 'id="integrity" aria-labelledby="integrity-heading" aria-live' not in page.content.decode()
+    loaded = client.get("/audit/integrity/", HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="integrity").content.decode()
+    assert said.findall(loaded) == []  # the panel's own load on opening the log says nothing
+    pressed = client.get("/audit/integrity/", HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="verify-chain").content.decode()
+    count = AuditEvent.objects.count()
+    assert said.findall(pressed) == [(' hx-swap-oob="innerHTML"', f"Chain intact: all {count} events verified.")]
