@@ -15,7 +15,6 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
-from django_htmx.http import HttpResponseClientRedirect
 
 from dock.htmx import vary, wants_fragment
 from identity.avatars import ORB_SIZES, orb_png
@@ -50,12 +49,7 @@ def _guarded(view):
         try:
             org = _auditor_org(request)
         except _Login:
-            login = redirect_to_login(request.get_full_path())
-            if wants_fragment(request):
-                # The session ended under an open page: htmx would follow the redirect and
-                # draw the login page inside this one. The browser goes there instead.
-                return vary(HttpResponseClientRedirect(login.url))
-            return login
+            return redirect_to_login(request.get_full_path())  # a swap's: see LoginForSwapsMiddleware
         return vary(view(request, org, *args, **kwargs))
 
     wrapper.__name__ = view.__name__

@@ -1,7 +1,14 @@
-"""Response headers every page carries, and a page for a form's address opened on its own."""
+"""Response headers every page carries, a page for a form's address opened on its own, and
+the login page for an in-place update whose session has ended."""
+
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.shortcuts import resolve_url
 from django.template.response import TemplateResponse
+from django_htmx.http import HttpResponseClientRedirect
+
+from dock.htmx import vary, wants_fragment
 
 # Only our own origin: htmx is served from the django-htmx package under /static/, no
 # inline scripts or styles anywhere (htmx's own indicator styles are turned off).
@@ -50,4 +57,23 @@ class MethodNotAllowedPageMiddleware:
             page.render()
             page["Allow"] = response.get("Allow", "")
             return page
+        return response
+
+
+class LoginForSwapsMiddleware:
+    """An in-place update (a filter, a pause button, a role change) asked for after the
+    session ended is redirected to the login page, which htmx would follow and draw inside
+    the page still showing, header and all. The browser is sent there instead, and the
+    login returns to the address asked for. The back button's own request (a whole page)
+    keeps the plain redirect."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.status_code == 302 and wants_fragment(request):
+            location = response["Location"]
+            if urlsplit(location).path == resolve_url(settings.LOGIN_URL):
+                return vary(HttpResponseClientRedirect(location))
         return response
