@@ -1,11 +1,13 @@
-"""Response headers every page carries, a page for a form's address opened on its own, and
-the login page for an in-place update whose session has ended."""
+"""Response headers every page carries, private pages kept out of the browser's cache, a
+page for a form's address opened on its own, and the login page for an in-place update
+whose session has ended."""
 
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.shortcuts import resolve_url
 from django.template.response import TemplateResponse
+from django.utils.cache import patch_cache_control
 from django_htmx.http import HttpResponseClientRedirect
 
 from dock.htmx import vary, wants_fragment
@@ -38,6 +40,25 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Content-Security-Policy", self.policy)
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        return response
+
+
+class PrivatePagesMiddleware:
+    """A signed-in person's pages are never kept by the browser. Controls change them in
+    place (htmx), and Back would otherwise bring back the copy first loaded: an agent shown
+    active after it was paused, a proposal still waiting after it was decided. Kept out of
+    the cache, Back asks again and shows what is true now (and nothing private stays behind
+    after logging out). Responses that say how they are cached (images, exports) keep it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        page = response.get("Content-Type", "").startswith("text/html")
+        if page and user is not None and user.is_authenticated and not response.has_header("Cache-Control"):
+            patch_cache_control(response, no_store=True, no_cache=True, private=True, max_age=0)
         return response
 
 

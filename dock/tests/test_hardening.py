@@ -104,3 +104,16 @@ def test_pages_name_their_icon_so_browsers_do_not_ask_for_a_missing_favicon(clie
 
     assert '<link rel="icon" href="/static/img/dock.svg" type="image/svg+xml">' in client.get("/login/").content.decode()
     assert finders.find("img/dock.svg")
+
+
+def test_a_signed_in_persons_pages_are_never_kept_by_the_browser(make, client):
+    """Controls change pages in place; Back must ask again, not show the copy first loaded."""
+    org = make.org()
+    alice = make.human(org, "Alice Adams", password="correct horse battery")
+    agent, _ = make.agent(alice, "Scout")
+    client.force_login(alice.user)
+    for path in ("/", f"/p/{agent.handle}/", "/people/", "/proposals/"):
+        cache = client.get(path)["Cache-Control"]
+        assert "no-store" in cache and "private" in cache, path
+    # What says how it is cached keeps it: a face is cached for a day.
+    assert client.get(f"/a/{agent.public_id}.png")["Cache-Control"] == "public, max-age=86400"

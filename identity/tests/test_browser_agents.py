@@ -164,3 +164,22 @@ def test_owner_pauses_resumes_rotates_and_revokes_with_the_api_following(page: P
         assert (code, body["error"]) == (401, "invalid_key")
     expect(card.get_by_role("button", name="Pause")).to_have_count(0)
     assert_not_reloaded(page)
+
+
+def test_back_after_pausing_shows_the_agent_paused_not_the_page_as_first_loaded(page: Page, live_server, alice, make):
+    """The pause swaps the card in place; a later Back must not bring back the copy of the
+    page the browser kept from before (Active, with a Pause button that now fails)."""
+    agent, _ = make.agent(alice, "Courier")
+    log_in(page, live_server, "alice@acme.test")
+    page.goto(f"{live_server.url}/p/{agent.handle}/")
+    status = page.locator("#agent-card [data-status]")
+    expect(status).to_have_text("Active")
+    page.locator("#agent-card").get_by_role("button", name="Pause").click()
+    expect(status).to_have_text("Paused")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Home").click()
+    expect(page).to_have_url(f"{live_server.url}/")
+    page.go_back()
+    expect(page).to_have_url(f"{live_server.url}/p/{agent.handle}/")
+    expect(status).to_have_text("Paused")
+    expect(page.locator("#agent-card").get_by_role("button", name="Resume")).to_be_visible()
