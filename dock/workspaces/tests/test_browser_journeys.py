@@ -283,3 +283,70 @@ def test_a_name_without_spaces_does_not_push_the_page_sideways(make, live_server
         for path in ("/w/long/", "/w/long/members/", "/"):
             page.goto(path)
             assert page.evaluate("document.documentElement.scrollWidth") == width, (width, path)
+
+
+def settled(page) -> None:
+    """htmx has finished with the last swap (the new controls answer the keyboard)."""
+    expect(page.locator(".htmx-added, .htmx-settling")).to_have_count(0)
+
+
+def test_on_the_members_page_the_keyboard_stays_where_the_work_is(make, live_server, logged_in_page):
+    """Every control on the members page swaps its row (or the invitations) in place. The
+    focus went with the old markup, to the page's body: the next Tab started again at the
+    top of the page. It now lands on the control again, or on what replaced it."""
+    acme = make.org("acme", "Acme")
+    alice = make.human(acme, "Alice Adams", email="alice@acme.test")
+    bob = make.human(acme, "Bob Baker", email="bob@acme.test")
+    make.agent(bob, "Builder", scope="read,write")
+    workspace = make.workspace(acme, "vault", name="Vault", restricted=True)
+    make.member(workspace, alice, "admin")
+    make.member(workspace, bob, "editor")
+
+    page = logged_in_page(alice)
+    page.goto("/w/vault/members/")
+    row = page.locator("#member-bob-baker")
+
+    page.get_by_label("Role of Bob Baker").select_option("viewer")
+    row.evaluate("el => el.setAttribute('data-before', '')")  # gone once the row is swapped
+    row.get_by_role("button", name="Change role").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#member-bob-baker[data-before]")).to_have_count(0)
+    expect(page.locator("#member-bob-baker select")).to_have_value("viewer")
+    expect(row.get_by_role("button", name="Change role")).to_be_focused()
+    settled(page)
+
+    row.get_by_role("button", name="Elevate").focus()
+    page.keyboard.press("Enter")
+    expect(row.get_by_role("button", name="Remove elevation")).to_be_focused()
+    settled(page)
+    page.keyboard.press("Enter")
+    expect(row.get_by_role("button", name="Elevate")).to_be_focused()
+    settled(page)
+
+    row.get_by_role("link", name="Remove…").click()
+    expect(row.locator(".impact")).to_be_visible()
+    settled(page)
+    row.get_by_role("link", name="Cancel").focus()
+    page.keyboard.press("Enter")
+    expect(row.locator(".impact")).to_have_count(0)
+    expect(row.get_by_role("link", name="Remove…")).to_be_focused()
+    settled(page)
+
+    row.get_by_role("link", name="Remove…").click()
+    expect(row.locator(".impact")).to_be_visible()
+    settled(page)
+    row.get_by_role("button", name="Remove Bob Baker").focus()
+    page.keyboard.press("Enter")
+    expect(row.get_by_role("status")).to_contain_text("Removed Bob Baker from Vault.")
+    expect(row.get_by_role("status")).to_be_focused()
+
+    invitations = page.locator("#invitations")
+    page.get_by_label("Email", exact=True).fill("not an address")
+    invitations.get_by_role("button", name="Send invitation").click()
+    expect(invitations).to_contain_text("Enter a valid email address.")
+    expect(page.get_by_label("Email", exact=True)).to_be_focused()
+    settled(page)
+    page.get_by_label("Email", exact=True).fill("carol@acme.test")
+    page.keyboard.press("Enter")
+    expect(page.locator("#invite-link")).to_be_visible()
+    expect(invitations.get_by_role("button", name="Copy")).to_be_focused()

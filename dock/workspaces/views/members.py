@@ -92,6 +92,8 @@ def invitation_create(request, workspace):
             form = InviteForm(initial={"role": form.cleaned_data["role"]})
     else:
         status = invalid_status(request)
+    if form.errors:  # back to the address, to mend it (after a sent one, focus is on its Copy)
+        form.fields["email"].widget.attrs["autofocus"] = True
     if request.htmx:
         context = {"workspace": workspace, "decision": workspace.decision, "manage": True}
         context.update(_invitations_context(me, workspace, manage=True, form=form, link=link, invited=invitation,
