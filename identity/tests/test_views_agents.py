@@ -354,3 +354,20 @@ def test_control_query_count(team, scout, django_assert_max_num_queries):
         client.get(reverse("agent-new"))
     with django_assert_max_num_queries(13):
         client.post(reverse("agent-new"), {"name": "Counted", "scope": ["read"]})
+
+
+def test_the_transfer_form_says_the_keys_stop_working_and_asks_first(team, scout):
+    """A transfer destroys the agent's keys (the new owner issues one): the form said only
+    that access and proposals change, so an admin moved a working agent and stopped it."""
+    agent, _ = scout
+    admin = logged_in(team.admin)
+    for headers in ({}, HTMX):
+        form = admin.get(reverse("agent-transfer", args=[agent.handle]), headers=headers).content.decode()
+        assert "Its keys stop working at once" in form
+        assert "until its new owner issues it a key" in form
+        assert re.search(r'<form[^>]*hx-confirm="Transfer Scout\? Its keys stop working at once[^"]*"', form)
+        assert re.search(r'<form[^>]*data-confirm="Transfer Scout\? Its keys stop working at once[^"]*"', form)
+    # Suspended, its keys are already gone: nothing to warn of.
+    user_deactivate(actor=SYSTEM, user=team.alice.user)
+    form = admin.get(reverse("agent-transfer", args=[agent.handle]), headers=HTMX).content.decode()
+    assert "Its new owner issues it a key." in form and "confirm" not in form
