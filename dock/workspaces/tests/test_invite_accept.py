@@ -199,3 +199,26 @@ def test_invite_page_query_count(invite, client, django_assert_max_num_queries):
     _, _, url = invite["create"]("dave@initech.test")
     with django_assert_max_num_queries(3):
         assert client.get(url).status_code == 200
+
+
+def test_a_restricted_workspace_does_not_promise_that_agents_come_along(make, client):
+    """In a restricted workspace a member's agents get nothing until a workspace admin
+    elevates them; the invitation and the invite form said they came along."""
+    acme = make.org("acme", "Acme")
+    alice = make.human(acme, "Alice Adams", email="alice@acme.test")
+    bob = make.human(acme, "Bob Baker", email="bob@acme.test")
+    for slug, restricted in (("open", False), ("vault", True)):
+        workspace = make.workspace(acme, slug, name=slug.title(), restricted=restricted)
+        make.member(workspace, alice, "admin")
+        _, token = services.invitation_create(actor=alice, workspace=workspace, email="bob@acme.test", role="editor")
+        client.force_login(bob.user)
+        accept = client.get(reverse("invite-accept", args=[token])).content.decode()
+        client.force_login(alice.user)
+        members = client.get(reverse("workspace-members", args=[slug])).content.decode()
+        if restricted:
+            assert "Your agents come with you" not in accept and "come with them" not in members
+            assert "Your agents get nothing here until a workspace admin elevates them" in accept
+            assert "their agents get nothing here until a workspace admin elevates them" in members
+        else:
+            assert "Your agents come with you, each capped by its scope." in accept
+            assert "Their agents come with them, capped by each agent's scope." in members
