@@ -180,3 +180,16 @@ def test_an_owner_pages_back_through_all_of_their_and_their_agents_activity(team
         assert f"{target}</span>" in row
     broken = client.get(team.alice.get_absolute_url(), {"after": "not-a-cursor"})
     assert broken.status_code == 200 and "not valid any more" in broken.content.decode()
+
+
+def test_an_agent_or_service_without_activity_is_not_called_a_person_with_agents(team, make):
+    agent, _ = make.agent(team.alice, "Scout")
+    service, _ = make.service(team.org, "Nightly Digest")
+    client = logged_in(team.admin)
+    for principal in (agent, service):
+        html = client.get(principal.get_absolute_url()).content.decode()
+        assert "No activity yet" in html
+        assert "this person and their agents" not in html
+        assert "What it does appears here as it happens." in html
+    html = client.get(team.bob.get_absolute_url()).content.decode()
+    assert "Actions by this person and their agents appear here as they happen." in html
