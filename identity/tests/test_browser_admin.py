@@ -1,6 +1,8 @@
 """Journey 6: an org admin transfers an agent to another owner, and restores it after its
 owner's deactivation suspended it."""
 
+import io
+
 import pytest
 from django.core.management import call_command
 from playwright.sync_api import Page, expect
@@ -112,3 +114,55 @@ def test_admin_rotates_every_key_in_an_incident_and_the_owner_issues_the_agents(
     new_agent_key = page.locator("#new-key").inner_text()
     assert api(live_server, new_agent_key)[0] == 200
     expect(page.locator("#key-retired")).to_have_count(0)
+
+
+def test_an_admin_transfers_and_restores_from_the_keyboard(page: Page, live_server, make):
+    """Transfer and Restore swap the card, and the control pressed is gone from it: the
+    focus fell to the page's body. It now goes to the form that opened, to a refusal's
+    field, and to what was done."""
+    org = make.org(slug="acme", name="Acme")
+    make.human(org, "Ada Admin", role="admin", email="ada@acme.test", password=PASSWORD)
+    alice = make.human(org, "Alice Adams", email="alice@acme.test", password=PASSWORD)
+    make.human(org, "Bob Brown", email="bob@acme.test", password=PASSWORD)
+    agent, _ = make.agent(alice, "Scout")
+    log_in(page, live_server, "ada@acme.test")
+    page.goto(f"{live_server.url}/p/{agent.handle}/")
+    page.on("dialog", lambda dialog: dialog.accept())
+    card = page.locator("#agent-card")
+
+    card.get_by_role("link", name="Transfer to another owner…").focus()
+    page.keyboard.press("Enter")
+    expect(card.get_by_label("New owner")).to_be_focused()
+    settled(page)
+    card.get_by_role("button", name="Transfer").focus()
+    page.keyboard.press("Enter")  # nobody chosen
+    expect(card.get_by_text("This field is required.")).to_be_visible()
+    expect(card.get_by_label("New owner")).to_be_focused()
+    settled(page)
+
+    card.get_by_label("New owner").select_option(label="Bob Brown (@bob-brown)")
+    card.get_by_role("button", name="Transfer").focus()
+    page.keyboard.press("Enter")
+    done = card.locator(".flash-success")
+    expect(done).to_contain_text("now belongs to Bob Brown")
+    expect(done).to_be_focused()
+    assert refresh(agent).owner.display_name == "Bob Brown"
+
+    call_command("dock", "user", "deactivate", "bob@acme.test", stdout=io.StringIO())
+    page.reload()
+    card.get_by_role("link", name="Transfer to another owner…").click()
+    card.get_by_label("New owner").select_option(label="Alice Adams (@alice-adams)")
+    settled(page)
+    card.get_by_role("button", name="Transfer").click()
+    expect(done).to_contain_text("now belongs to Alice Adams")
+    settled(page)
+    card.get_by_role("button", name="Restore").focus()
+    page.keyboard.press("Enter")
+    expect(done).to_have_text("Scout is restored.")
+    expect(done).to_be_focused()
+
+
+def settled(page: Page) -> None:
+    """htmx has bound the swapped content's controls (a key pressed before that is the
+    browser's own: a full page load instead of a swap)."""
+    expect(page.locator(".htmx-added, .htmx-settling")).to_have_count(0)

@@ -53,13 +53,17 @@ def _agent_or_404(request, handle):
     return viewer, agent
 
 
-def _respond(request, viewer, agent, *, done: str = "", new_key=None, error=None, transfer_form=None, status=200):
+def _respond(request, viewer, agent, *, done: str = "", new_key=None, error=None, transfer_form=None, status=200,
+             focus_done: bool = False):
+    """`focus_done`: the control pressed is gone from the card, so keyboard focus goes to
+    what was done."""
     agent = selectors.managed_agent(viewer, agent.handle) or agent
     if request.htmx:
         context = profile_context(
             request, viewer, agent, with_activity=False, new_key=new_key, error=error, transfer_form=transfer_form
         )
         context["done"] = done
+        context["focus_done"] = focus_done
         # htmx swaps 2xx answers only: a refusal is shown inside the card, with a 200.
         response = fragment(request, "identity/_agent_swap.html", context)
         return no_store(response) if new_key else response
@@ -149,7 +153,7 @@ def agent_restore(request, handle):
         agent_services.agent_restore(actor=viewer, agent=agent)
     except ServiceError as exc:
         return _respond(request, viewer, agent, error=exc.detail, status=exc.status)
-    return _respond(request, viewer, agent, done=f"{agent.display_name} is restored.")
+    return _respond(request, viewer, agent, done=f"{agent.display_name} is restored.", focus_done=True)
 
 
 @login_required
@@ -162,6 +166,7 @@ def agent_transfer(request, handle):
         form = TransferForm(candidates=selectors.transfer_candidates(agent), auto_id="id_transfer_%s")
         return page(request, "identity/agent_transfer.html", {"agent": agent, "transfer_form": form}, partial="transfer-form")
     form = TransferForm(request.POST, candidates=selectors.transfer_candidates(agent), auto_id="id_transfer_%s")
+    form.fields["owner"].widget.attrs["autofocus"] = True  # drawn again only when refused: back to the choice
     if not form.is_valid():
         return _respond(request, viewer, agent, transfer_form=form, status=400)
     new_owner = form.cleaned_data["owner"]
@@ -170,4 +175,4 @@ def agent_transfer(request, handle):
     except ServiceError as exc:
         add_service_error(form, exc)
         return _respond(request, viewer, agent, transfer_form=form, status=exc.status)
-    return _respond(request, viewer, agent, done=f"{agent.display_name} now belongs to {new_owner.display_name}.")
+    return _respond(request, viewer, agent, done=f"{agent.display_name} now belongs to {new_owner.display_name}.", focus_done=True)
