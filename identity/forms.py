@@ -103,6 +103,13 @@ class AgentForm(DockForm):
         return capabilities.parse(self.cleaned_data["scope"])
 
 
+class AgentScopeForm(DockForm):
+    scope = forms.MultipleChoiceField(choices=SCOPE_CHOICES, error_messages={"required": "Choose at least one capability."})
+
+    def clean_scope(self):
+        return capabilities.parse(self.cleaned_data["scope"])
+
+
 class TransferForm(DockForm):
     owner = forms.ModelChoiceField(queryset=None, label="New owner", empty_label="Choose a person…")
 

@@ -15,6 +15,7 @@ urlpatterns = [
     path("agents/<slug:handle>/resume/", agents.agent_resume, name="agent-resume"),
     path("agents/<slug:handle>/rotate/", agents.agent_rotate, name="agent-rotate"),
     path("agents/<slug:handle>/revoke/", agents.agent_revoke, name="agent-revoke"),
+    path("agents/<slug:handle>/scope/", agents.agent_scope, name="agent-scope"),
     path("agents/<slug:handle>/restore/", agents.agent_restore, name="agent-restore"),
     path("agents/<slug:handle>/transfer/", agents.agent_transfer, name="agent-transfer"),
     path("services/", service_accounts.services, name="services"),

@@ -104,8 +104,8 @@ TABLE: dict[str, list[Case]] = {
     ],
     **{
         f"agent-{action}": [c("POST", lambda w, a=action: f"/agents/{w.scout.handle}/{a}/",
-                              (lambda w: {"owner": w.sam.pk}) if action == "transfer" else None)]
-        for action in ("pause", "resume", "rotate", "revoke", "restore", "transfer")
+                              {"transfer": lambda w: {"owner": w.sam.pk}, "scope": {"scope": ["read"]}}.get(action))]
+        for action in ("pause", "resume", "rotate", "revoke", "restore", "transfer", "scope")
     },
     # Service accounts: the org's admins only.
     "service-admin": [c("GET", lambda w: f"/services/{w.service.public_id}/", outsiders="members")],

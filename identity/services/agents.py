@@ -167,9 +167,13 @@ def agent_transfer(*, actor, agent: Principal, new_owner: Principal) -> Principa
 
 
 def agent_set_scope(*, actor, agent: Principal, scope: int) -> Principal:
+    """Widen or narrow what an agent may do; its access follows at once (it is computed).
+    Pending proposals stay: approving one checks the proposer's access then."""
     check_scope(scope)
     with transaction.atomic():
         agent = _locked(agent)
+        if agent.status == Status.REVOKED:
+            raise InvalidTransition(f"{agent.handle} is revoked; revocation is permanent.")
         old = agent.scope
         if old == scope:
             return agent
@@ -193,6 +197,12 @@ def may_hold_keys(actor: Principal, agent: Principal) -> bool:
     """Whether `actor` may be handed a new key of `agent`: its owner only. A key carries
     the owner's access, in other orgs' workspaces too, so an org admin handed one would
     reach where only the owner was invited. (Admins pause, revoke and transfer.)"""
+    return may_manage_agent(actor, agent) and agent.owner_id == actor.pk
+
+
+def may_set_scope(actor: Principal, agent: Principal) -> bool:
+    """Its owner only: the owner answers for what the agent does, so the owner says what it
+    may do. (Admins pause, revoke and transfer.)"""
     return may_manage_agent(actor, agent) and agent.owner_id == actor.pk
 
 

@@ -183,3 +183,19 @@ def test_back_after_pausing_shows_the_agent_paused_not_the_page_as_first_loaded(
     expect(page).to_have_url(f"{live_server.url}/p/{agent.handle}/")
     expect(status).to_have_text("Paused")
     expect(page.locator("#agent-card").get_by_role("button", name="Resume")).to_be_visible()
+
+
+def test_owner_widens_the_scope_in_place_and_the_api_follows(page: Page, live_server, alice, make):
+    agent, key = make.agent(alice, "Courier")
+    log_in(page, live_server, "alice@acme.test")
+    page.goto(f"{live_server.url}/p/{agent.handle}/")
+    mark_page(page)
+    card = page.locator("#agent-card")
+    card.get_by_label("Comment", exact=True).check()
+    card.get_by_role("button", name="Change scope").click()
+    expect(card.locator(".flash-success")).to_have_text("Courier's scope is now read, comment.")
+    expect(page.locator("#facts")).to_contain_text("comment")  # the facts follow (out of band)
+    expect(card.get_by_role("button", name="Change scope")).to_be_focused()
+    assert_not_reloaded(page)
+    status, me = api(live_server, key)
+    assert status == 200 and me["scope"] == ["read", "comment"]

@@ -331,6 +331,7 @@ def post_forms(world):
         "agent-revoke": ("alice", [scout], {}),
         "agent-restore": ("alice", [scout], {}),
         "agent-transfer": ("alice", [scout], {"owner": world.bob.pk}),
+        "agent-scope": ("alice", [scout], {"scope": ["read", "comment", "write", "delete"]}),
         "service-new": ("alice", [], {"name": "Injected Service", "handle": ""}),
         "service-rotate": ("alice", [svc], {}),
         "org-keys-rotate": ("alice", [], {"when": "now", "seen": 0}),
@@ -398,7 +399,7 @@ def test_every_dashboard_url_is_classified(world):
 
 POST_NAMES = [
     "signup", "login", "logout", "password-change", "agent-new", "agent-pause", "agent-resume", "agent-rotate",
-    "agent-revoke", "agent-restore", "agent-transfer", "service-new", "service-rotate", "org-keys-rotate", "service-key-revoke",
+    "agent-revoke", "agent-restore", "agent-transfer", "agent-scope", "service-new", "service-rotate", "org-keys-rotate", "service-key-revoke",
     "service-revoke", "service-grant", "service-grant-remove", "service-adopt", "proposal-approve", "proposal-reject",
     "workspace-new", "workspace", "document-edit", "document-delete", "document-comment", "workspace-member-role",
     "workspace-member-remove", "workspace-invite", "invitation-revoke", "elevation-grant", "elevation-remove",

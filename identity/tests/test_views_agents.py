@@ -1,5 +1,6 @@
 """Creating agents and the owner's / org admin's controls, over htmx and plain forms."""
 
+import html
 import re
 
 import pytest
@@ -9,7 +10,7 @@ from django.urls import reverse
 
 from audit.refs import SYSTEM
 from conftest import actions_since, audit_mark, refresh
-from identity import capabilities, keys
+from identity import access, capabilities, keys
 from identity.models import ApiKey, Kind, Principal, Status
 from identity.services.users import user_deactivate
 from identity.views.once import SESSION_KEY as ONCE_KEY
@@ -371,3 +372,69 @@ def test_the_transfer_form_says_the_keys_stop_working_and_asks_first(team, scout
     user_deactivate(actor=SYSTEM, user=team.alice.user)
     form = admin.get(reverse("agent-transfer", args=[agent.handle]), headers=HTMX).content.decode()
     assert "Its new owner issues it a key." in form and "confirm" not in form
+
+
+# Scope --------------------------------------------------------------------------------------
+
+
+def test_the_owner_changes_the_scope_and_the_access_follows(team, scout):
+    """Scope was chosen once, at creation: to let an agent comment, an owner had to revoke
+    it and make another, with a new name, face and key, and lose its history."""
+    agent, key = scout  # read, write; Alice is an editor of the roadmap
+    client = logged_in(team.alice)
+    page = client.get(agent.get_absolute_url()).content.decode()
+    assert f'action="{reverse("agent-scope", args=[agent.handle])}"' in page
+    assert re.search(r'<input[^>]*name="scope" value="write"[^>]*checked', page)
+    assert not re.search(r'<input[^>]*name="scope" value="comment"[^>]*checked', page)
+
+    mark = audit_mark()
+    response = client.post(reverse("agent-scope", args=[agent.handle]), {"scope": ["read", "comment"]}, headers=HTMX)
+    body = response.content.decode()
+    assert response.status_code == 200 and "<html" not in body
+    assert "Scout's scope is now read, comment." in html.unescape(body)
+    # The facts (its scope) and the access list follow, out of band.
+    assert re.search(r'<section[^>]*id="facts"[^>]*hx-swap-oob="true"', body)
+    assert re.search(r'<section[^>]*id="access"[^>]*hx-swap-oob="true"', body)
+    assert refresh(agent).scope_names == ["read", "comment"]
+    assert actions_since(mark) == ["agent.scope_changed"]
+    assert key_usable(key)  # its key and identity stay
+    assert access.check(agent.pk, team.ws.pk).names == ["read", "comment"]
+
+    # The plain form comes back to the profile.
+    response = client.post(reverse("agent-scope", args=[agent.handle]), {"scope": ["read"]})
+    assert response.status_code == 302 and response["Location"] == agent.get_absolute_url()
+    assert refresh(agent).scope_names == ["read"]
+
+
+@pytest.mark.parametrize("scope", [[], ["manage"], ["read", "fly"]])
+def test_a_scope_that_is_not_one_is_refused_in_the_card(team, scout, scope):
+    agent, _ = scout
+    client = logged_in(team.alice)
+    mark = audit_mark()
+    response = client.post(reverse("agent-scope", args=[agent.handle]), {"scope": scope}, headers=HTMX)
+    assert response.status_code == 200 and b'class="flash flash-error"' in response.content
+    assert client.post(reverse("agent-scope", args=[agent.handle]), {"scope": scope}).status_code == 400
+    assert refresh(agent).scope_names == ["read", "write"] and actions_since(mark) == []
+
+
+def test_only_the_owner_sets_the_scope(team, scout):
+    """The owner answers for what the agent does, so the owner says what it may do; an
+    org admin pauses, revokes or transfers it."""
+    agent, _ = scout
+    for principal, status in ((team.admin, 403), (team.bob, 403), (team.stranger, 404)):
+        client = logged_in(principal)
+        assert client.post(reverse("agent-scope", args=[agent.handle]), {"scope": ["read"]}).status_code == status
+        if principal.org_id == agent.org_id:
+            assert b'name="scope"' not in client.get(agent.get_absolute_url()).content
+    assert refresh(agent).scope_names == ["read", "write"]
+
+
+def test_a_revoked_agents_scope_stays_as_it_was(team, scout):
+    agent, _ = scout
+    client = logged_in(team.alice)
+    client.post(reverse("agent-revoke", args=[agent.handle]))
+    assert b'name="scope"' not in client.get(agent.get_absolute_url()).content
+    mark = audit_mark()
+    response = client.post(reverse("agent-scope", args=[agent.handle]), {"scope": ["read"]}, headers=HTMX)
+    assert b"revoked" in response.content and actions_since(mark) == []
+    assert refresh(agent).scope_names == ["read", "write"]

@@ -12,9 +12,9 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from .. import access, selectors
+from .. import access, capabilities, selectors
 from ..errors import Forbidden, ServiceError
-from ..forms import AgentForm, TransferForm, add_service_error
+from ..forms import AgentForm, AgentScopeForm, TransferForm, add_service_error
 from ..services import agents as agent_services
 from ..services import keys as key_services
 from ._common import fragment, me, no_store, page
@@ -136,6 +136,25 @@ def agent_revoke(request, handle):
         agent_services.agent_revoke(actor=viewer, agent=agent)
 
     return _managed(request, handle, act, "{name} is revoked. Its keys are destroyed.")
+
+
+@login_required
+@require_POST
+def agent_scope(request, handle):
+    """The owner widens or narrows what the agent may do, keeping its name, face, keys and
+    history; its access follows at once."""
+    viewer, agent = _agent_or_404(request, handle)
+    if not agent_services.may_set_scope(viewer, agent):
+        raise PermissionDenied(f"Only its owner, {agent.owner.display_name}, sets {agent.display_name}'s scope.")
+    form = AgentScopeForm(request.POST)
+    if not form.is_valid():
+        return _respond(request, viewer, agent, error=form.errors["scope"][0], status=400)
+    try:
+        agent = agent_services.agent_set_scope(actor=viewer, agent=agent, scope=form.cleaned_data["scope"])
+    except ServiceError as exc:
+        return _respond(request, viewer, agent, error=exc.detail, status=exc.status)
+    names = ", ".join(capabilities.names(agent.scope))
+    return _respond(request, viewer, agent, done=f"{agent.display_name}'s scope is now {names}.")
 
 
 def _admin_only(request, handle):

@@ -7,9 +7,9 @@ from django.views.decorators.http import require_GET
 from audit.selectors import InvalidCursor
 
 from .. import access, selectors
-from ..forms import PasswordChangeForm
+from ..forms import SCOPE_CHOICES, PasswordChangeForm
 from ..models import Kind, Principal, Status
-from ..services.agents import may_hold_keys, may_manage_agent
+from ..services.agents import may_hold_keys, may_manage_agent, may_set_scope
 from ._common import grace_minutes, me, no_store, page
 from .once import drop_pad, take_key
 
@@ -23,6 +23,8 @@ def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, err
         "agent": agent,
         "may_manage": manage,
         "may_rotate": may_hold_keys(viewer, agent),
+        "may_set_scope": may_set_scope(viewer, agent) and agent.status != Status.REVOKED,
+        "scope_choices": SCOPE_CHOICES,
         "is_org_admin": admin,
         "keys": keys,
         "has_current_key": has_current,
