@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
+from conftest import refresh
 from identity.models import ApiKey, Principal
 
 from .browser_support import api, assert_not_reloaded, log_in, mark_page
@@ -199,3 +200,23 @@ def test_owner_widens_the_scope_in_place_and_the_api_follows(page: Page, live_se
     assert_not_reloaded(page)
     status, me = api(live_server, key)
     assert status == 200 and me["scope"] == ["read", "comment"]
+
+
+def test_a_control_that_fails_says_so_instead_of_doing_nothing(page: Page, live_server, alice, make):
+    """htmx swaps only successful answers. Logged in again in another tab (which renews the
+    CSRF token), Pause was refused with a 403 and the button simply did nothing."""
+    agent, _ = make.agent(alice, "Courier")
+    log_in(page, live_server, "alice@acme.test")
+    page.goto(f"{live_server.url}/p/{agent.handle}/")
+    other_tab = page.context.new_page()
+    other_tab.goto(f"{live_server.url}/")
+    other_tab.locator("details.menu summary").click()
+    other_tab.get_by_role("button", name="Log out").click()
+    expect(other_tab).to_have_url(re.compile(r"/login/"))
+    log_in(other_tab, live_server, "alice@acme.test")
+
+    page.locator("#agent-card").get_by_role("button", name="Pause").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("That was refused. The page may be out of date: reload it and try again.")
+    expect(alert).to_be_focused()
+    assert refresh(agent).status == "active"

@@ -12,6 +12,9 @@
                         through the htmx:confirm event, so nobody is asked twice).
   - Menus:              <details class="menu"> closes on outside click and Escape.
   - Flash messages:     <button data-dismiss> removes its .flash.
+  - Failed requests:    an htmx answer that is not swapped (a refusal, a page gone, a
+                        server error, no connection) is said in a flash message at the
+                        top of the page, focused, instead of the button doing nothing.
   - Unapplied filters:  <form data-unapplied>: once a field is edited and not yet
                         applied, its [data-unapplied-note] shows, and links marked
                         data-needs-applied (in the form's parent) refuse to follow,
@@ -223,6 +226,51 @@
     var target = document.querySelector(selector);
     if (target) target.focus();
   });
+
+  /* ---- requests that failed ---- */
+
+  // htmx swaps only 2xx answers; without this, a refused or failed control did nothing.
+  function failureText(status) {
+    if (status === 403) return "That was refused. The page may be out of date: reload it and try again.";
+    if (status === 404) return "That is no longer here. Reload the page to see how things stand now.";
+    if (status === 429) return "Too many requests just now: wait a moment, then try again.";
+    if (status === 0) return "Dock could not be reached. Check your connection, then try again.";
+    return "Something went wrong, and it may not have been done. Reload the page to see how things stand.";
+  }
+
+  function showFailure(status) {
+    var main = document.getElementById("main");
+    if (!main) return;
+    var list = document.getElementById("messages");
+    if (!list) {
+      list = document.createElement("ul");
+      list.className = "messages";
+      list.id = "messages";
+      main.insertBefore(list, main.firstChild);
+    }
+    var item = document.createElement("li");
+    item.className = "flash flash-error";
+    item.setAttribute("role", "alert");
+    item.setAttribute("tabindex", "-1");
+    var text = document.createElement("span");
+    text.textContent = failureText(status);
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "flash-close";
+    close.setAttribute("data-dismiss", "");
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    item.appendChild(text);
+    item.appendChild(close);
+    list.appendChild(item);
+    item.focus();
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail && event.detail.xhr;
+    showFailure(xhr ? xhr.status : 500);
+  });
+  document.addEventListener("htmx:sendError", function () { showFailure(0); });
 
   /* ---- flash messages ---- */
 
