@@ -172,6 +172,9 @@ def agent_set_scope(*, actor, agent: Principal, scope: int) -> Principal:
     check_scope(scope)
     with transaction.atomic():
         agent = _locked(agent)
+        # Asked again under the lock: a transfer that committed meanwhile made it another's.
+        if isinstance(actor, Principal) and not may_set_scope(actor, agent):
+            raise Forbidden(f"Only its owner, {agent.owner.display_name}, sets {agent.display_name}'s scope.")
         if agent.status == Status.REVOKED:
             raise InvalidTransition(f"{agent.handle} is revoked; revocation is permanent.")
         old = agent.scope

@@ -438,3 +438,18 @@ def test_a_revoked_agents_scope_stays_as_it_was(team, scout):
     response = client.post(reverse("agent-scope", args=[agent.handle]), {"scope": ["read"]}, headers=HTMX)
     assert b"revoked" in response.content and actions_since(mark) == []
     assert refresh(agent).scope_names == ["read", "write"]
+
+
+def test_a_scope_change_read_before_a_transfer_is_refused_after_it(team, scout):
+    """The owner's page was read while the agent was theirs; a transfer committed before the
+    change reached the agent's lock: it is no longer theirs to set."""
+    from identity.errors import Forbidden
+    from identity.services import agents
+
+    agent, _ = scout
+    stale = Principal.objects.select_related("owner").get(pk=agent.pk)
+    agents.agent_transfer(actor=team.admin, agent=agent, new_owner=team.bob)
+    mark = audit_mark()
+    with pytest.raises(Forbidden):
+        agents.agent_set_scope(actor=team.alice, agent=stale, scope=capabilities.parse(["read"]))
+    assert refresh(agent).scope_names == ["read", "write"] and actions_since(mark) == []
