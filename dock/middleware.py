@@ -5,6 +5,7 @@ whose session has ended."""
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import resolve_url
 from django.template.response import TemplateResponse
 from django.utils.cache import patch_cache_control
@@ -85,8 +86,8 @@ class LoginForSwapsMiddleware:
     """An in-place update (a filter, a pause button, a role change) asked for after the
     session ended is redirected to the login page, which htmx would follow and draw inside
     the page still showing, header and all. The browser is sent there instead, and the
-    login returns to the address asked for. The back button's own request (a whole page)
-    keeps the plain redirect."""
+    login returns to the page it was on: not to a control's address, which answers POST
+    only. The back button's own request (a whole page) keeps the plain redirect."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -94,7 +95,11 @@ class LoginForSwapsMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         if response.status_code == 302 and wants_fragment(request):
-            location = response["Location"]
-            if urlsplit(location).path == resolve_url(settings.LOGIN_URL):
-                return vary(HttpResponseClientRedirect(location))
+            login = resolve_url(settings.LOGIN_URL)
+            if urlsplit(response["Location"]).path == login:
+                # This site's page on screen (htmx says which); else the page asked for.
+                back = request.htmx.current_url_abs_path
+                if back is None:
+                    back = request.get_full_path() if request.method == "GET" else "/"
+                return vary(HttpResponseClientRedirect(redirect_to_login(back).url))
         return response
