@@ -67,6 +67,13 @@ class AuditRow:
     owner_link: bool = False
 
     @property
+    def actor_moved(self) -> bool:
+        """The actor is an agent owned today by someone other than the owner the event
+        names: its card says "now owned by", so the two do not read as a contradiction."""
+        owner = getattr(self.actor, "owner", None) if not getattr(self.actor, "gone", False) else None
+        return bool(owner and self.event.owner_id and owner.public_id != self.event.owner_id)
+
+    @property
     def details_json(self) -> str:
         return json.dumps(self.event.details, indent=2, ensure_ascii=False, sort_keys=True)
 
@@ -158,19 +165,21 @@ def place(places: dict, slug: str):
 
 
 @register.simple_tag(takes_context=True)
-def audit_card(context, principal, size=24, link=False):
+def audit_card(context, principal, size=24, link=False, moved=False):
     """The principal card component for an audit row — live (with its status chip, and
     linked when `link`: the row's actor_link or owner_link) or a snapshot (not linked,
     with a note) — rendered once per principal per page: a page of one agent's events
-    draws its face once, not fifty times."""
+    draws its face once, not fifty times. `moved`: the row's actor_moved."""
     gone = getattr(principal, "gone", False)
     link = bool(link) and not gone
-    key = (getattr(principal, "public_id", ""), gone, size, link)
+    key = (getattr(principal, "public_id", ""), gone, size, link, bool(moved))
     cards = context.render_context.setdefault("audit_cards", {})
     if key not in cards:
         template = context.template.engine.get_template("components/principal_card.html")
         values = {"principal": principal, "size": size}
         values.update({"link": False, "sub": principal.note} if gone else {"show_status": True, "link": link})
+        if moved:
+            values["owned"] = "now owned by"
         with context.push(**values):
             cards[key] = template.render(context)
     return cards[key]

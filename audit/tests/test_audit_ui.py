@@ -877,3 +877,23 @@ def test_verify_pressed_tells_screen_readers_its_result(world):
     pressed = client.get("/audit/integrity/", HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="verify-chain").content.decode()
     count = AuditEvent.objects.count()
     assert said.findall(pressed) == [(' hx-swap-oob="innerHTML"', f"Chain intact: all {count} events verified.")]
+
+
+def test_a_transferred_agents_row_says_its_owner_now_beside_its_owner_then(world):
+    """The row's Accountable owner is who answered for the agent then; the agent's card
+    says who owns it today as 'now owned by', not as if it had always been theirs."""
+    from identity.services.agents import agent_transfer
+
+    made = record_at(NOW - timedelta(hours=1), events.DOCUMENT_UPDATED, actor=world.scribe, workspace=world.research)
+    client = client_for(world.auditor)
+    before = client.get(URL, {"actor": world.scribe.handle}).content.decode()
+    assert "owned by <a" in before and "now owned by" not in before
+    agent_transfer(actor=world.admin, agent=world.scribe, new_owner=world.bob)
+    html = client.get(URL, {"actor": world.scribe.handle}).content.decode()
+    row = html[html.index(f'id="event-{made.id}"'):]
+    row = row[:row.index("</tbody>")]
+    assert re.search(r"now owned by <a [^>]*>Bob Brown</a>", row)
+    owner_cell = row[row.index("audit-owner"):]
+    assert "Alice Adams" in owner_cell[:owner_cell.index("</td>")]
+    mine = client_for(world.alice).get(world.alice.get_absolute_url()).content.decode()
+    assert re.search(r"now owned by <a [^>]*>Bob Brown</a>", mine)
