@@ -210,6 +210,18 @@ def test_the_log_fits_the_window_at_every_width(live_server, page: Page, story):
         assert page.evaluate("document.documentElement.scrollWidth") == width
 
 
+def test_a_profiles_activity_fits_its_column_at_every_width(live_server, page: Page, story):
+    """On a profile the activity sits in a column beside the profile card: at 1,024
+    pixels that column was narrower than the table's least width and it scrolled sideways."""
+    log_in_as(page, live_server, story["auditor"])
+    for width in (375, 800, 1024, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{live_server.url}/p/{story['alice'].handle}/")
+        wrap = page.locator(".table-wrap:has(.audit-activity)")
+        assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth"), width
+        assert page.evaluate("document.documentElement.scrollWidth") == width
+
+
 def test_the_charts_scale_and_day_labels_stay_readable_at_every_width(live_server, page: Page, story):
     """The chart's SVG scales to its box, and its text with it: on a profile (half the
     page wide) its 11-pixel labels were drawn at about 7 pixels. Wherever it is drawn,
