@@ -214,7 +214,7 @@ def agents_proposals(viewer: Principal, limit: int = 50):
     """Recent proposals made by the viewer's agents, whatever their state."""
     return list(
         Proposal.objects.filter(proposer__owner=viewer)
-        .select_related("workspace", "workspace__org", "proposer", "proposer__org", "proposer__owner", "decided_by", "decided_by__org")
+        .select_related("workspace", "workspace__org", "proposer", "proposer__org", "proposer__owner", "decided_by", "decided_by__org", "document")
         .order_by("-created_at", "-id")[:limit]
     )
 

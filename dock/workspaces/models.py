@@ -215,6 +215,17 @@ class Proposal(models.Model):
         return self.OPERATIONS.get(self.operation, self.operation)
 
     @property
+    def current_target_name(self) -> str:
+        """What approving would delete, as it is now (the title may have changed since)."""
+        document = self.document if self.document_id else None
+        return document.title if document is not None else self.target_name
+
+    @property
+    def edited_since_asked(self) -> bool:
+        document = self.document if self.document_id else None
+        return document is not None and document.updated_at > self.created_at
+
+    @property
     def is_pending(self) -> bool:
         return self.status == ProposalStatus.PENDING and self.expires_at > timezone.now()
 

@@ -78,7 +78,7 @@ def proposal(p) -> dict:
         "status": status,
         "operation": p.operation,
         "workspace": p.workspace.slug,
-        "target": {"kind": "document", "id": p.target_id, "name": p.target_name},
+        "target": {"kind": "document", "id": p.target_id, "name": p.current_target_name},
         "proposer": principal_ref(p.proposer),
         "created": iso(p.created_at),
         "expires": iso(p.expires_at),

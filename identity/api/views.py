@@ -236,7 +236,7 @@ def _decide(request, public_id: str, *, approve: bool):
     except ProposalExpired:
         ws.proposal_expire_if_due(proposal)  # refused (409); the expiry itself is stored
         raise
-    proposal = Proposal.objects.select_related("workspace", "proposer", "decided_by").get(pk=proposal.pk)
+    proposal = Proposal.objects.select_related("workspace", "proposer", "decided_by", "document").get(pk=proposal.pk)
     return json_response({"proposal": presenters.proposal(proposal)})
 
 

@@ -187,3 +187,15 @@ def test_service_account_proposes_but_never_decides(team, make):
     assert r.status_code == 403
     r = ApiClient(team.second_key).post(f"/api/v1/proposals/{own['id']}/approve")
     assert r.status_code == 200
+
+
+def test_a_proposal_names_its_document_by_its_current_title(team):
+    """A second agent deciding sees what approving would delete, as it is now."""
+    from dock.workspaces import services as workspace_services
+
+    proposal = _propose(team)
+    workspace_services.document_update(actor=team.olive, document=team.doc, title="Signed contract")
+    listed = ApiClient(team.second_key).get("/api/v1/proposals").data["items"]
+    assert [p["target"]["name"] for p in listed if p["id"] == proposal["id"]] == ["Signed contract"]
+    decided = ApiClient(team.second_key).post(f"/api/v1/proposals/{proposal['id']}/reject")
+    assert decided.status_code == 200 and decided.data["proposal"]["target"]["name"] == "Signed contract"

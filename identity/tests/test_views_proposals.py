@@ -132,3 +132,22 @@ def test_a_long_wait_list_is_counted_whole(team, make, proposal, monkeypatch):
     html = logged_in(team.alice).get(reverse("proposals")).content.decode()
     assert '<span class="count" id="waiting-count">3</span>' in html
     assert "Showing the newest 2 of 3." in html
+
+
+def test_a_document_renamed_after_the_request_shows_under_its_current_title(team, make, proposal):
+    """Approving deletes the document as it is now: the row and the confirmation name it
+    by its current title, link to it, and say it changed after the agent asked."""
+    from dock.workspaces import services as workspace_services
+
+    workspace_services.document_update(actor=team.alice, document=proposal.document, title="Signed contract", body="Keep this.")
+    html = logged_in(team.alice).get(reverse("proposals")).content.decode()
+    assert "“Signed contract”" in html
+    assert 'hx-confirm="Approve: “Signed contract” is deleted for good."' in html
+    assert "Old plan" not in html
+    assert reverse("document", args=["roadmap", proposal.document.public_id]) in html
+    assert "edited after the request" in html
+
+
+def test_an_unchanged_document_is_not_said_to_be_edited(team, proposal):
+    html = logged_in(team.alice).get(reverse("proposals")).content.decode()
+    assert "“Old plan”" in html and "edited after the request" not in html

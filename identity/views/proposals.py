@@ -55,7 +55,7 @@ def _decide(request, public_id: str, approve: bool):
         messages.error(request, error)
     else:
         verb = "approved" if approve else "rejected"
-        messages.success(request, f"Proposal {verb}: {proposal.operation_label.lower()} “{proposal.target_name}”.")
+        messages.success(request, f"Proposal {verb}: {proposal.operation_label.lower()} “{proposal.current_target_name}”.")
     return redirect(request.POST.get("back") if request.POST.get("back") in ("/", "/proposals/") else "proposals")
 
 

@@ -133,7 +133,7 @@ def _proposal_json(p: Proposal) -> dict:
         "status": p.status if p.status != "pending" or p.is_pending else "expired",
         "operation": p.operation,
         "workspace": p.workspace.slug,
-        "target": {"kind": "document", "id": p.target_id, "name": p.target_name},
+        "target": {"kind": "document", "id": p.target_id, "name": p.current_target_name},
         "proposer": {"id": p.proposer.public_id, "handle": p.proposer.handle},
         "created": p.created_at.isoformat(),
         "expires": p.expires_at.isoformat(),
@@ -381,7 +381,7 @@ class Command(BaseCommand):
     def do_proposal_list(self, *, as_email, all, **_):
         actor = self._as(as_email)
         if actor is SYSTEM:
-            qs = Proposal.objects.select_related("workspace", "proposer", "decided_by").order_by("-created_at", "-id")
+            qs = Proposal.objects.select_related("workspace", "proposer", "decided_by", "document").order_by("-created_at", "-id")
             if not all:
                 qs = qs.filter(status="pending", expires_at__gt=timezone.now())
         else:
@@ -389,7 +389,7 @@ class Command(BaseCommand):
         return {"items": [_proposal_json(p) for p in qs[:500]]}
 
     def _proposal(self, public_id: str) -> Proposal:
-        proposal = Proposal.objects.select_related("workspace", "proposer", "proposer__owner").filter(public_id=public_id).first()
+        proposal = Proposal.objects.select_related("workspace", "proposer", "proposer__owner", "document").filter(public_id=public_id).first()
         if proposal is None:
             raise Refusal(f"no proposal {public_id!r}")
         return proposal
