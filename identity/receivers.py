@@ -13,7 +13,14 @@ from dock.workspaces.signals import membership_removed, membership_role_changed
 from .models import Kind, Principal
 from .services.agents import agent_suspend
 from .services.keys import keys_revoke_all
-from .signals import agent_revoked, agent_transferred, principal_deactivated, principal_deleting, service_adopted
+from .signals import (
+    agent_revoked,
+    agent_transferred,
+    principal_deactivated,
+    principal_deleting,
+    service_adopted,
+    service_revoked,
+)
 
 
 def _agents_of(owner_id: int):
@@ -80,6 +87,13 @@ def agent_gone(sender, *, agent: Principal, actor, **kwargs):
     workspace_services.proposals_cancel(actor=actor, proposals=Proposal.objects.filter(proposer=agent), reason="agent revoked")
 
 
+def service_gone(sender, *, service: Principal, actor, **kwargs):
+    """A revoked service account can never run what it asked for."""
+    workspace_services.proposals_cancel(
+        actor=actor, proposals=Proposal.objects.filter(proposer=service), reason="service account revoked"
+    )
+
+
 def service_became_agent(sender, *, principal: Principal, actor, **kwargs):
     """Adoption drops explicit grants in favour of inheritance from the new owner."""
     for grant in Membership.objects.filter(principal=principal).select_related("workspace", "workspace__org", "principal"):
@@ -96,3 +110,4 @@ def connect():
     agent_transferred.connect(agent_changed_owner, dispatch_uid="identity.agent_changed_owner")
     agent_revoked.connect(agent_gone, dispatch_uid="identity.agent_gone")
     service_adopted.connect(service_became_agent, dispatch_uid="identity.service_became_agent")
+    service_revoked.connect(service_gone, dispatch_uid="identity.service_gone")

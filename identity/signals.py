@@ -16,3 +16,5 @@ agent_transferred = Signal()
 agent_revoked = Signal()
 # principal (the former service account, now an agent), actor
 service_adopted = Signal()
+# service (a service account, just revoked), actor
+service_revoked = Signal()

@@ -5,7 +5,7 @@ from audit.services import batch, record
 
 from ..errors import InvalidInput, InvalidTransition
 from ..models import Kind, Org, Principal, Status
-from ..signals import service_adopted
+from ..signals import service_adopted, service_revoked
 from .keys import _new_key, keys_revoke_all
 from .principals import locked_active_human, principal_build
 
@@ -27,7 +27,9 @@ def _locked_service(service: Principal) -> Principal:
 
 
 def service_revoke(*, actor, service: Principal) -> Principal:
-    with transaction.atomic():
+    # Its events are appended at the end: cancelling its proposals locks their rows, and
+    # the audit chain head is the last lock a writer takes.
+    with transaction.atomic(), batch():
         service = _locked_service(service)
         if service.status == Status.REVOKED:
             raise InvalidTransition(f"{service.handle} is already revoked.")
@@ -35,6 +37,7 @@ def service_revoke(*, actor, service: Principal) -> Principal:
         service.save(update_fields=["status"])
         record(events.SERVICE_REVOKED, actor=actor, target=service)
         keys_revoke_all(actor=actor, principal=service, reason="service account revoked")
+        service_revoked.send(sender=Principal, service=service, actor=actor)
     return service
 
 

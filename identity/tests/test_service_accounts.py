@@ -13,7 +13,7 @@ from audit.models import AuditEvent
 from audit.refs import SYSTEM
 from conftest import actions_since, audit_mark, refresh
 from dock.workspaces import services as ws_services
-from dock.workspaces.models import Document, Membership
+from dock.workspaces.models import Document, Membership, Proposal, ProposalStatus
 from identity import keys
 from identity.api.testing import ApiClient
 from identity.models import ApiKey, Kind, Principal, Status
@@ -462,3 +462,26 @@ def test_profile_and_people_pages_lead_org_admins_here(acme):
     assert services in admin.get(reverse("people"), {"view": "chart"}).content
     assert services not in member.get(reverse("people")).content
     assert services not in member.get(reverse("people"), {"view": "chart"}).content
+
+
+# Its requests waiting at the consent gate --------------------------------------------------
+
+
+def _service_proposal(acme):
+    response = ApiClient(acme.key).delete(f"/api/v1/documents/{acme.doc.public_id}")
+    assert response.status_code == 202, response.data
+    return Proposal.objects.get(public_id=response.data["proposal"]["id"])
+
+
+def test_revoking_the_account_cancels_its_pending_proposals(acme):
+    """Revoked, it can never run what it asked for: the request leaves the workspace
+    admins' inbox with the account, as a revoked agent's do."""
+    proposal = _service_proposal(acme)
+    mark = audit_mark()
+    assert logged_in(acme.admin).post(url("service-revoke", acme.service)).status_code == 302
+    proposal.refresh_from_db()
+    assert proposal.status == ProposalStatus.CANCELLED
+    assert actions_since(mark) == [events.SERVICE_REVOKED, events.KEY_REVOKED, events.PROPOSAL_CANCELLED]
+    cancelled = AuditEvent.objects.get(id__gt=mark, action=events.PROPOSAL_CANCELLED)
+    assert cancelled.target_id == proposal.public_id and cancelled.details == {"reason": "service account revoked"}
+    assert f"proposal-{proposal.public_id}".encode() not in logged_in(acme.admin).get(reverse("proposals")).content
