@@ -29,7 +29,15 @@ def _agents_of(owner_id: int):
 
 def owner_left_workspace(sender, *, membership: Membership, actor, **kwargs):
     """The owner is leaving: their agents' elevations there go, their proposals there are
-    cancelled. Their access needs no cleanup: it is computed from the membership."""
+    cancelled. Their access needs no cleanup: it is computed from the membership. A
+    service account's grant is its own access: what it asked for there is cancelled."""
+    if membership.principal.kind == Kind.SERVICE:
+        workspace_services.proposals_cancel(
+            actor=actor,
+            proposals=Proposal.objects.filter(workspace=membership.workspace, proposer=membership.principal),
+            reason="grant removed",
+        )
+        return
     if membership.principal.kind != Kind.HUMAN:
         return
     agents = _agents_of(membership.principal_id)
@@ -42,8 +50,9 @@ def owner_left_workspace(sender, *, membership: Membership, actor, **kwargs):
 
 
 def owner_role_changed(sender, *, membership: Membership, old_role: str, actor, **kwargs):
-    """A lowered role narrows the agents at once (computed); proposals that needed more go."""
-    if membership.principal.kind != Kind.HUMAN:
+    """A lowered role narrows the agents at once (computed); proposals that needed more go.
+    A service account's lowered grant does the same to its own proposals."""
+    if membership.principal.kind not in (Kind.HUMAN, Kind.SERVICE):
         return
     lost = ROLE_CAPS[old_role] & ~ROLE_CAPS[membership.role]
     if not lost:
@@ -51,10 +60,14 @@ def owner_role_changed(sender, *, membership: Membership, old_role: str, actor, 
     from . import capabilities
 
     if lost & capabilities.DELETE:
+        if membership.principal.kind == Kind.SERVICE:
+            proposers, reason = [membership.principal], "grant no longer allows it"
+        else:
+            proposers, reason = _agents_of(membership.principal_id), "owner's role no longer allows it"
         workspace_services.proposals_cancel(
             actor=actor,
-            proposals=Proposal.objects.filter(workspace=membership.workspace, proposer__in=_agents_of(membership.principal_id)),
-            reason="owner's role no longer allows it",
+            proposals=Proposal.objects.filter(workspace=membership.workspace, proposer__in=proposers),
+            reason=reason,
         )
 
 

@@ -485,3 +485,26 @@ def test_revoking_the_account_cancels_its_pending_proposals(acme):
     cancelled = AuditEvent.objects.get(id__gt=mark, action=events.PROPOSAL_CANCELLED)
     assert cancelled.target_id == proposal.public_id and cancelled.details == {"reason": "service account revoked"}
     assert f"proposal-{proposal.public_id}".encode() not in logged_in(acme.admin).get(reverse("proposals")).content
+
+
+@pytest.mark.parametrize("change", ["remove", "lower"])
+def test_taking_away_its_grant_cancels_its_proposals_there(acme, make, change):
+    """Its grant is all the access it has: removed, or lowered to viewer, it can no longer
+    delete there, so what it asked to delete there is cancelled with it (elsewhere not)."""
+    make.member(acme.ops, acme.service, "editor")
+    elsewhere = make.document(acme.ops, acme.alice, title="Ops plan")
+    proposal = _service_proposal(acme)
+    other = ApiClient(acme.key).delete(f"/api/v1/documents/{elsewhere.public_id}").data["proposal"]["id"]
+    grant = Membership.objects.get(principal=acme.service, workspace=acme.roadmap)
+    mark = audit_mark()
+    client = logged_in(acme.admin)
+    if change == "remove":
+        assert client.post(url("service-grant-remove", acme.service, "roadmap")).status_code == 302
+        expected = [events.MEMBER_REMOVED, events.PROPOSAL_CANCELLED]
+    else:
+        ws_services.membership_set_role(actor=acme.admin, membership=grant, role="viewer")
+        expected = [events.MEMBER_ROLE_CHANGED, events.PROPOSAL_CANCELLED]
+    assert sorted(actions_since(mark)) == sorted(expected)
+    proposal.refresh_from_db()
+    assert proposal.status == ProposalStatus.CANCELLED
+    assert Proposal.objects.get(public_id=other).status == ProposalStatus.PENDING
