@@ -108,11 +108,16 @@ def service_gone(sender, *, service: Principal, actor, **kwargs):
 
 
 def service_became_agent(sender, *, principal: Principal, actor, **kwargs):
-    """Adoption drops explicit grants in favour of inheritance from the new owner."""
+    """Adoption drops explicit grants in favour of inheritance from the new owner. What the
+    account asked for rested on those grants, with no person behind it: cancelled, as a
+    transfer cancels an agent's, rather than left for the new owner to answer for."""
     for grant in Membership.objects.filter(principal=principal).select_related("workspace", "workspace__org", "principal"):
         record(events.MEMBER_REMOVED, actor=actor, target=principal, workspace=grant.workspace,
                details={"role": grant.role, "reason": "service account adopted as agent"})
     Membership.objects.filter(principal=principal).delete()
+    workspace_services.proposals_cancel(
+        actor=actor, proposals=Proposal.objects.filter(proposer=principal), reason="service account adopted as agent"
+    )
 
 
 def connect():

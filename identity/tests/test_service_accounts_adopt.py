@@ -315,3 +315,21 @@ def test_the_confirmation_page_reads_a_fixed_number_of_queries(acme, make, djang
     client.get(reverse("services"))
     with django_assert_max_num_queries(20):
         assert client.get(url("service-adopt", acme.service), {"owner": acme.alice.public_id}).status_code == 200
+
+
+def test_adopting_cancels_what_it_asked_for_under_its_grants(acme):
+    """Its requests rested on grants that go, and no person stood behind them: the new
+    owner does not inherit them waiting for a decision (as a transfer cancels an agent's)."""
+    from dock.workspaces.models import Proposal, ProposalStatus
+
+    asked = ApiClient(acme.key).delete(f"/api/v1/documents/{acme.doc.public_id}")
+    assert asked.status_code == 202
+    proposal = Proposal.objects.get(public_id=asked.data["proposal"]["id"])
+    mark = audit_mark()
+    service_accounts.service_adopt(actor=acme.admin, service=acme.service, owner=acme.alice, scope=R | C | W | D, issue_key=False)
+    proposal.refresh_from_db()
+    assert proposal.status == ProposalStatus.CANCELLED
+    cancelled = AuditEvent.objects.get(id__gt=mark, action=events.PROPOSAL_CANCELLED)
+    assert cancelled.target_id == proposal.public_id and cancelled.details == {"reason": "service account adopted as agent"}
+    page = logged_in(acme.alice).get(reverse("proposals")).content.decode()
+    assert reverse("proposal-approve", args=[proposal.public_id]) not in page
