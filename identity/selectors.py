@@ -10,7 +10,7 @@ from audit import events as audit_events
 from audit import selectors as audit_selectors
 from audit.charts import principal_activity_chart
 from audit.models import AuditEvent
-from dock.workspaces.models import Membership, Proposal
+from dock.workspaces.models import Membership, Proposal, ProposalStatus
 
 from . import access, consent
 from .models import ApiKey, Kind, Principal, Status, User
@@ -229,6 +229,17 @@ def proposal_for(viewer: Principal, public_id: str) -> Proposal | None:
         .select_related("proposer__org", "proposer__owner__org", "decided_by__org")
         .filter(public_id=public_id)
         .first()
+    )
+
+
+def proposals_cancelled_with(viewer: Principal, approved: Proposal) -> list[Proposal]:
+    """The viewer's other requests to delete the same document, which approving `approved`
+    cancelled (they are cancelled in its transaction, after it was decided)."""
+    return list(
+        consent.proposals_for(viewer)
+        .select_related("proposer__org", "proposer__owner__org", "decided_by__org")
+        .filter(target_id=approved.target_id, status=ProposalStatus.CANCELLED, decided_at__gte=approved.decided_at)
+        .exclude(pk=approved.pk)
     )
 
 

@@ -151,3 +151,25 @@ def test_a_document_renamed_after_the_request_shows_under_its_current_title(team
 def test_an_unchanged_document_is_not_said_to_be_edited(team, proposal):
     html = logged_in(team.alice).get(reverse("proposals")).content.decode()
     assert "“Old plan”" in html and "edited after the request" not in html
+
+
+def test_approving_one_request_updates_the_rows_of_the_others_it_cancelled(team, make, proposal):
+    """Two agents asked to delete the same document; approving one deletes it and cancels
+    the other, whose row (on the same page) goes out with the answer, decided, so it is
+    not left offering Approve and Reject."""
+    make.member(team.ws, team.admin, "admin")
+    other_agent, _ = make.agent(team.admin, "Sweeper", scope="read,write,delete")
+    other = consent.document_delete_request(actor=other_agent, document=proposal.document)
+    unrelated_agent, _ = make.agent(team.admin, "Filer", scope="read,write,delete")
+    unrelated = consent.document_delete_request(actor=unrelated_agent, document=make.document(team.ws, team.admin, title="Other"))
+    client = logged_in(team.admin)
+    page = client.get(reverse("proposals")).content.decode()
+    assert row_id(other) in page and row_id(unrelated) in page
+    body = client.post(reverse("proposal-approve", args=[proposal.public_id]), headers=HTMX).content.decode()
+    assert Proposal.objects.get(pk=other.pk).status == ProposalStatus.CANCELLED
+    oob = body[body.index(f'id="proposal-{other.public_id}"') - 200:]
+    oob = oob[oob.index("<li"):]
+    oob = oob[: oob.index("</li>")]
+    assert 'hx-swap-oob="true"' in oob and "Cancelled" in oob and "/approve/" not in oob
+    assert row_id(unrelated) not in body
+    assert '<span class="count" id="waiting-count" hx-swap-oob="true">1</span>' in body

@@ -50,6 +50,9 @@ def _decide(request, public_id: str, approve: bool):
             "proposal": proposal, "viewer": viewer, "row_error": error, "decided_now": not error,
             # For a human, what waits for them is what they may decide (decidable_proposals).
             "pending_total": selectors.pending_count(viewer),
+            # Approving deleted the document: the other requests to delete it on this page
+            # were cancelled with it, and their rows go out with this one.
+            "cancelled_with": selectors.proposals_cancelled_with(viewer, proposal) if approve and not error else [],
         })
     if error:
         messages.error(request, error)
