@@ -508,3 +508,31 @@ def test_taking_away_its_grant_cancels_its_proposals_there(acme, make, change):
     proposal.refresh_from_db()
     assert proposal.status == ProposalStatus.CANCELLED
     assert Proposal.objects.get(public_id=other).status == ProposalStatus.PENDING
+
+
+# Keyboard focus after an in-place control ------------------------------------------------
+
+
+def _focused(html: str) -> str:
+    """The element the swapped card gives focus to (htmx focuses [autofocus] after a swap)."""
+    found = re.findall(r"<[a-z0-9]+[^>]*\sautofocus[^>]*>", html)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_each_in_place_control_leaves_focus_on_its_answer(acme):
+    """The card is replaced, and the control that was pressed with it: without a place for
+    focus, a keyboard user was left at the top of the page."""
+    client = logged_in(acme.admin)
+    rotated = client.post(url("service-rotate", acme.service), headers=HTMX).content.decode()
+    assert "data-copy-target" in _focused(rotated)
+    revoked = client.post(url("service-key-revoke", acme.service, keys.parse(acme.key)), headers=HTMX).content.decode()
+    assert 'role="status"' in _focused(revoked) and 'tabindex="-1"' in _focused(revoked)
+    granted = client.post(url("service-grant", acme.service), {"workspace": "ops", "role": "viewer"}, headers=HTMX).content.decode()
+    assert 'role="status"' in _focused(granted)
+    refused = client.post(url("service-grant", acme.service), {"workspace": "", "role": "viewer"}, headers=HTMX).content.decode()
+    assert 'name="workspace"' in _focused(refused)
+    ask = client.get(url("service-revoke", acme.service), headers=HTMX).content.decode()
+    assert "for good?" in ask[ask.index(_focused(ask)):][:200]
+    plain = client.get(url("service-admin", acme.service), headers=HTMX).content.decode()
+    assert " autofocus" not in plain

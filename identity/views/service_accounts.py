@@ -64,6 +64,10 @@ def _card(row, *, new_key=None, done="", error="", grant_form=None, confirm_revo
     row.error = error
     row.grant_form = grant_form or _grant_form(row)
     row.confirm_revoke = confirm_revoke
+    if grant_form is not None and grant_form.errors:
+        # The card replaces the form that was sent: focus goes to what needs fixing.
+        first = next((name for name in grant_form.fields if name in grant_form.errors), "workspace")
+        grant_form.fields[first].widget.attrs["autofocus"] = True
     return row
 
 
