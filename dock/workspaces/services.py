@@ -562,9 +562,12 @@ def proposal_approve(*, actor, proposal: Proposal) -> Proposal:
         # it now: paused, narrowed in scope, or out of the workspace, it cannot. The
         # proposal then stays pending (a paused agent may be resumed) until it expires.
         if not access.check(current.proposer_id, current.workspace_id, lock=True).allows(capabilities.DELETE):
-            raise InvalidTransition(
-                f"{current.proposer.display_name} can no longer delete in this workspace, so this proposal cannot run now."
-            )
+            name, status = current.proposer.display_name, current.proposer.status
+            if status == Status.PAUSED:
+                raise InvalidTransition(f"{name} is paused, so this proposal cannot run now: resume it first, or reject the proposal.")
+            if status != Status.ACTIVE:
+                raise InvalidTransition(f"{name} is {status}, so this proposal cannot run now.")
+            raise InvalidTransition(f"{name} can no longer delete in this workspace, so this proposal cannot run now.")
         # The document before the proposal, as deleting a document (by a human, or by
         # approving another proposal on it) locks the document and then cancels the
         # proposals on it: one order, so neither can deadlock with this. Whoever waited

@@ -173,3 +173,19 @@ def test_approving_one_request_updates_the_rows_of_the_others_it_cancelled(team,
     assert 'hx-swap-oob="true"' in oob and "Cancelled" in oob and "/approve/" not in oob
     assert row_id(unrelated) not in body
     assert '<span class="count" id="waiting-count" hx-swap-oob="true">1</span>' in body
+
+
+def test_a_paused_proposer_is_shown_and_approving_says_to_resume_it(team, proposal):
+    """Paused, the agent cannot run what it asked for; the row says it is paused (as
+    everywhere an agent is listed), and Approve says so, not that it lost its access."""
+    from identity.services.agents import agent_pause
+
+    agent_pause(actor=team.alice, agent=proposal.proposer)
+    client = logged_in(team.alice)
+    page = client.get(reverse("proposals")).content.decode()
+    row = page[page.index(row_id(proposal)):]
+    row = row[: row.index("</li>")]
+    assert '<span class="chip chip-paused">Paused</span>' in row
+    body = client.post(reverse("proposal-approve", args=[proposal.public_id]), headers=HTMX).content.decode()
+    assert "Scout is paused, so this proposal cannot run now: resume it first, or reject the proposal." in body
+    assert Proposal.objects.get(pk=proposal.pk).status == ProposalStatus.PENDING
