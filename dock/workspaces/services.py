@@ -578,7 +578,11 @@ def proposal_approve(*, actor, proposal: Proposal) -> Proposal:
         proposal.status = ProposalStatus.APPROVED
         proposal.decided_by = actor if isinstance(actor, Principal) else None
         proposal.decided_at = timezone.now()
-        proposal.save(update_fields=["status", "decided_by", "decided_at"])
+        if proposal.document is not None:
+            # Once deleted, the document is gone from the proposal: it names from now on
+            # what was deleted, not the title it had when the agent asked.
+            proposal.target_name = proposal.document.title
+        proposal.save(update_fields=["status", "decided_by", "decided_at", "target_name"])
         record(events.PROPOSAL_APPROVED, actor=actor, target=proposal, workspace=proposal.workspace,
                details={"proposer": proposal.proposer.public_id, "operation": proposal.operation})
         if proposal.document is None:

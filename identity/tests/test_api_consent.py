@@ -199,3 +199,19 @@ def test_a_proposal_names_its_document_by_its_current_title(team):
     assert [p["target"]["name"] for p in listed if p["id"] == proposal["id"]] == ["Signed contract"]
     decided = ApiClient(team.second_key).post(f"/api/v1/proposals/{proposal['id']}/reject")
     assert decided.status_code == 200 and decided.data["proposal"]["target"]["name"] == "Signed contract"
+
+
+def test_an_approved_proposal_keeps_the_title_the_document_was_deleted_under(team):
+    """Once deleted, the document is gone from the proposal; what it names from then on
+    (the answer, lists, the audit row) is what was deleted, not the title it was asked under."""
+    from dock.workspaces import services as workspace_services
+
+    proposal = _propose(team)
+    workspace_services.document_update(actor=team.olive, document=team.doc, title="Signed contract")
+    mark = audit_mark()
+    decided = ApiClient(team.second_key).post(f"/api/v1/proposals/{proposal['id']}/approve")
+    assert decided.status_code == 200 and decided.data["proposal"]["target"]["name"] == "Signed contract"
+    listed = ApiClient(team.proposer_key).get("/api/v1/proposals").data["items"]
+    assert [p["target"]["name"] for p in listed if p["id"] == proposal["id"]] == ["Signed contract"]
+    approved = AuditEvent.objects.get(id__gt=mark, action="proposal.approved")
+    assert approved.target_name == "Delete document: Signed contract"
