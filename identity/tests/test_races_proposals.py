@@ -19,6 +19,7 @@ from dock.workspaces.models import Document, Proposal, ProposalStatus, Role
 from identity import consent
 from identity.errors import InvalidTransition, NotFound
 from identity.services import agents as agent_services
+from identity.services import service_accounts as service_services
 from identity.services import users as user_services
 
 from . import test_concurrency
@@ -201,4 +202,48 @@ def test_removal_waiting_on_a_rejection_leaves_it_rejected(world, hold):
     assert story_of(p1) == [events.PROPOSAL_CREATED, events.PROPOSAL_REJECTED]
     assert status_of(p2) == ProposalStatus.PENDING  # Ada's agent's: Ada stays
     assert len(events_of(events.MEMBER_REMOVED)) == 1
+    assert verify_chain().ok
+
+
+# Taking a service account's access away while its proposal is being approved ------------------
+
+SERVICE_TAKERS = {
+    "service_revoke": (lambda w, svc, grant: service_services.service_revoke(actor=w.admin, service=svc), events.SERVICE_REVOKED),
+    "grant_remove": (lambda w, svc, grant: ws.membership_remove(actor=w.admin, membership=grant), events.MEMBER_REMOVED),
+    "grant_lowered": (lambda w, svc, grant: ws.membership_set_role(actor=w.admin, membership=grant, role=Role.VIEWER),
+                      events.MEMBER_ROLE_CHANGED),
+    "service_adopt": (lambda w, svc, grant: service_services.service_adopt(actor=w.admin, service=svc, owner=w.owner, issue_key=False),
+                      events.SERVICE_ADOPTED),
+}
+
+
+@pytest.mark.parametrize("taker", list(SERVICE_TAKERS))
+def test_service_access_taken_during_an_approval_waits_for_it_and_cancels_nothing_decided(world, hold, taker):
+    """The cancellation of a service account's proposals takes the proposal rows after the
+    account's (or its grant's) and the audit head last, as an approval does: no deadlock,
+    and a decision that committed first stays as it was."""
+    service, _ = Maker().service(world.org, "Sweeper")
+    grant = Maker().member(world.space, service, "editor")
+    second = Maker().document(world.space, world.admin, title="Second")
+    with transaction.atomic():
+        p1 = consent.document_delete_request(actor=service, document=world.document)
+    with transaction.atomic():
+        p2 = consent.document_delete_request(actor=service, document=second)
+    take, taken_event = SERVICE_TAKERS[taker]
+
+    held = hold(ws, "_locked_pending")
+    approver = Worker("admin approves", lambda: consent.proposal_approve(actor=world.admin, proposal=p1)).begin()
+    held.wait_reached()
+    taking = Worker(taker, lambda: take(world, service, grant)).begin()
+    wait_until_blocked(taking)
+    held.release.set()
+
+    assert approver.outcome().status == ProposalStatus.APPROVED
+    taking.outcome()
+    assert status_of(p1) == ProposalStatus.APPROVED
+    assert story_of(p1) == [events.PROPOSAL_CREATED, events.PROPOSAL_APPROVED]
+    assert status_of(p2) == ProposalStatus.CANCELLED
+    [deleted] = events_of(events.DOCUMENT_DELETED)
+    [taken] = events_of(taken_event)
+    assert deleted.id < taken.id
     assert verify_chain().ok
