@@ -83,7 +83,7 @@ def proposal_reject(*, actor, proposal: Proposal) -> Proposal:
 
 def proposals_for(actor: Principal, *, pending_only: bool = False):
     """Proposals the actor made, or may decide."""
-    qs = Proposal.objects.select_related("workspace", "workspace__org", "proposer", "proposer__owner", "decided_by", "document")
+    qs = Proposal.objects.select_related("workspace", "workspace__org", "proposer", "proposer__owner", "decided_by", "document").defer("document__body")
     if actor.kind == Kind.AGENT:
         visible = access.visible_workspaces(actor)
         mine_or_decidable = Q(proposer=actor) | (Q(workspace__in=[w.pk for w in visible if w.caps & caps.DELETE]) & ~Q(proposer__owner_id=actor.owner_id))

@@ -215,6 +215,7 @@ def agents_proposals(viewer: Principal, limit: int = 50):
     return list(
         Proposal.objects.filter(proposer__owner=viewer)
         .select_related("workspace", "workspace__org", "proposer", "proposer__org", "proposer__owner", "decided_by", "decided_by__org", "document")
+        .defer("document__body")
         .order_by("-created_at", "-id")[:limit]
     )
 

@@ -189,3 +189,13 @@ def test_a_paused_proposer_is_shown_and_approving_says_to_resume_it(team, propos
     body = client.post(reverse("proposal-approve", args=[proposal.public_id]), headers=HTMX).content.decode()
     assert "Scout is paused, so this proposal cannot run now: resume it first, or reject the proposal." in body
     assert Proposal.objects.get(pk=proposal.pk).status == ProposalStatus.PENDING
+
+
+def test_proposal_lists_read_the_documents_title_without_its_body(team, proposal):
+    """A list names each document by its current title; a body may be 100 kB, and a list
+    of a hundred proposals has no use for it."""
+    from identity import selectors
+
+    for listed in (consent.proposals_for(team.alice)[0], selectors.agents_proposals(team.alice)[0]):
+        assert listed.document.get_deferred_fields() == {"body"}
+        assert listed.current_target_name == "Old plan"

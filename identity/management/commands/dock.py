@@ -381,7 +381,7 @@ class Command(BaseCommand):
     def do_proposal_list(self, *, as_email, all, **_):
         actor = self._as(as_email)
         if actor is SYSTEM:
-            qs = Proposal.objects.select_related("workspace", "proposer", "decided_by", "document").order_by("-created_at", "-id")
+            qs = Proposal.objects.select_related("workspace", "proposer", "decided_by", "document").defer("document__body").order_by("-created_at", "-id")
             if not all:
                 qs = qs.filter(status="pending", expires_at__gt=timezone.now())
         else:
