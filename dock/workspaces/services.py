@@ -341,8 +341,10 @@ def invitation_accept(*, actor: Principal, token: str) -> Membership:
 def invitation_revoke(*, actor, invitation: Invitation) -> Invitation:
     with transaction.atomic():
         invitation = Invitation.objects.select_for_update(of=("self",)).select_related("workspace", "workspace__org").get(pk=invitation.pk)
-        if invitation.accepted_at is not None or invitation.revoked_at is not None:
-            raise InvalidTransition("This invitation is no longer open.")
+        if invitation.accepted_at is not None:
+            raise InvalidTransition(f"{invitation.email} has already accepted this invitation.")
+        if invitation.revoked_at is not None:
+            raise InvalidTransition(f"The invitation to {invitation.email} was already withdrawn.")
         invitation.revoked_at = timezone.now()
         invitation.save(update_fields=["revoked_at"])
         record(events.INVITATION_REVOKED, actor=actor, target=invitation, workspace=invitation.workspace)

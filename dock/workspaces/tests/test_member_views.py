@@ -432,3 +432,33 @@ def test_htmx_refusal_reloads_the_page_with_a_message(team, login, htmx):
     assert Membership.objects.get(principal=team["carol"]).role == "viewer"
     page = client.get(_members_url())
     assert "This needs the manage capability here." in page.content.decode()
+
+
+def _accepted_invitation(team, make):
+    from dock.workspaces.services import invitation_accept, invitation_create
+
+    invitation, token = invitation_create(actor=team["alice"], workspace=team["workspace"], email="dave@acme.test")
+    dave = make.human(Org.objects.get(slug="acme"), "Dave Dunn", email="dave@acme.test")
+    invitation_accept(actor=dave, token=token)
+    return invitation
+
+
+def test_withdrawing_an_invitation_accepted_meanwhile_does_not_claim_it_was_withdrawn(team, make, login):
+    """The page was loaded before Dave accepted: Withdraw says he already has, and nothing else."""
+    invitation = _accepted_invitation(team, make)
+    mark = audit_mark()
+    response = login(team["alice"]).post(reverse("invitation-revoke", args=["roadmap", invitation.pk]), follow=True)
+    said = [str(m) for m in response.context["messages"]]
+    assert said == ["dave@acme.test has already accepted this invitation."]
+    assert actions_since(mark) == []
+
+
+def test_withdrawing_an_invitation_accepted_meanwhile_says_so_in_place(team, make, login, htmx):
+    invitation = _accepted_invitation(team, make)
+    client = login(team["alice"])
+    response = client.post(reverse("invitation-revoke", args=["roadmap", invitation.pk]), **htmx)
+    assert response.status_code == 200
+    assert "dave@acme.test has already accepted this invitation." in response.content.decode()
+    # Said where the button was, not kept for whatever page comes next.
+    later = client.get(_members_url())
+    assert [str(m) for m in later.context["messages"]] == []

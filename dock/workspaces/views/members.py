@@ -115,16 +115,21 @@ def invitation_create(request, workspace):
 def invitation_revoke(request, workspace, pk: int):
     me = acting(request)
     invitation = selectors.invitation_get(principal=me, workspace=workspace, pk=pk)
+    notice = None
     try:
         with services.managing(actor=me, workspace=workspace):
             services.invitation_revoke(actor=me, invitation=invitation)
     except InvalidTransition as exc:
-        messages.info(request, exc.detail)
+        # Accepted or withdrawn since the page was loaded: nothing was withdrawn now.
+        notice = exc.detail
     if request.htmx:
-        context = {"workspace": workspace, "decision": workspace.decision, "manage": True}
+        context = {"workspace": workspace, "decision": workspace.decision, "manage": True, "invite_notice": notice}
         context.update(_invitations_context(me, workspace, manage=True))
         return page(request, "workspaces/members.html", context, fragment="invitations")
-    messages.success(request, f"Withdrew the invitation to {invitation.email}.")
+    if notice:
+        messages.info(request, notice)
+    else:
+        messages.success(request, f"Withdrew the invitation to {invitation.email}.")
     return redirect(_members_url(workspace))
 
 
