@@ -65,6 +65,20 @@ def test_taken_slug_is_a_field_error(make, login):
     assert actions_since(mark) == []
 
 
+def test_a_taken_slug_made_from_the_name_is_shown_in_the_field(make, login):
+    """The slug was left blank: the error named nothing on screen ('That slug is taken.'
+    under an empty field). It names the slug made from the name and puts it in the field."""
+    org = make.org()
+    make.workspace(org, "launch")
+    response = login(make.human(org)).post(reverse("workspace-new"), {"name": "Launch", "slug": "", "visibility": "members"})
+    assert response.status_code == 400
+    form = response.context["form"]
+    assert form.errors["slug"] == ["“launch”, made from the name, is taken: choose another slug."]
+    assert form["slug"].value() == "launch"
+    assert 'name="slug" value="launch"' in response.content.decode()
+    assert Workspace.objects.count() == 1
+
+
 def test_pages_need_a_login(make, client):
     workspace = make.workspace(make.org(), "roadmap")
     for url in (reverse("workspace-new"), reverse("workspace", args=[workspace.slug]),

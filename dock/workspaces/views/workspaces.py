@@ -6,11 +6,19 @@ from django.views.decorators.http import require_http_methods
 
 from identity import access
 from identity import capabilities as caps
-from identity.errors import ServiceError
+from identity.errors import Conflict, ServiceError
 
 from .. import selectors, services
 from ..forms import NewDocumentForm, WorkspaceForm, add_service_error
 from .common import acting, invalid_status, page, workspace_view
+
+
+def _show_derived_slug(form, slug: str) -> None:
+    """The slug left blank was made from the name and refused: put it in the field and
+    name it, so the error is about something on screen."""
+    form.data = form.data.copy()
+    form.data["slug"] = slug
+    form.errors["slug"] = form.error_class([f"“{slug}”, made from the name, is taken: choose another slug."])
 
 
 @login_required
@@ -27,7 +35,10 @@ def workspace_new(request):
                 restricted=data["restricted"], description=data["description"],
             )
         except ServiceError as exc:
+            slug = data["slug"]  # before add_service_error takes a refused field out of cleaned_data
             add_service_error(form, exc)
+            if isinstance(exc, Conflict) and form.has_error("slug") and not (form.data.get("slug") or "").strip():
+                _show_derived_slug(form, slug)
         else:
             messages.success(request, f"{workspace.name} is ready. Invite your team from Members.")
             return redirect("workspace", slug=workspace.slug)
