@@ -1,5 +1,7 @@
 """Sign-up, log-in (throttled, no enumeration), log-out and password change."""
 
+import re
+
 import pytest
 from django.core import mail
 from django.core.cache import cache
@@ -252,6 +254,26 @@ def test_password_change_over_htmx_answers_the_form_fragment(client, alice):
     assert response.status_code == 200
     assert b"<html" not in response.content and b'id="password-form"' in response.content
     assert b"Password changed" in response.content
+
+
+def test_password_change_over_htmx_keeps_keyboard_focus_in_the_form(client, alice):
+    """The answer replaces the form, button and all: focus fell to the page's body (on the
+    profile, the top of a long page). It goes to the first field to mend, or to the result."""
+    client.force_login(alice.user)
+    refused = client.post(
+        reverse("password-change"),
+        {"old_password": PASSWORD, "new_password1": "a new long passphrase", "new_password2": "different one here"},
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    focused = re.findall(r"<[^>]*\bautofocus\b[^>]*>", refused)
+    assert len(focused) == 1 and 'name="new_password2"' in focused[0]
+    done = client.post(
+        reverse("password-change"),
+        {"old_password": PASSWORD, "new_password1": "a new long passphrase", "new_password2": "a new long passphrase"},
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    focused = re.findall(r"<[^>]*\bautofocus\b[^>]*>", done)
+    assert len(focused) == 1 and 'role="status"' in focused[0] and 'tabindex="-1"' in focused[0]
 
 
 @pytest.mark.parametrize(

@@ -158,6 +158,10 @@ def password_change(request):
                 form, status, done = PasswordChangeForm(request.user), 200, True
     context = {"form": form, "done": done}
     if request.htmx:
-        # Errors are shown in place: htmx swaps 2xx answers only.
+        # Errors are shown in place: htmx swaps 2xx answers only. The button pressed is
+        # swapped out with the form: focus goes to the first field to mend (or the result).
+        first = next((name for name in form.fields if form.has_error(name)), None)
+        if first:
+            form.fields[first].widget.attrs["autofocus"] = True
         return fragment(request, "identity/password.html#password-form", context)
     return render(request, "identity/password.html", context, status=status)
