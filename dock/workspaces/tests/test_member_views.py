@@ -211,11 +211,25 @@ def test_withdraw_invitation(team, login, htmx):
     invitation, _ = invitation_create(actor=team["alice"], workspace=team["workspace"], email="dave@initech.test")
     mark = audit_mark()
     response = login(team["alice"]).post(reverse("invitation-revoke", args=["roadmap", invitation.pk]), **htmx)
-    assert response.status_code == 200 and "dave@initech.test" not in response.content.decode()
+    # No longer listed (each open invitation's row carries its address as a title); the
+    # note saying it was withdrawn names it.
+    assert response.status_code == 200 and 'title="dave@initech.test"' not in response.content.decode()
     invitation.refresh_from_db()
     assert invitation.revoked_at is not None
     assert actions_since(mark) == ["workspace.invitation.revoked"]
     assert login(team["bob"]).post(reverse("invitation-revoke", args=["roadmap", invitation.pk])).status_code == 403
+
+
+def test_withdrawing_over_htmx_says_so_and_keeps_keyboard_focus(team, login, htmx):
+    """The Withdraw pressed is gone with its row: focus fell to the page's body. It goes to
+    a note saying what was done."""
+    from dock.workspaces.services import invitation_create
+
+    invitation, _ = invitation_create(actor=team["alice"], workspace=team["workspace"], email="dave@initech.test")
+    html = login(team["alice"]).post(reverse("invitation-revoke", args=["roadmap", invitation.pk]), **htmx).content.decode()
+    focused = re.findall(r"<[^>]*\bautofocus\b[^>]*>[^<]*", html)
+    assert len(focused) == 1
+    assert 'role="status"' in focused[0] and focused[0].endswith("Withdrew the invitation to dave@initech.test.")
 
 
 # Roles ---------------------------------------------------------------------------------------

@@ -115,21 +115,20 @@ def invitation_create(request, workspace):
 def invitation_revoke(request, workspace, pk: int):
     me = acting(request)
     invitation = selectors.invitation_get(principal=me, workspace=workspace, pk=pk)
-    notice = None
+    done, notice = True, f"Withdrew the invitation to {invitation.email}."
     try:
         with services.managing(actor=me, workspace=workspace):
             services.invitation_revoke(actor=me, invitation=invitation)
     except InvalidTransition as exc:
         # Accepted or withdrawn since the page was loaded: nothing was withdrawn now.
-        notice = exc.detail
+        done, notice = False, exc.detail
     if request.htmx:
-        context = {"workspace": workspace, "decision": workspace.decision, "manage": True, "invite_notice": notice}
+        # Said in place, focused: the Withdraw pressed is gone with its row.
+        context = {"workspace": workspace, "decision": workspace.decision, "manage": True,
+                   "invite_notice": notice, "invite_done": done}
         context.update(_invitations_context(me, workspace, manage=True))
         return page(request, "workspaces/members.html", context, fragment="invitations")
-    if notice:
-        messages.info(request, notice)
-    else:
-        messages.success(request, f"Withdrew the invitation to {invitation.email}.")
+    (messages.success if done else messages.info)(request, notice)
     return redirect(_members_url(workspace))
 
 
