@@ -251,5 +251,9 @@ def my_agents(viewer: Principal):
     return list(_agents(viewer).annotate(has_current_key=Exists(current)))
 
 
-def home_workspaces(viewer: Principal, limit: int = 12):
-    return list(access.visible_workspaces(viewer).order_by("name", "id")[:limit])
+def home_workspaces(viewer: Principal, *, page: int = 1, limit: int = 12) -> tuple[list, bool]:
+    """One page of the workspaces the viewer can see, by name, and whether more follow
+    (one row more is read to know: no count)."""
+    start = (page - 1) * limit
+    rows = list(access.visible_workspaces(viewer).order_by("name", "id")[start:start + limit + 1])
+    return rows[:limit], len(rows) > limit

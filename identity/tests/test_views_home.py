@@ -1,9 +1,11 @@
 """The dashboard: my workspaces, my agents with status, proposals for me, recent activity."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
-from identity import consent
+from identity import access, consent
 from identity.services.agents import agent_pause
 
 from .views_support import HTMX, Team, logged_in
@@ -75,3 +77,25 @@ def test_recent_activity_leads_to_all_of_it(team, make):
     assert f'<a class="small" href="{team.alice.get_absolute_url()}#activity-title">All activity</a>' in html
     html = logged_in(team.admin).get(reverse("home")).content.decode()
     assert f'href="/audit/?owner={team.admin.public_id}">Audit log</a>' in html
+
+
+def _workspace_section(html: str) -> str:
+    start = html.index('id="home-workspaces"')
+    return html[start:html.index("</section>", start)]
+
+
+def test_every_workspace_can_be_reached_from_the_dashboard(team, make):
+    """The dashboard listed the first twelve workspaces by name and nothing more: a
+    thirteenth could not be reached from any page. They come a page at a time."""
+    for n in range(13):
+        make.member(make.workspace(team.org, f"zz-{n:02}", name=f"Zz {n:02}"), team.alice, "viewer")
+    client = logged_in(team.alice)
+    first = _workspace_section(client.get(reverse("home")).content.decode())
+    names = re.findall(r'href="/w/([\w-]+)/"', first)
+    assert len(names) == 12 and 'href="?page=2"' in first
+    second = _workspace_section(client.get(reverse("home") + "?page=2").content.decode())
+    rest = re.findall(r'href="/w/([\w-]+)/"', second)
+    assert rest and not set(rest) & set(names)
+    assert set(names) | set(rest) == set(access.visible_workspaces(team.alice).values_list("slug", flat=True))
+    assert 'href="?page=1"' in second
+    assert client.get(reverse("home") + "?page=zz").status_code == 200
