@@ -350,3 +350,22 @@ def test_on_the_members_page_the_keyboard_stays_where_the_work_is(make, live_ser
     page.keyboard.press("Enter")
     expect(page.locator("#invite-link")).to_be_visible()
     expect(invitations.get_by_role("button", name="Copy")).to_be_focused()
+
+
+def test_an_elevated_agents_remove_elevation_stays_at_the_right_of_its_row(make, live_server, logged_in_page):
+    """With four capabilities and 'elevated' the row has no room left for Remove elevation
+    at 1280 pixels: it wrapped to the left edge, under the tree, away from its agent."""
+    acme = make.org("acme", "Acme")
+    alice = make.human(acme, "Alice Adams", email="alice@acme.test")
+    workspace = make.workspace(acme, "vault", name="Vault", restricted=True)
+    make.member(workspace, alice, "admin")
+    agent, _ = make.agent(alice, "Draftsmith", scope="read,comment,write,delete")
+    from dock.workspaces.services import elevation_grant
+
+    elevation_grant(actor=alice, workspace=workspace, agent=agent)
+    page = logged_in_page(alice, viewport={"width": 1280, "height": 900})
+    page.goto("/w/vault/members/")
+    row = page.locator("#agent-draftsmith .member-row")
+    button = row.get_by_role("button", name="Remove elevation").bounding_box()
+    caps = row.locator(".caps").bounding_box()
+    assert button["x"] + button["width"] >= caps["x"] + caps["width"] - 1, (button, caps)
