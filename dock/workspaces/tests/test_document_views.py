@@ -155,3 +155,30 @@ def test_document_page_query_count(doc, login, make, django_assert_max_num_queri
         assert client.get(_url("document", document)).status_code == 200
     with django_assert_max_num_queries(7):
         assert client.get(_url("document-edit", document)).status_code == 403
+
+
+def test_bylines_link_only_to_profiles_the_reader_can_open(doc, make, login):
+    """Gus (another org) and his agent wrote here, then Gus left the workspace: their
+    names linked to profiles that answer 404 to the people still in it. They are plain
+    names now; Acme's own authors still link, and so did Gus's while he was a member."""
+    globex = make.org("globex", "Globex")
+    gus = make.human(globex, "Gus Lindqvist")
+    membership = make.member(doc["workspace"], gus, "editor")
+    sable, _ = make.agent(gus, "Sable", scope="read,comment,write")
+    document = make.document(doc["workspace"], sable, title="Vendor notes")
+    services.document_update(actor=gus, document=document, body="Edited by Gus")
+    services.comment_create(actor=gus, document=document, body="From Gus")
+    services.comment_create(actor=doc["alice"], document=document, body="From Alice")
+    reader = login(doc["viewer"])
+    pages = [reverse("workspace", args=["roadmap"]), _url("document", document)]
+    for url in pages:
+        html = reader.get(url).content.decode()
+        assert f'href="/p/{sable.handle}/"' in html and f'href="/p/{gus.handle}/"' in html
+
+    services.membership_remove(actor=doc["alice"], membership=membership)
+    assert reader.get(f"/p/{sable.handle}/").status_code == 404 and reader.get(f"/p/{gus.handle}/").status_code == 404
+    for url in pages:
+        html = reader.get(url).content.decode()
+        assert "Sable" in html and "Gus Lindqvist" in html
+        assert f'href="/p/{sable.handle}/"' not in html and f'href="/p/{gus.handle}/"' not in html, url
+        assert f'href="/p/{doc["alice"].handle}/"' in html

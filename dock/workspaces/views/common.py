@@ -12,6 +12,7 @@ from dock.htmx import vary, wants_fragment
 from identity import capabilities as caps
 from identity.errors import Forbidden, NotFound, ServiceError
 from identity.models import Principal
+from identity.selectors import openable_profiles
 
 from .. import selectors
 
@@ -19,6 +20,16 @@ from .. import selectors
 def acting(request) -> Principal:
     """The principal behind the session: the dashboard is for humans."""
     return request.user.principal
+
+
+def with_profile_links(me: Principal, principals) -> None:
+    """Mark each of `principals` (None skipped) `profile_open`: whether `me` may open its
+    profile. Bylines link only there: another org's author who has since left the
+    workspace has a profile that answers 404 to those still in it."""
+    principals = [p for p in principals if p is not None]
+    openable = openable_profiles(me, {p.pk: p for p in principals}.values()) if principals else set()
+    for principal in principals:
+        principal.profile_open = principal.pk in openable
 
 
 def page(request, template: str, context: dict, *, fragment: str | None = None, status: int = 200) -> HttpResponse:

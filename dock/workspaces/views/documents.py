@@ -10,16 +10,19 @@ from identity.errors import ServiceError
 
 from .. import selectors, services
 from ..forms import CommentForm, DocumentForm, add_service_error
-from .common import acting, invalid_status, need, page, workspace_view
+from .common import acting, invalid_status, need, page, with_profile_links, workspace_view
 
 
 def _document_context(me, workspace, document, **extra) -> dict:
+    comments = selectors.comments_of(principal=me, document=document)
+    revisions = selectors.revisions_of(principal=me, document=document)
+    with_profile_links(me, [document.author, document.updated_by, *(c.author for c in comments), *(r.author for r in revisions)])
     return {
         "workspace": workspace,
         "decision": workspace.decision,
         "document": document,
-        "comments": selectors.comments_of(principal=me, document=document),
-        "revisions": selectors.revisions_of(principal=me, document=document),
+        "comments": comments,
+        "revisions": revisions,
         "tab": "documents",
         **extra,
     }

@@ -10,7 +10,7 @@ from identity.errors import Conflict, ServiceError
 
 from .. import selectors, services
 from ..forms import NewDocumentForm, WorkspaceForm, add_service_error
-from .common import acting, invalid_status, page, workspace_view
+from .common import acting, invalid_status, page, with_profile_links, workspace_view
 
 
 def _show_derived_slug(form, slug: str) -> None:
@@ -71,6 +71,7 @@ def workspace(request, workspace):
                 return redirect("document", slug=workspace.slug, doc_id=document.public_id)
         status = invalid_status(request)
     documents = selectors.document_page(principal=me, workspace=workspace, page=request.GET.get("page"))
+    with_profile_links(me, [p for doc in documents for p in (doc.author, doc.updated_by)])
     return page(
         request, "workspaces/workspace.html",
         {"workspace": workspace, "decision": decision, "documents": documents, "form": form, "tab": "documents"},
