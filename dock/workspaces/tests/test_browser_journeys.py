@@ -369,3 +369,24 @@ def test_an_elevated_agents_remove_elevation_stays_at_the_right_of_its_row(make,
     button = row.get_by_role("button", name="Remove elevation").bounding_box()
     caps = row.locator(".caps").bounding_box()
     assert button["x"] + button["width"] >= caps["x"] + caps["width"] - 1, (button, caps)
+
+
+def test_paging_the_documents_with_the_keyboard_lands_on_the_list(make, live_server, logged_in_page):
+    """Older and Newer swap the list they sit in: focus fell to the page's body, and the
+    next Tab started again at the top. It goes to the list's heading."""
+    acme = make.org("acme", "Acme")
+    alice = make.human(acme, "Alice Adams", email="alice@acme.test")
+    workspace = make.workspace(acme, "notes", name="Notes")
+    make.member(workspace, alice, "editor")
+    for n in range(31):
+        make.document(workspace, alice, title=f"Note {n:02}")
+    page = logged_in_page(alice)
+    page.goto("/w/notes/")
+    page.get_by_role("link", name="Older").focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/w/notes/\?page=2$"))
+    expect(page.locator("#documents-title")).to_be_focused()
+    page.get_by_role("link", name="Newer").focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/w/notes/\?page=1$"))
+    expect(page.locator("#documents-title")).to_be_focused()
