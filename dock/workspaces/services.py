@@ -305,6 +305,15 @@ def invitation_lookup(token: str) -> Invitation | None:
     )
 
 
+def invitation_sender_may_invite(invitation: Invitation) -> bool:
+    """An invitation stands on its sender's right to invite people here. Removed from the
+    workspace, made editor or viewer, or deactivated since, they no longer have it, and
+    neither has their link (an admin invites again)."""
+    if invitation.invited_by_id is None:
+        return False
+    return access.check(invitation.invited_by_id, invitation.workspace_id).allows(capabilities.MANAGE)
+
+
 def invitation_accept(*, actor: Principal, token: str) -> Membership:
     """Accept as `actor` (a human whose email is the invited one). Single use."""
     with transaction.atomic(), batch():
@@ -322,6 +331,11 @@ def invitation_accept(*, actor: Principal, token: str) -> Membership:
             raise InvalidTransition("This invitation has expired: ask for a new one.")
         if invitation.invited_by_id is None:  # its sender was deleted: nobody stands behind it
             raise InvalidTransition("The person who sent this invitation is no longer on Dock: ask for a new one.")
+        if not invitation_sender_may_invite(invitation):
+            raise InvalidTransition(
+                f"The person who sent this invitation can no longer invite people to {invitation.workspace.name}: "
+                "ask someone in the workspace for a new one."
+            )
         user = getattr(actor, "user", None)
         if actor.kind != Kind.HUMAN or user is None or user.email.lower() != invitation.email.lower():
             raise InvalidTransition("This invitation was sent to a different email address.")

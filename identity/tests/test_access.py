@@ -201,6 +201,8 @@ def test_invited_human_brings_agents_without_per_agent_step(make, world):
     farah = make.human(globex, "Farah Haddad", email="farah@globex.test")
     atlas, _ = make.agent(farah, "Atlas", scope="read,write")
     assert caps_of(atlas, roadmap) == 0
+    # Invitations are sent by the workspace's admins (and stand on their right to invite).
+    Membership.objects.filter(workspace=roadmap, principal=alice).update(role="admin")
     _, token = ws.invitation_create(actor=alice, workspace=roadmap, email="farah@globex.test", role="editor")
     ws.invitation_accept(actor=farah, token=token)
     assert caps_of(atlas, roadmap) == caps.READ | caps.WRITE

@@ -88,6 +88,38 @@ def test_an_invitation_whose_sender_was_deleted_cannot_be_used(invite, client, m
     assert not User.objects.filter(email="sock@globex.test").exists()
 
 
+@pytest.mark.parametrize("change", ["removed", "lowered", "deactivated"])
+def test_an_invitation_outlives_no_longer_its_senders_right_to_invite(invite, client, make, login, change):
+    """Bruno, an admin, invited an address, then was removed from the workspace, made an
+    editor, or deactivated: the link still let whoever held it in (as admin, if so
+    invited), on the authority Bruno no longer has. It is refused until an admin invites
+    again."""
+    from identity.services.users import user_deactivate
+
+    bruno = make.human(invite["acme"], "Bruno Silva", email="bruno@acme.test")
+    membership = make.member(invite["workspace"], bruno, "admin")
+    _, token = services.invitation_create(actor=bruno, workspace=invite["workspace"], email="sock@acme.test", role="admin")
+    _, token_for_erin = services.invitation_create(actor=bruno, workspace=invite["workspace"], email="erin@acme.test")
+    erin = make.human(invite["acme"], "Erin Eck", email="erin@acme.test")
+    if change == "removed":
+        services.membership_remove(actor=invite["alice"], membership=membership)
+    elif change == "lowered":
+        services.membership_set_role(actor=invite["alice"], membership=membership, role="editor")
+    else:
+        user_deactivate(actor=invite["alice"], user=bruno.user)
+    mark = audit_mark()
+    url = reverse("invite-accept", args=[token])
+    page = client.get(url)
+    assert page.status_code == 410 and "can no longer invite people to Roadmap" in page.content.decode()
+    assert _signup(client, url).status_code == 410
+    assert not User.objects.filter(email="sock@acme.test").exists()
+    assert login(erin).post(reverse("invite-accept", args=[token_for_erin])).status_code == 410
+    with pytest.raises(services.InvalidTransition):
+        services.invitation_accept(actor=erin, token=token_for_erin)
+    assert not Membership.objects.filter(principal=erin).exists()
+    assert actions_since(mark) == []
+
+
 @pytest.mark.parametrize("data, field", [
     ({"name": "", "password": "a sturdy passphrase 42"}, "name"),
     ({"name": "Dave", "password": "short"}, "password"),

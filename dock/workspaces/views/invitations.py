@@ -43,6 +43,9 @@ def _problem(request, invitation) -> tuple[str, int] | None:
         return "This invitation has expired. Ask the person who invited you for a new one.", 410
     if invitation.invited_by_id is None:
         return INVITER_GONE, 410
+    if not services.invitation_sender_may_invite(invitation):
+        return (f"{invitation.invited_by.display_name} can no longer invite people to {invitation.workspace.name}. "
+                "Ask someone in the workspace for a new invitation."), 410
     return None
 
 
