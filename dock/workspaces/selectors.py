@@ -213,9 +213,15 @@ def invitations_open(*, principal: Principal, workspace: Workspace) -> list[Invi
     """Open invitations, for those who manage the workspace (nobody else sees them)."""
     if not _decision(principal, workspace).allows(caps.MANAGE):
         return []
+    # Only those whose sender may still invite people here (an active admin of it): the
+    # others' links no longer work (services.invitation_sender_may_invite).
+    sender_invites = Membership.objects.filter(
+        workspace=workspace, principal_id=OuterRef("invited_by_id"), role=Role.ADMIN, principal__status=Status.ACTIVE,
+    )
     return list(
         Invitation.objects.filter(
-            workspace=workspace, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+            Exists(sender_invites),
+            workspace=workspace, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now(),
         )
         .select_related("invited_by", "invited_by__owner")
         .order_by("-created_at", "-id")[:100]

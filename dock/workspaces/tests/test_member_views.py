@@ -232,6 +232,22 @@ def test_withdrawing_over_htmx_says_so_and_keeps_keyboard_focus(team, login, htm
     assert 'role="status"' in focused[0] and focused[0].endswith("Withdrew the invitation to dave@initech.test.")
 
 
+def test_open_invitations_leave_out_those_whose_sender_may_no_longer_invite(team, make, login):
+    """Bob, made admin, invited Dave, then went back to editor: the link no longer works,
+    and the list said it was open."""
+    from dock.workspaces.services import invitation_create, membership_set_role
+
+    membership = Membership.objects.get(workspace=team["workspace"], principal=team["bob"])
+    membership_set_role(actor=team["alice"], membership=membership, role="admin")
+    invitation_create(actor=team["bob"], workspace=team["workspace"], email="dave@initech.test")
+    invitation_create(actor=team["alice"], workspace=team["workspace"], email="erin@initech.test")
+    client = login(team["alice"])
+    assert 'title="dave@initech.test"' in client.get(_members_url()).content.decode()
+    membership_set_role(actor=team["alice"], membership=membership, role="editor")
+    html = client.get(_members_url()).content.decode()
+    assert 'title="dave@initech.test"' not in html and 'title="erin@initech.test"' in html
+
+
 # Roles ---------------------------------------------------------------------------------------
 
 
