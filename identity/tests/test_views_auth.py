@@ -294,6 +294,21 @@ def test_bad_password_change_shows_errors_and_changes_nothing(client, alice, dat
     assert User.objects.get(pk=alice.user.pk).check_password(PASSWORD)
 
 
+def test_a_form_from_a_page_gone_stale_is_refused_on_a_page_of_the_site(alice):
+    """Log-in pages open in two tabs, logged in from one: the other's form carries a
+    token that no longer holds. The answer was Django's bare 'Forbidden (403) CSRF
+    verification failed. Request aborted. More information is available with DEBUG=True.'"""
+    client = Client(enforce_csrf_checks=True)
+    client.get(reverse("login"))
+    response = client.post(reverse("login"), {"email": "alice@acme.test", "password": PASSWORD, "csrfmiddlewaretoken": "x" * 64})
+    html = response.content.decode()
+    assert response.status_code == 403
+    assert "DEBUG=True" not in html and "CSRF verification failed" not in html
+    assert "/css/dock.css" in html  # the site's own page, not Django's bare one
+    assert "This page was out of date" in html and "reload" in html
+    assert f'href="{reverse("login")}"' in html
+
+
 def test_auth_query_counts(alice, django_assert_max_num_queries):
     client = Client()
     with django_assert_max_num_queries(0):
