@@ -10,6 +10,10 @@ from .avatars import AvatarError, clean_upload
 from .errors import ServiceError
 from .models import User
 
+# What AUTH_PASSWORD_VALIDATORS check, said once for every password field. (The name is
+# not on the account, so the similarity check compares with the email address only.)
+PASSWORD_RULES = "At least 10 characters; not a common password, not only digits, not like your email address."
+
 SCOPE_CHOICES = [
     ("read", "Read"),
     ("comment", "Comment"),
@@ -46,7 +50,7 @@ class SignupForm(DockForm):
         label="Password",
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="At least 10 characters; not a common password.",
+        help_text=PASSWORD_RULES,
     )
 
     def clean_email(self):
@@ -128,7 +132,7 @@ class PasswordChangeForm(auth_forms.PasswordChangeForm):
         # It sits on the profile page: it must not steal the focus.
         self.fields["old_password"].widget.attrs.pop("autofocus", None)
         self.fields["old_password"].label = "Current password"
-        self.fields["new_password1"].help_text = "At least 10 characters; not a common word, not only digits, not like your name or email."
+        self.fields["new_password1"].help_text = PASSWORD_RULES
         self.fields["new_password2"].label = "New password again"
         self.fields["new_password2"].help_text = ""
 

@@ -5,6 +5,7 @@ from django import forms
 from django.utils.text import slugify
 
 from identity.errors import ServiceError
+from identity.forms import PASSWORD_RULES
 
 from .models import Role, Visibility
 from .services import BODY_MAX, COMMENT_MAX, RESERVED_SLUGS, TITLE_MAX, shows_text
@@ -101,5 +102,5 @@ class InviteSignupForm(Form):
     password = forms.CharField(
         label="Password", strip=False, max_length=128,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="At least 10 characters, not a common one.",
+        help_text=PASSWORD_RULES,
     )

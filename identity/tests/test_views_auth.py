@@ -323,3 +323,23 @@ def test_auth_query_counts(alice, django_assert_max_num_queries):
         client.post(reverse("logout"))
     with django_assert_max_num_queries(32):
         client.post(reverse("signup"), signup_data())
+
+
+def test_every_password_field_states_the_same_rules_the_validators_apply(alice, client, make):
+    """Sign-up said 'not a common password', an invitation's sign-up 'not a common one',
+    the password change 'not a common word, not only digits, not like your name or email':
+    the same validators check all three, and none compares with the name (it is not on
+    the account). One sentence now says what they do check."""
+    rules = "At least 10 characters; not a common password, not only digits, not like your email address."
+    from dock.workspaces.services import invitation_create
+
+    workspace = make.workspace(alice.org, "roadmap")
+    make.member(workspace, alice, "admin")
+    _, token = invitation_create(actor=alice, workspace=workspace, email="new@acme.test")
+    assert rules in client.get(reverse("signup")).content.decode()
+    assert rules in client.get(reverse("invite-accept", args=[token])).content.decode()
+    client.force_login(alice.user)
+    assert rules in client.get(reverse("password-change")).content.decode()
+    # What it says is what they do: one like the email address is refused.
+    data = {"org_name": "Harbour Labs", "name": "Hana Itoyama", "email": "hana.itoyama@harbour.test"}
+    assert Client().post(reverse("signup"), {**data, "password": "hana.itoyama@harbour"}).status_code == 400
