@@ -99,3 +99,15 @@ def test_every_workspace_can_be_reached_from_the_dashboard(team, make):
     assert set(names) | set(rest) == set(access.visible_workspaces(team.alice).values_list("slug", flat=True))
     assert 'href="?page=1"' in second
     assert client.get(reverse("home") + "?page=zz").status_code == 200
+
+
+@pytest.mark.parametrize("number", ["99999999999999999999", "-3", "1e3", ""])
+def test_a_page_number_out_of_range_or_malformed_is_answered_not_a_server_error(team, number):
+    """A page number past what the database can offset answered 500."""
+    response = logged_in(team.alice).get(reverse("home") + f"?page={number}")
+    assert response.status_code == 200
+    html = _workspace_section(response.content.decode())
+    if number == "99999999999999999999":
+        assert "No more workspaces" in html and f'href="{reverse("home")}"' in html
+    else:
+        assert 'href="/w/' in html  # the first page

@@ -5,6 +5,7 @@ from .. import selectors
 from ._common import me, page
 
 HOME_PROPOSALS = 5
+MAX_WORKSPACE_PAGE = 100_000
 
 
 @login_required
@@ -13,7 +14,9 @@ def home(request):
     """My workspaces, my agents, proposals waiting for me, and what I and my agents did."""
     viewer = me(request)
     try:
-        workspace_page = max(1, int(request.GET.get("page", 1)))
+        # Capped: past what anyone has, a page is empty; past what the database can
+        # offset, it was a server error.
+        workspace_page = min(max(1, int(request.GET.get("page", 1))), MAX_WORKSPACE_PAGE)
     except ValueError:
         workspace_page = 1
     workspaces, more_workspaces = selectors.home_workspaces(viewer, page=workspace_page)
