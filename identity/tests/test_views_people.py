@@ -105,3 +105,16 @@ def test_people_with_2000_principals_is_paginated_in_at_most_12_queries(team, pa
     page = response.context["page"]
     assert page.paginator.count >= 800 and len(page.object_list) <= 60
     assert "Page" in response.content.decode()
+
+
+def test_an_empty_kind_says_what_to_do_for_that_kind(team):
+    """With no service accounts, Services said 'Nobody here yet. Invite teammates from a
+    workspace's members page, or create an agent.' with a Create an agent button."""
+    services = logged_in(team.bob).get(reverse("people") + "?kind=service").content.decode()
+    assert "No service accounts yet" in services
+    assert "create an agent" not in services.lower() and "Invite teammates" not in services
+    assert "Create one in Service accounts" not in services  # a member does not manage them
+    admin = logged_in(team.admin).get(reverse("people") + "?kind=service").content.decode()
+    assert f'<a href="{reverse("services")}">Create one in Service accounts</a>' in admin
+    agents = logged_in(team.bob).get(reverse("people") + "?kind=agent").content.decode()
+    assert "No agents yet" in agents and f'href="{reverse("agent-new")}"' in agents and "Invite teammates" not in agents
