@@ -134,6 +134,11 @@ def logout_view(request):
         sessions.session_logout(actor=request.user.principal)
     logout(request)
     messages.info(request, "You are logged out.")
+    # Back to a page of this site that asked for it (an invitation sent to someone else's
+    # address); anywhere else, the log-in page.
+    target = request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return redirect(target)
     return redirect("login")
 
 

@@ -171,6 +171,23 @@ def test_accepting_as_someone_else_is_refused_and_changes_nothing(invite, make, 
     assert not Membership.objects.filter(principal=mallory).exists() and actions_since(mark) == []
 
 
+def test_logging_out_from_someone_elses_invitation_comes_back_to_it(invite, make, login):
+    """The page said to log out, then open the link again: Log out landed on the log-in
+    page, and the link was left behind in an email. It comes back to the invitation,
+    logged out, where the invited person signs up or logs in."""
+    _, _, url = invite["create"]("dave@initech.test")
+    client = login(make.human(make.org(), "Mallory", email="mallory@evil.test"))
+    html = client.get(url).content.decode()
+    assert f'<input type="hidden" name="next" value="{url}">' in html
+    response = client.post(reverse("logout"), {"next": url})
+    assert response.status_code == 302 and response["Location"] == url
+    page = client.get(url).content.decode()
+    assert "Create account and join" in page and "You are logged out." in page
+    # Only this site's own addresses: anywhere else, the log-in page as before.
+    client = login(make.human(make.org(), "Eve", email="eve@evil.test"))
+    assert client.post(reverse("logout"), {"next": "https://evil.test/"})["Location"] == reverse("login")
+
+
 def test_accepted_twice_replayed_expired_withdrawn_and_bogus_links(invite, client, make, login):
     invitation, token, url = invite["create"]("dave@initech.test")
     assert _signup(client, url).status_code == 302
