@@ -42,7 +42,7 @@ class WorkspaceForm(Form):
     )
     restricted = forms.BooleanField(
         required=False, label="Restricted",
-        help_text="Members' agents get no access here until a workspace admin elevates each one.",
+        help_text="Members' agents get no access here until a workspace admin elevates each one (with org visibility, the org's agents can still read).",
     )
     description = forms.CharField(max_length=500, required=False, help_text="Optional: one line on what this workspace is for.", widget=forms.Textarea(attrs={"rows": 3}))
 

@@ -271,3 +271,20 @@ def test_a_restricted_workspace_does_not_promise_that_agents_come_along(make, cl
         else:
             assert "Your agents come with you, each capped by its scope." in accept
             assert "Their agents come with them, capped by each agent's scope." in members
+
+
+def test_a_restricted_org_wide_workspace_says_its_agents_can_still_read(make, client):
+    """Open to the whole org, a restricted workspace still lets the org's agents read
+    (SPEC rule 3): the invitation and the form's help said they got nothing."""
+    acme = make.org("acme", "Acme")
+    alice = make.human(acme, "Alice Adams", email="alice@acme.test")
+    bob = make.human(acme, "Bob Baker", email="bob@acme.test")
+    workspace = make.workspace(acme, "vault", name="Vault", restricted=True, visibility="org")
+    make.member(workspace, alice, "admin")
+    _, token = services.invitation_create(actor=alice, workspace=workspace, email="bob@acme.test", role="editor")
+    client.force_login(bob.user)
+    accept = client.get(reverse("invite-accept", args=[token])).content.decode()
+    assert "get nothing here" not in accept
+    assert "Your agents can only read here (the whole org may) until a workspace admin elevates them" in accept
+    new = client.get(reverse("workspace-new")).content.decode()
+    assert "with org visibility, the org&#x27;s agents can still read" in new
