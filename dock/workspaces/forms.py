@@ -1,6 +1,8 @@
 """Forms for the workspace pages. They check shape only; the services decide the rest and
 their errors come back onto the fields (`add_service_error`)."""
 
+from datetime import UTC, datetime, timedelta
+
 from django import forms
 from django.utils.text import slugify
 
@@ -63,6 +65,35 @@ class WorkspaceForm(Form):
 class DocumentForm(Form):
     title = forms.CharField(max_length=TITLE_MAX)
     body = forms.CharField(required=False, max_length=BODY_MAX, strip=False, widget=forms.Textarea(attrs={"rows": 16}))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def version(updated_at: datetime) -> int:
+    """A document's updated_at as whole microseconds: the edit form's `seen`."""
+    return (updated_at - _EPOCH) // _MICROSECOND
+
+
+class DocumentEditForm(DocumentForm):
+    """The document as the editor opened it, with `seen`, the version it was at: a save
+    someone made since is a conflict to show, not text to overwrite (services.EditConflict)."""
+
+    seen = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0,
+                              max_value=version(datetime(9999, 12, 31, tzinfo=UTC)))
+
+    def __init__(self, data=None, *, document):
+        super().__init__(data, initial={"title": document.title, "body": document.body, "seen": version(document.updated_at)})
+
+    def clean_seen(self) -> datetime | None:
+        seen = self.cleaned_data["seen"]
+        return None if seen is None else _EPOCH + seen * _MICROSECOND
+
+    def saw(self, document) -> None:
+        """Take in `document`'s newer version: saving again replaces it, knowingly."""
+        self.data = self.data.copy()
+        self.data["seen"] = version(document.updated_at)
 
 
 class NewDocumentForm(DocumentForm):

@@ -5,7 +5,7 @@ import hashlib
 import secrets
 import unicodedata
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -449,9 +449,26 @@ def document_create(*, actor: Principal, workspace: Workspace, title: str, body:
     return document
 
 
-def document_update(*, actor: Principal, document: Document, title: str | None = None, body: str | None = None) -> Document:
+class EditConflict(Conflict):
+    """Someone saved the document after the editor opened it: saving would silently throw
+    their text away. `document` is the newer version, as saved."""
+
+    def __init__(self, document: Document):
+        by = document.updated_by.display_name if document.updated_by else "Someone"
+        super().__init__(f"{by} saved a newer version at {document.updated_at:%H:%M:%S} UTC, after you opened this page.")
+        self.document = document
+
+
+def document_update(
+    *, actor: Principal, document: Document, title: str | None = None, body: str | None = None,
+    unchanged_since: datetime | None = None,
+) -> Document:
+    """`unchanged_since`: the document's updated_at when the editor read it; a save made
+    since by anyone is an EditConflict instead of being overwritten."""
     with transaction.atomic():
         document = _locked_document(document)
+        if unchanged_since is not None and document.updated_at != unchanged_since:
+            raise EditConflict(Document.objects.select_related("updated_by").get(pk=document.pk))
         changed = []
         if title is not None:
             title = _clean_title(title)

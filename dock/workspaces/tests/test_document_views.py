@@ -1,5 +1,7 @@
 """/w/<slug>/d/<doc_id>/: read, edit with revisions, comment, delete through the consent gate."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -70,6 +72,43 @@ def test_edit_keeps_revisions_and_bad_input_changes_nothing(doc, login):
     assert (document.title, document.body, document.updated_by) == ("Plan v2", "New body", doc["alice"])
     assert list(Revision.objects.filter(document=document).values_list("number", "title")) == [(2, "Plan v2"), (1, "Plan")]
     assert actions_since(mark) == ["document.updated"]
+
+
+def _seen(html: str) -> str:
+    return re.search(r'name="seen" value="(\d+)"', html).group(1)
+
+
+def test_a_save_made_after_the_editor_opened_the_page_is_not_overwritten(doc, login):
+    """Alice opens the editor; the agent saves meanwhile. Her Save used to replace its text
+    without a word. She is told who saved, keeps her text in the form, and a second Save
+    replaces theirs knowingly (a revision keeps it)."""
+    document, client = doc["document"], login(doc["alice"])
+    opened = _seen(client.get(_url("document-edit", document)).content.decode())
+    services.document_update(actor=doc["scribe"], document=document, body="The agent's rewrite")
+    mark = audit_mark()
+    mine = {"title": "Plan", "body": "Alice's rewrite", "seen": opened}
+    response = client.post(_url("document-edit", document), mine)
+    html = response.content.decode()
+    assert response.status_code == 409
+    assert "Scribe saved a newer version at" in html and "Read their version" in html
+    assert "Alice&#x27;s rewrite" in html and _seen(html) != opened
+    document.refresh_from_db()
+    assert document.body == "The agent's rewrite" and actions_since(mark) == []
+    again = client.post(_url("document-edit", document), {**mine, "seen": _seen(html)})
+    assert again.status_code == 302
+    document.refresh_from_db()
+    assert document.body == "Alice's rewrite"
+    assert list(Revision.objects.filter(document=document).values_list("body", flat=True)[:2]) == [
+        "Alice's rewrite", "The agent's rewrite"]
+
+
+@pytest.mark.parametrize("seen", ["-1", "99999999999999999999999", "soon", "1.5"])
+def test_a_forged_version_is_a_form_error(doc, login, seen):
+    document, client = doc["document"], login(doc["alice"])
+    response = client.post(_url("document-edit", document), {"title": "Plan", "body": "x", "seen": seen})
+    assert response.status_code == 400 and response.context["form"].errors["seen"]
+    document.refresh_from_db()
+    assert document.body != "x"
 
 
 def test_viewer_cannot_edit_comment_or_delete(doc, login):

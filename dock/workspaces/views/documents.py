@@ -9,7 +9,7 @@ from identity import capabilities as caps
 from identity.errors import ServiceError
 
 from .. import selectors, services
-from ..forms import CommentForm, DocumentForm, add_service_error
+from ..forms import CommentForm, DocumentEditForm, add_service_error
 from .common import acting, invalid_status, need, page, with_profile_links, workspace_view
 
 
@@ -44,14 +44,21 @@ def document_edit(request, workspace, doc_id: str):
     doc = selectors.document_get(principal=me, workspace=workspace, public_id=doc_id)
     # Seeing the form needs write too: a reader is told so rather than shown a form that fails.
     need(workspace, caps.WRITE)
-    form = DocumentForm(request.POST or None, initial={"title": doc.title, "body": doc.body})
-    status = 200
+    form = DocumentEditForm(request.POST or None, document=doc)
+    status, newer = 200, None
     if request.method == "POST":
         if form.is_valid():
             try:
                 with transaction.atomic():
                     access.require(me, workspace, caps.WRITE, lock=True)
-                    services.document_update(actor=me, document=doc, title=form.cleaned_data["title"], body=form.cleaned_data["body"])
+                    services.document_update(actor=me, document=doc, title=form.cleaned_data["title"],
+                                             body=form.cleaned_data["body"], unchanged_since=form.cleaned_data["seen"])
+            except services.EditConflict as exc:
+                # Their text stays saved and this one stays in the form: saving again
+                # replaces theirs, now knowingly (a revision keeps it either way).
+                form.add_error(None, exc.detail)
+                form.saw(exc.document)
+                newer = exc.document
             except ServiceError as exc:
                 if not exc.fields:
                     raise
@@ -59,9 +66,10 @@ def document_edit(request, workspace, doc_id: str):
             else:
                 messages.success(request, "Saved.")
                 return redirect("document", slug=workspace.slug, doc_id=doc.public_id)
-        status = invalid_status(request)
+        status = 409 if newer else invalid_status(request)
     return page(request, "workspaces/document_edit.html",
-                {"workspace": workspace, "decision": workspace.decision, "document": doc, "form": form, "tab": "documents"},
+                {"workspace": workspace, "decision": workspace.decision, "document": doc, "form": form, "tab": "documents",
+                 "newer": newer},
                 status=status)
 
 
