@@ -7,14 +7,11 @@ prints JSON on stdout, and answers bad input with one line on stderr and exit 1.
 import argparse
 import json
 import os
-import re
 import sys
-from datetime import UTC, date, datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
 from audit import context
 from audit import events as audit_events
@@ -23,9 +20,10 @@ from audit.refs import SYSTEM
 from audit.selectors import chain_head, filtered_events
 from dock.workspaces import services as ws
 from dock.workspaces.models import Membership, Proposal, Role, Visibility, Workspace
-from identity import capabilities, consent
+from identity import consent
 from identity.errors import ServiceError
-from identity.models import ApiKey, Kind, Org, OrgRole, Principal, User
+from identity.management import dock_args as typed
+from identity.models import ApiKey, Kind, OrgRole, Principal
 from identity.presenters import principal_detail
 from identity.services import agents, keys, service_accounts, users
 
@@ -35,92 +33,6 @@ Refusal = CommandError
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise Refusal(f"{self.prog}: {message}")
-
-
-def _org(slug: str) -> Org:
-    org = Org.objects.filter(slug=slug).first()
-    if org is None:
-        raise Refusal(f"no org with the slug {slug!r}")
-    return org
-
-
-def _user(email: str) -> User:
-    user = User.objects.filter(email=(email or "").strip().lower()).first()
-    if user is None:
-        raise Refusal(f"no user with the email {email!r}")
-    return user
-
-
-def _workspace(slug: str) -> Workspace:
-    workspace = Workspace.objects.select_related("org").filter(slug=slug).first()
-    if workspace is None:
-        raise Refusal(f"no workspace with the slug {slug!r}")
-    return workspace
-
-
-def _principal(handle: str, kind: str) -> Principal:
-    qs = Principal.objects.select_related("org", "owner").filter(kind=kind)
-    principal = qs.filter(handle=handle).first() or qs.filter(public_id=handle).first()
-    if principal is None and kind == Kind.SERVICE:
-        named = list(qs.filter(display_name=handle)[:2])
-        if len(named) > 1:
-            raise Refusal(f"more than one service account is named {handle!r}: use its handle")
-        principal = named[0] if named else None
-    if principal is None:
-        noun = "agent" if kind == Kind.AGENT else "service account"
-        raise Refusal(f"no {noun} {handle!r}")
-    return principal
-
-
-def _scope(text: str) -> int:
-    try:
-        return capabilities.parse(text)
-    except capabilities.UnknownCapability as exc:
-        raise Refusal(str(exc)) from None
-
-
-def _when(text: str | None, name: str, *, end: bool = False):
-    """An ISO time, or a date: its start, or with `end` the start of the day after it (an
-    end is exclusive, and a date as an end takes in its whole day, as the audit log's
-    "To" does)."""
-    if not text:
-        return None
-    day = None
-    try:
-        day = parse_date(text)  # first: parse_datetime reads a date as its midnight
-        value = datetime(day.year, day.month, day.day) if day is not None else parse_datetime(text)
-    except ValueError:
-        value = None
-    if value is None:
-        raise Refusal(f"{name}: {text!r} is not an ISO date or time")
-    if day is not None and end:
-        if day == date.max:
-            raise Refusal(f"{name}: {text!r} is out of range")
-        value += timedelta(days=1)
-    if timezone.is_naive(value):
-        value = value.replace(tzinfo=UTC)
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:  # an offset that pushes it past the calendar's ends
-        raise Refusal(f"{name}: {text!r} is out of range") from None
-
-
-_PUBLIC_ID = re.compile(r"^(usr|agt|svc)_[0-9A-Za-z]{4,36}$")
-
-
-def _actor_id(text: str) -> str:
-    """What `--actor` names, read as the audit log's Actor box reads it: "system", a handle
-    (with or without its @, in any case), or a public id (also of a principal that no
-    longer exists: its events keep it)."""
-    text = text.strip()
-    if text.lower() == "system":
-        return "system"
-    found = Principal.objects.filter(handle=text.removeprefix("@").lower()).values_list("public_id", flat=True).first()
-    if found:
-        return found
-    if _PUBLIC_ID.match(text):
-        return text
-    raise Refusal(f"no principal with the handle or id {text!r}")
 
 
 def _workspace_json(w: Workspace) -> dict:
@@ -274,7 +186,7 @@ class Command(BaseCommand):
     def do_org_rotate_keys(self, *, slug, now, **_):
         """The org admins' incident rotation (the same service): each service account's new
         key is printed once; each agent's key is retired for its owner to replace."""
-        result = keys.org_keys_rotate(actor=SYSTEM, org=_org(slug), grace_seconds=0 if now else None)
+        result = keys.org_keys_rotate(actor=SYSTEM, org=typed.org(slug), grace_seconds=0 if now else None)
         return {
             "org": slug,
             "grace_seconds": result.grace_seconds,
@@ -297,11 +209,11 @@ class Command(BaseCommand):
             password = sys.stdin.readline().rstrip("\n")
             if not password:
                 raise Refusal("--password-stdin: no password on standard input")
-        user = users.user_create(actor=SYSTEM, email=email, org=_org(org), display_name=name, role=role, password=password)
+        user = users.user_create(actor=SYSTEM, email=email, org=typed.org(org), display_name=name, role=role, password=password)
         return {**principal_detail(user.principal), "email": user.email, "org_role": user.org_role}
 
     def do_user_deactivate(self, *, email, **_):
-        user = users.user_deactivate(actor=SYSTEM, user=_user(email))
+        user = users.user_deactivate(actor=SYSTEM, user=typed.user(email))
         suspended = list(user.principal.agents.values_list("handle", flat=True))
         return {**principal_detail(user.principal), "email": user.email, "agents_suspended": suspended}
 
@@ -309,17 +221,17 @@ class Command(BaseCommand):
 
     def do_workspace_create(self, *, slug, org, name, visibility, restricted, **_):
         workspace = ws.workspace_create(
-            actor=SYSTEM, org=_org(org), slug=slug, name=name, visibility=visibility, restricted=restricted
+            actor=SYSTEM, org=typed.org(org), slug=slug, name=name, visibility=visibility, restricted=restricted
         )
         return _workspace_json(workspace)
 
     def do_member_add(self, *, workspace, email, role, **_):
-        w, user = _workspace(workspace), _user(email)
+        w, user = typed.workspace(workspace), typed.user(email)
         membership = ws.membership_add(actor=SYSTEM, workspace=w, principal=user.principal, role=role)
         return {"workspace": w.slug, "member": principal_detail(user.principal), "role": membership.role}
 
     def do_member_remove(self, *, workspace, email, **_):
-        w, user = _workspace(workspace), _user(email)
+        w, user = typed.workspace(workspace), typed.user(email)
         membership = Membership.objects.filter(workspace=w, principal=user.principal).first()
         if membership is None:
             raise Refusal(f"{email} is not a member of {w.slug}")
@@ -330,11 +242,11 @@ class Command(BaseCommand):
     # agents -------------------------------------------------------------------------------
 
     def do_agent_create(self, *, owner, name, scope, **_):
-        agent, key = agents.agent_create(actor=SYSTEM, owner=_user(owner).principal, name=name, scope=_scope(scope))
+        agent, key = agents.agent_create(actor=SYSTEM, owner=typed.user(owner).principal, name=name, scope=typed.scope(scope))
         return {**principal_detail(agent), "key": key}
 
     def _agent_transition(self, handle, service):
-        return principal_detail(service(actor=SYSTEM, agent=_principal(handle, Kind.AGENT)))
+        return principal_detail(service(actor=SYSTEM, agent=typed.principal(handle, Kind.AGENT)))
 
     def do_agent_pause(self, *, handle, **_):
         return self._agent_transition(handle, agents.agent_pause)
@@ -366,17 +278,17 @@ class Command(BaseCommand):
         }
 
     def do_agent_rotate(self, *, handle, **_):
-        return self._rotate(_principal(handle, Kind.AGENT))
+        return self._rotate(typed.principal(handle, Kind.AGENT))
 
     def do_agent_elevate(self, *, handle, workspace, **_):
-        agent, w = _principal(handle, Kind.AGENT), _workspace(workspace)
+        agent, w = typed.principal(handle, Kind.AGENT), typed.workspace(workspace)
         ws.elevation_grant(actor=SYSTEM, workspace=w, agent=agent)
         return {"agent": principal_detail(agent), "workspace": w.slug, "elevated": True}
 
     # proposals ----------------------------------------------------------------------------
 
     def _as(self, as_email):
-        return _user(as_email).principal if as_email else SYSTEM
+        return typed.user(as_email).principal if as_email else SYSTEM
 
     def do_proposal_list(self, *, as_email, all, **_):
         actor = self._as(as_email)
@@ -403,23 +315,23 @@ class Command(BaseCommand):
     # service accounts -----------------------------------------------------------------------
 
     def do_service_create(self, *, name, org, **_):
-        service, key = service_accounts.service_create(actor=SYSTEM, org=_org(org), name=name)
+        service, key = service_accounts.service_create(actor=SYSTEM, org=typed.org(org), name=name)
         return {**principal_detail(service), "key": key}
 
     def do_service_grant(self, *, name, workspace, role, **_):
-        service, w = _principal(name, Kind.SERVICE), _workspace(workspace)
+        service, w = typed.principal(name, Kind.SERVICE), typed.workspace(workspace)
         membership = ws.membership_add(actor=SYSTEM, workspace=w, principal=service, role=role)
         return {"service": principal_detail(service), "workspace": w.slug, "role": membership.role}
 
     def do_service_rotate(self, *, name, **_):
-        return self._rotate(_principal(name, Kind.SERVICE))
+        return self._rotate(typed.principal(name, Kind.SERVICE))
 
     def do_service_revoke(self, *, name, **_):
-        return principal_detail(service_accounts.service_revoke(actor=SYSTEM, service=_principal(name, Kind.SERVICE)))
+        return principal_detail(service_accounts.service_revoke(actor=SYSTEM, service=typed.principal(name, Kind.SERVICE)))
 
     def do_service_adopt(self, *, name, owner, **_):
         agent, key = service_accounts.service_adopt(
-            actor=SYSTEM, service=_principal(name, Kind.SERVICE), owner=_user(owner).principal
+            actor=SYSTEM, service=typed.principal(name, Kind.SERVICE), owner=typed.user(owner).principal
         )
         agent = Principal.objects.select_related("org", "owner").get(pk=agent.pk)
         return {**principal_detail(agent), "key": key}
@@ -427,15 +339,15 @@ class Command(BaseCommand):
     # audit ----------------------------------------------------------------------------------
 
     def do_audit_export(self, *, format, actor, owner, kind, workspace, event, since, until, **_):
-        actor_id = _actor_id(actor) if actor else None
+        actor_id = typed.actor_id(actor) if actor else None
         # Only registered names are ever recorded: any other would silently match nothing.
         group = event.endswith(".*") and event[:-2] in audit_events.grouped() if event else False
         if event and event not in audit_events.REGISTRY and not group:
             raise Refusal(f"--action: no audit action {event!r}; give a registered name, or a group as GROUP.* (agent.*)")
-        owner_id = _user(owner).principal.public_id if owner else None
-        since_at, until_at = _when(since, "--since"), _when(until, "--until", end=True)
+        owner_id = typed.user(owner).principal.public_id if owner else None
+        since_at, until_at = typed.when(since, "--since"), typed.when(until, "--until", end=True)
         if since_at and until_at and since_at >= until_at:
-            after = since_at > _when(until, "--until")  # than the time, or the date's start
+            after = since_at > typed.when(until, "--until")  # than the time, or the date's start
             raise Refusal("--since is after --until" if after else "--since and --until leave no time between them")
         qs = filtered_events(
             actor_id=actor_id, actor_kind=kind, owner_id=owner_id, workspace=workspace, action=event,

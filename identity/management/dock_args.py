@@ -1,0 +1,100 @@
+"""What the operator typed into `manage.py dock …`, read: an org, a user, a workspace or a
+principal looked up the way the pages name them, a scope, a time, an audit filter.
+Whatever names nothing is refused (CommandError: one line on stderr, exit 1)."""
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+from django.core.management.base import CommandError as Refusal
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from dock.workspaces.models import Workspace
+from identity import capabilities
+from identity.models import Kind, Org, Principal, User
+
+
+def org(slug: str) -> Org:
+    org = Org.objects.filter(slug=slug).first()
+    if org is None:
+        raise Refusal(f"no org with the slug {slug!r}")
+    return org
+
+
+def user(email: str) -> User:
+    user = User.objects.filter(email=(email or "").strip().lower()).first()
+    if user is None:
+        raise Refusal(f"no user with the email {email!r}")
+    return user
+
+
+def workspace(slug: str) -> Workspace:
+    workspace = Workspace.objects.select_related("org").filter(slug=slug).first()
+    if workspace is None:
+        raise Refusal(f"no workspace with the slug {slug!r}")
+    return workspace
+
+
+def principal(handle: str, kind: str) -> Principal:
+    qs = Principal.objects.select_related("org", "owner").filter(kind=kind)
+    principal = qs.filter(handle=handle).first() or qs.filter(public_id=handle).first()
+    if principal is None and kind == Kind.SERVICE:
+        named = list(qs.filter(display_name=handle)[:2])
+        if len(named) > 1:
+            raise Refusal(f"more than one service account is named {handle!r}: use its handle")
+        principal = named[0] if named else None
+    if principal is None:
+        noun = "agent" if kind == Kind.AGENT else "service account"
+        raise Refusal(f"no {noun} {handle!r}")
+    return principal
+
+
+def scope(text: str) -> int:
+    try:
+        return capabilities.parse(text)
+    except capabilities.UnknownCapability as exc:
+        raise Refusal(str(exc)) from None
+
+
+def when(text: str | None, name: str, *, end: bool = False):
+    """An ISO time, or a date: its start, or with `end` the start of the day after it (an
+    end is exclusive, and a date as an end takes in its whole day, as the audit log's
+    "To" does)."""
+    if not text:
+        return None
+    day = None
+    try:
+        day = parse_date(text)  # first: parse_datetime reads a date as its midnight
+        value = datetime(day.year, day.month, day.day) if day is not None else parse_datetime(text)
+    except ValueError:
+        value = None
+    if value is None:
+        raise Refusal(f"{name}: {text!r} is not an ISO date or time")
+    if day is not None and end:
+        if day == date.max:
+            raise Refusal(f"{name}: {text!r} is out of range")
+        value += timedelta(days=1)
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # an offset that pushes it past the calendar's ends
+        raise Refusal(f"{name}: {text!r} is out of range") from None
+
+
+PUBLIC_ID = re.compile(r"^(usr|agt|svc)_[0-9A-Za-z]{4,36}$")
+
+
+def actor_id(text: str) -> str:
+    """What `--actor` names, read as the audit log's Actor box reads it: "system", a handle
+    (with or without its @, in any case), or a public id (also of a principal that no
+    longer exists: its events keep it)."""
+    text = text.strip()
+    if text.lower() == "system":
+        return "system"
+    found = Principal.objects.filter(handle=text.removeprefix("@").lower()).values_list("public_id", flat=True).first()
+    if found:
+        return found
+    if PUBLIC_ID.match(text):
+        return text
+    raise Refusal(f"no principal with the handle or id {text!r}")
