@@ -274,3 +274,14 @@ def test_audit_export_action_takes_a_name_or_a_group_as_the_audit_log_offers_the
         call_command("dock", "audit", "export", "--action", action)
         got = {json.loads(line)["action"] for line in capsys.readouterr().out.splitlines()}
         assert got == want & set(AuditEvent.objects.values_list("action", flat=True)) and "agent.created" in got
+
+
+def test_password_stdin_takes_the_line_without_its_crlf_ending(db, monkeypatch):
+    """A password piped from a CRLF file (or a Windows terminal) kept its "\r": the user
+    could never sign in with the password they had typed."""
+    from django.contrib.auth import authenticate
+
+    dock("org", "create", "acme", "--name", "Acme")
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough passphrase\r\n"))
+    dock("user", "create", "bob@acme.test", "--org", "acme", "--password-stdin")
+    assert authenticate(username="bob@acme.test", password="a long enough passphrase") is not None

@@ -206,7 +206,9 @@ class Command(BaseCommand):
     def do_user_create(self, *, email, org, name, role, password_stdin, **_):
         password = None
         if password_stdin:
-            password = sys.stdin.readline().rstrip("\n")
+            # One line, without its line ending, whichever it is: a "\r" left on from a
+            # CRLF file or terminal became part of a password nobody could type.
+            password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
             if not password:
                 raise Refusal("--password-stdin: no password on standard input")
         user = users.user_create(actor=SYSTEM, email=email, org=typed.org(org), display_name=name, role=role, password=password)
