@@ -20,6 +20,11 @@ def normalize_email(email: str) -> str:
         validate_email(email)
     except ValidationError:
         raise InvalidInput(f"{email!r} is not a valid email address.", fields={"email": "Enter a valid email address."}) from None
+    # The validator lets 320 characters through, the column and the login form hold 254:
+    # longer, PostgreSQL refused the row and SQLite kept an address nobody could sign in with.
+    limit = User._meta.get_field("email").max_length
+    if len(email) > limit:
+        raise InvalidInput(f"Email addresses are at most {limit} characters.", fields={"email": f"At most {limit} characters."})
     return email
 
 

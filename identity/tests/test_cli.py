@@ -285,3 +285,13 @@ def test_password_stdin_takes_the_line_without_its_crlf_ending(db, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO("a long enough passphrase\r\n"))
     dock("user", "create", "bob@acme.test", "--org", "acme", "--password-stdin")
     assert authenticate(username="bob@acme.test", password="a long enough passphrase") is not None
+
+
+def test_an_email_longer_than_the_column_is_refused_in_one_line(acme, capsys, monkeypatch):
+    """The validator lets 320 characters through; the column and the login form hold 254.
+    SQLite kept such an address (nobody could ever sign in with it), PostgreSQL answered
+    with a database error."""
+    email = "x@" + ".".join(["a" * 60] * 5) + ".test"
+    assert len(email) > 254
+    assert "at most 254 characters" in fails("user", "create", email, "--org", "acme", capsys=capsys, monkeypatch=monkeypatch)
+    assert not Principal.objects.filter(display_name="x").exists()
