@@ -19,7 +19,7 @@ from identity import access, capabilities
 from identity.errors import Conflict, InvalidInput, InvalidTransition, NotFound, ProposalExpired
 from identity.ids import new_public_id
 from identity.models import Kind, Org, Principal, Status
-from identity.services.principals import _CONTROL, locked_principal
+from identity.services.principals import locked_principal, without_controls
 
 from .models import (
     ROLE_RANK,
@@ -44,14 +44,15 @@ BODY_MAX = 100_000
 COMMENT_MAX = 10_000
 
 
-def _clean_title(title) -> str:
+def _clean_title(title, *, field: str = "title") -> str:
+    """A document's title, or (`field="name"`) a workspace's name: one line of text."""
     if not isinstance(title, str):
-        raise InvalidInput("Title must be text.", fields={"title": "Must be text."})
-    title = _CONTROL.sub("", title).strip()
+        raise InvalidInput(f"{field.capitalize()} must be text.", fields={field: "Must be text."})
+    title = without_controls(title).strip()
     if not title:
-        raise InvalidInput("A title is required.", fields={"title": "A title is required."})
+        raise InvalidInput(f"A {field} is required.", fields={field: f"A {field} is required."})
     if len(title) > TITLE_MAX:
-        raise InvalidInput(f"Titles are at most {TITLE_MAX} characters.", fields={"title": f"At most {TITLE_MAX} characters."})
+        raise InvalidInput(f"{field.capitalize()}s are at most {TITLE_MAX} characters.", fields={field: f"At most {TITLE_MAX} characters."})
     return title
 
 
@@ -99,7 +100,7 @@ def workspace_create(
         raise InvalidInput(f"{slug!r} is reserved.", fields={"slug": "That name is reserved: choose another."})
     if visibility not in Visibility.values:
         raise InvalidInput(f"Unknown visibility {visibility!r} (choose from {', '.join(Visibility.values)}).", fields={"visibility": "Unknown visibility."})
-    name = _clean_title(name)
+    name = _clean_title(name, field="name")
     with transaction.atomic(), batch():
         if Workspace.objects.filter(slug=slug).exists():
             raise Conflict(f"A workspace with the slug {slug!r} already exists.", fields={"slug": "That slug is taken."})
@@ -127,7 +128,7 @@ def workspace_update(*, actor, workspace: Workspace, **changes) -> Workspace:
         diff = {}
         for field, value in changes.items():
             if field == "name":
-                value = _clean_title(value)
+                value = _clean_title(value, field="name")
             if field == "visibility" and value not in Visibility.values:
                 raise InvalidInput(f"Unknown visibility {value!r}.", fields={"visibility": "Unknown visibility."})
             if getattr(workspace, field) != value:

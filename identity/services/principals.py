@@ -13,11 +13,18 @@ from ..ids import new_public_id
 from ..models import ID_PREFIX, Kind, Org, Principal, Status, handle_validator
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_SPACING_CONTROLS = re.compile(r"[\t\n\v\f\r\x1c-\x1f\x85]+")
+
+
+def without_controls(text: str) -> str:
+    """`text` without control or bidi characters. Those that separate words (tabs, line
+    breaks) become a space: dropped, "Alice\tAdams" read as "AliceAdams"."""
+    return _CONTROL.sub("", _SPACING_CONTROLS.sub(" ", text))
 
 
 def clean_display_name(name: str) -> str:
     """Names are shown everywhere and exported to CSV: no control or bidi characters."""
-    name = _CONTROL.sub("", name or "").strip()
+    name = without_controls(name or "").strip()
     name = re.sub(r"\s+", " ", name)
     if not name:
         raise InvalidInput("A name is required.", fields={"name": "A name is required."})

@@ -182,6 +182,7 @@ def test_every_command_is_audited_as_the_system_with_a_request_id(acme):
         (["agent", "create", "--owner", "alice@acme.test", "--name", "X", "--scope", "read,fly"], "unknown capability"),
         (["workspace", "create", "Bad Slug!", "--org", "acme", "--name", "X"], "not a valid slug"),
         (["workspace", "create", "roadmap", "--org", "acme", "--name", "X"], "already exists"),
+        (["workspace", "create", "bell", "--org", "acme", "--name", "\x07"], "A name is required"),  # not "a title"
         (["user", "create", "not-an-email", "--org", "acme"], "not a valid email"),
         (["user", "create", "bob@acme.test", "--org", "nowhere"], "no org"),
         (["member", "add", "roadmap", "alice@acme.test"], "already a member"),
@@ -295,3 +296,11 @@ def test_an_email_longer_than_the_column_is_refused_in_one_line(acme, capsys, mo
     assert len(email) > 254
     assert "at most 254 characters" in fails("user", "create", email, "--org", "acme", capsys=capsys, monkeypatch=monkeypatch)
     assert not Principal.objects.filter(display_name="x").exists()
+
+
+def test_a_tab_or_line_break_in_a_name_separates_its_words(acme):
+    """Dropped with the other control characters, they ran words together: "EveEvil"."""
+    user = dock("user", "create", "eve@acme.test", "--org", "acme", "--name", "Eve\r\nEvil\tTwin")
+    assert (user["display_name"], user["handle"]) == ("Eve Evil Twin", "eve-evil-twin")
+    w = dock("workspace", "create", "tabs", "--org", "acme", "--name", "Q3\tplans")
+    assert w["name"] == "Q3 plans"
