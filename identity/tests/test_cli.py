@@ -304,3 +304,12 @@ def test_a_tab_or_line_break_in_a_name_separates_its_words(acme):
     assert (user["display_name"], user["handle"]) == ("Eve Evil Twin", "eve-evil-twin")
     w = dock("workspace", "create", "tabs", "--org", "acme", "--name", "Q3\tplans")
     assert w["name"] == "Q3 plans"
+
+
+def test_deactivate_lists_only_the_agents_it_suspends(acme):
+    working = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Scout")["handle"]
+    paused = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Ledger")["handle"]
+    gone = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Gone")["handle"]
+    dock("agent", "pause", paused)
+    dock("agent", "revoke", gone)
+    assert dock("user", "deactivate", "alice@acme.test")["agents_suspended"] == [working, paused]

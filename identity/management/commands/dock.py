@@ -23,7 +23,7 @@ from dock.workspaces.models import Membership, Proposal, Role, Visibility, Works
 from identity import consent
 from identity.errors import ServiceError
 from identity.management import dock_args as typed
-from identity.models import ApiKey, Kind, OrgRole, Principal
+from identity.models import ApiKey, Kind, OrgRole, Principal, Status
 from identity.presenters import principal_detail
 from identity.services import agents, keys, service_accounts, users
 
@@ -215,8 +215,18 @@ class Command(BaseCommand):
         return {**principal_detail(user.principal), "email": user.email, "org_role": user.org_role}
 
     def do_user_deactivate(self, *, email, **_):
-        user = users.user_deactivate(actor=SYSTEM, user=typed.user(email))
-        suspended = list(user.principal.agents.values_list("handle", flat=True))
+        """The agents it lists are those this suspended: not the revoked ones, nor any
+        still suspended from before (their owner deactivated, reactivated, and now again)."""
+        user = typed.user(email)
+        with transaction.atomic():
+            # The human's row first, as the deactivation takes it: no agent is given to
+            # them between the count and the change.
+            Principal.objects.select_for_update().filter(pk=user.principal_id).exists()
+            working = list(user.principal.agents.filter(status__in=(Status.ACTIVE, Status.PAUSED)).values_list("pk", flat=True))
+            user = users.user_deactivate(actor=SYSTEM, user=user)
+            suspended = list(
+                Principal.objects.filter(pk__in=working, status=Status.SUSPENDED).order_by("id").values_list("handle", flat=True)
+            )
         return {**principal_detail(user.principal), "email": user.email, "agents_suspended": suspended}
 
     # workspaces ---------------------------------------------------------------------------
