@@ -306,10 +306,21 @@ def test_a_tab_or_line_break_in_a_name_separates_its_words(acme):
     assert w["name"] == "Q3 plans"
 
 
-def test_deactivate_lists_only_the_agents_it_suspends(acme):
+def test_deactivate_lists_only_the_agents_it_suspends_and_reactivate_those_to_restore(acme, capsys, monkeypatch):
     working = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Scout")["handle"]
     paused = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Ledger")["handle"]
     gone = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Gone")["handle"]
     dock("agent", "pause", paused)
     dock("agent", "revoke", gone)
     assert dock("user", "deactivate", "alice@acme.test")["agents_suspended"] == [working, paused]
+    assert "not active" in fails("agent", "restore", working, capsys=capsys, monkeypatch=monkeypatch)
+    last = AuditEvent.objects.latest("id").id
+    out = dock("user", "reactivate", "alice@acme.test")
+    assert (out["status"], out["agents_to_restore"]) == ("active", [working, paused])
+    assert list(AuditEvent.objects.filter(id__gt=last).values_list("action", "actor_kind")) == [("human.reactivated", "system")]
+    assert Principal.objects.get(handle=working).status == Status.SUSPENDED  # an admin's decision, still
+    assert dock("agent", "restore", working)["status"] == "active"
+    # Deactivated again: only the one that was working is suspended by it.
+    assert dock("user", "deactivate", "alice@acme.test")["agents_suspended"] == [working]
+    dock("user", "reactivate", "alice@acme.test")
+    assert "is not deactivated" in fails("user", "reactivate", "alice@acme.test", capsys=capsys, monkeypatch=monkeypatch)

@@ -79,8 +79,8 @@ class Command(BaseCommand):
         p.add_argument("--name")
         p.add_argument("--role", default="member", choices=OrgRole.values)
         p.add_argument("--password-stdin", action="store_true")
-        p = user.add_parser("deactivate")
-        p.add_argument("email")
+        for verb in ("deactivate", "reactivate"):
+            user.add_parser(verb).add_argument("email")
 
         workspace = groups.add_parser("workspace").add_subparsers(dest="action", required=True, parser_class=_Parser)
         p = workspace.add_parser("create")
@@ -228,6 +228,13 @@ class Command(BaseCommand):
                 Principal.objects.filter(pk__in=working, status=Status.SUSPENDED).order_by("id").values_list("handle", flat=True)
             )
         return {**principal_detail(user.principal), "email": user.email, "agents_suspended": suspended}
+
+    def do_user_reactivate(self, *, email, **_):
+        """The human signs in again; their agents stay suspended until `agent restore`
+        (an org admin's decision, as in the dashboard), and are listed for it."""
+        user = users.user_reactivate(actor=SYSTEM, user=typed.user(email))
+        waiting = list(user.principal.agents.filter(status=Status.SUSPENDED).order_by("id").values_list("handle", flat=True))
+        return {**principal_detail(user.principal), "email": user.email, "agents_to_restore": waiting}
 
     # workspaces ---------------------------------------------------------------------------
 
