@@ -266,6 +266,17 @@ def removal_impact(*, principal: Principal, workspace: Workspace, row: MemberRow
     the same rules with the membership gone). A paused agent is listed too: resuming it
     would no longer bring its access back."""
     _require(principal, workspace, caps.MANAGE)
+    return _impact(workspace, row)
+
+
+def operator_removal_impact(*, workspace: Workspace, membership: Membership) -> list[Impact]:
+    """removal_impact for the operator (`manage.py dock member remove`, acting as the
+    system, which may manage every workspace): the same computation, the same answer."""
+    membership = _memberships(workspace).get(pk=membership.pk)
+    return _impact(workspace, _rows(workspace, [membership])[0])
+
+
+def _impact(workspace: Workspace, row: MemberRow) -> list[Impact]:
     owner = row.principal
     impact = []
     for here in row.agents:

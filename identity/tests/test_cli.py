@@ -324,3 +324,19 @@ def test_deactivate_lists_only_the_agents_it_suspends_and_reactivate_those_to_re
     assert dock("user", "deactivate", "alice@acme.test")["agents_suspended"] == [working]
     dock("user", "reactivate", "alice@acme.test")
     assert "is not deactivated" in fails("user", "reactivate", "alice@acme.test", capsys=capsys, monkeypatch=monkeypatch)
+
+
+def test_member_remove_lists_the_agents_that_lose_access_as_the_members_page_does(acme):
+    """It listed every agent the member had, revoked ones and ones with nothing here too."""
+    dock("workspace", "create", "vault", "--org", "acme", "--name", "Vault", "--restricted")
+    dock("member", "add", "vault", "alice@acme.test", "--role", "editor")
+    elevated = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Elevated")["handle"]
+    paused = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Paused")["handle"]
+    dock("agent", "create", "--owner", "alice@acme.test", "--name", "Unelevated")
+    gone = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Gone")["handle"]
+    dock("agent", "elevate", elevated, "vault")
+    dock("agent", "elevate", paused, "vault")
+    dock("agent", "pause", paused)
+    dock("agent", "revoke", gone)
+    out = dock("member", "remove", "vault", "alice@acme.test")
+    assert out["agents_affected"] == [elevated, paused]

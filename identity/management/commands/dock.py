@@ -18,6 +18,7 @@ from audit import events as audit_events
 from audit.export import FORMATS, stream
 from audit.refs import SYSTEM
 from audit.selectors import chain_head, filtered_events
+from dock.workspaces import selectors as ws_selectors
 from dock.workspaces import services as ws
 from dock.workspaces.models import Membership, Proposal, Role, Visibility, Workspace
 from identity import consent
@@ -250,12 +251,17 @@ class Command(BaseCommand):
         return {"workspace": w.slug, "member": principal_detail(user.principal), "role": membership.role}
 
     def do_member_remove(self, *, workspace, email, **_):
+        """`agents_affected`: the agents that lose access here, as the members page's
+        removal preview computes them (paused ones too: resuming would not bring it back)."""
         w, user = typed.workspace(workspace), typed.user(email)
-        membership = Membership.objects.filter(workspace=w, principal=user.principal).first()
-        if membership is None:
-            raise Refusal(f"{email} is not a member of {w.slug}")
-        agents_affected = list(user.principal.agents.values_list("handle", flat=True))
-        ws.membership_remove(actor=SYSTEM, membership=membership, allow_last_admin=True)
+        with transaction.atomic():
+            ws.workspace_lock(w.pk)  # as the removal takes it: the preview is of this removal
+            membership = Membership.objects.filter(workspace=w, principal=user.principal).first()
+            if membership is None:
+                raise Refusal(f"{user.email} is not a member of {w.slug}")
+            impact = ws_selectors.operator_removal_impact(workspace=w, membership=membership)
+            ws.membership_remove(actor=SYSTEM, membership=membership, allow_last_admin=True)
+        agents_affected = [i.agent.handle for i in impact]
         return {"workspace": w.slug, "removed": principal_detail(user.principal), "agents_affected": agents_affected}
 
     # agents -------------------------------------------------------------------------------
