@@ -381,6 +381,11 @@ def elevation_grant(*, actor, workspace: Workspace, agent: Principal) -> Elevati
         agent = locked_principal(agent)
         if agent.status == Status.REVOKED:
             raise InvalidTransition(f"{agent.handle} is revoked: it can never act again, so it is not elevated.")
+        if not Workspace.objects.filter(pk=workspace.pk, restricted=True).exists():
+            # Nothing to lift: members' agents work here by their owner's role already. Kept,
+            # the elevation would wait unseen, and let the agent in were the workspace ever
+            # made restricted, past whoever restricted it. (The members page never offers it.)
+            raise InvalidTransition(f"{workspace.slug} is not restricted: {agent.handle} works there by its owner's role, unelevated.")
         if not Membership.objects.filter(workspace=workspace, principal_id=agent.owner_id).exists():
             # Nothing would remove such an elevation when its owner leaves: it would wait,
             # unseen, for the owner to join again.

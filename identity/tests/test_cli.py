@@ -340,3 +340,11 @@ def test_member_remove_lists_the_agents_that_lose_access_as_the_members_page_doe
     dock("agent", "revoke", gone)
     out = dock("member", "remove", "vault", "alice@acme.test")
     assert out["agents_affected"] == [elevated, paused]
+
+
+def test_an_agent_is_elevated_only_where_the_workspace_is_restricted(acme, capsys, monkeypatch):
+    """Elsewhere it already works by its owner's role: the elevation was recorded all the
+    same, to wait unseen for the workspace to be restricted one day."""
+    handle = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Scout")["handle"]
+    assert "not restricted" in fails("agent", "elevate", handle, "roadmap", capsys=capsys, monkeypatch=monkeypatch)
+    assert not AuditEvent.objects.filter(action="agent.elevated").exists()
