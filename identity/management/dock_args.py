@@ -9,6 +9,7 @@ from django.core.management.base import CommandError as Refusal
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from audit.selectors import filtered_events
 from dock.workspaces.models import Workspace
 from identity import capabilities
 from identity.models import Kind, Org, Principal, User
@@ -98,3 +99,30 @@ def actor_id(text: str) -> str:
     if PUBLIC_ID.match(text):
         return text
     raise Refusal(f"no principal with the handle or id {text!r}")
+
+
+def owner_id(text: str) -> str:
+    """What `--owner` names: a human by email, handle or public id (also one deleted since
+    who is the accountable owner of events: the log keeps their id), as the audit log's
+    Owner list offers them."""
+    text = text.strip()
+    if "@" in text.removeprefix("@"):
+        return user(text).principal.public_id
+    humans = Principal.objects.filter(kind=Kind.HUMAN)
+    found = humans.filter(handle=text.removeprefix("@").lower()).values_list("public_id", flat=True).first()
+    if found:
+        return found
+    if text.startswith("usr_") and PUBLIC_ID.match(text) and (
+        humans.filter(public_id=text).exists() or filtered_events(owner_id=text).exists()
+    ):
+        return text
+    raise Refusal(f"no human with the email, handle or id {text!r}")
+
+
+def workspace_slug(text: str) -> str:
+    """What `--workspace` names: a workspace's slug, or one deleted since that the log
+    still names. Any other would silently match nothing."""
+    slug = text.strip().lower()
+    if Workspace.objects.filter(slug=slug).exists() or filtered_events(workspace=slug).exists():
+        return slug
+    raise Refusal(f"no workspace with the slug {text!r}, and none by it in the audit log")

@@ -348,3 +348,25 @@ def test_an_agent_is_elevated_only_where_the_workspace_is_restricted(acme, capsy
     handle = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Scout")["handle"]
     assert "not restricted" in fails("agent", "elevate", handle, "roadmap", capsys=capsys, monkeypatch=monkeypatch)
     assert not AuditEvent.objects.filter(action="agent.elevated").exists()
+
+
+def test_audit_export_owner_and_workspace_are_read_as_the_audit_log_offers_them(acme, make, capsys, monkeypatch):
+    from dock.workspaces.models import Workspace
+
+    alice = Principal.objects.get(handle="alice-adams")
+    make.document(Workspace.objects.get(slug="roadmap"), alice, title="Field notes")
+    expected = list(AuditEvent.objects.filter(owner_id=alice.public_id).order_by("id").values_list("hash", flat=True))
+    assert expected
+    for typed in ("alice@acme.test", "alice-adams", "@Alice-Adams", alice.public_id):
+        capsys.readouterr()
+        call_command("dock", "audit", "export", "--owner", typed)
+        assert [json.loads(line)["hash"] for line in capsys.readouterr().out.splitlines()] == expected, typed
+    capsys.readouterr()
+    call_command("dock", "audit", "export", "--workspace", "Roadmap")
+    assert {json.loads(line)["workspace"] for line in capsys.readouterr().out.splitlines()} == {"roadmap"}
+    for args, message in (
+        (["--owner", "usr_nobody0000"], "no human"),
+        (["--owner", "nobody@acme.test"], "no user"),
+        (["--workspace", "nowhere"], "no workspace"),
+    ):
+        assert message in fails("audit", "export", *args, capsys=capsys, monkeypatch=monkeypatch)

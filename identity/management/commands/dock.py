@@ -369,7 +369,8 @@ class Command(BaseCommand):
         group = event.endswith(".*") and event[:-2] in audit_events.grouped() if event else False
         if event and event not in audit_events.REGISTRY and not group:
             raise Refusal(f"--action: no audit action {event!r}; give a registered name, or a group as GROUP.* (agent.*)")
-        owner_id = typed.user(owner).principal.public_id if owner else None
+        owner_id = typed.owner_id(owner) if owner else None
+        workspace = typed.workspace_slug(workspace) if workspace else None
         since_at, until_at = typed.when(since, "--since"), typed.when(until, "--until", end=True)
         if since_at and until_at and since_at >= until_at:
             after = since_at > typed.when(until, "--until")  # than the time, or the date's start
