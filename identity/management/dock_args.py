@@ -16,7 +16,7 @@ from identity.models import Kind, Org, Principal, User
 
 
 def org(slug: str) -> Org:
-    org = Org.objects.filter(slug=slug).first()
+    org = Org.objects.filter(slug=slug.strip().lower()).first()
     if org is None:
         raise Refusal(f"no org with the slug {slug!r}")
     return org
@@ -30,15 +30,19 @@ def user(email: str) -> User:
 
 
 def workspace(slug: str) -> Workspace:
-    workspace = Workspace.objects.select_related("org").filter(slug=slug).first()
+    workspace = Workspace.objects.select_related("org").filter(slug=slug.strip().lower()).first()
     if workspace is None:
         raise Refusal(f"no workspace with the slug {slug!r}")
     return workspace
 
 
 def principal(handle: str, kind: str) -> Principal:
+    """A handle (with or without its @, in any case, as the pages show it), a public id,
+    or for a service account its name when no other account has it."""
     qs = Principal.objects.select_related("org", "owner").filter(kind=kind)
-    principal = qs.filter(handle=handle).first() or qs.filter(public_id=handle).first()
+    principal = (
+        qs.filter(handle=handle.strip().removeprefix("@").lower()).first() or qs.filter(public_id=handle.strip()).first()
+    )
     if principal is None and kind == Kind.SERVICE:
         named = list(qs.filter(display_name=handle)[:2])
         if len(named) > 1:

@@ -306,6 +306,13 @@ def test_a_tab_or_line_break_in_a_name_separates_its_words(acme):
     assert w["name"] == "Q3 plans"
 
 
+def test_handles_and_slugs_are_read_as_the_pages_show_them(acme):
+    handle = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Scout")["handle"]
+    assert dock("agent", "pause", f"@{handle.capitalize()}")["status"] == "paused"
+    dock("user", "create", "bob@acme.test", "--org", "Acme")
+    assert dock("member", "add", "Roadmap", "Bob@Acme.test")["workspace"] == "roadmap"
+
+
 def test_deactivate_lists_only_the_agents_it_suspends_and_reactivate_those_to_restore(acme, capsys, monkeypatch):
     working = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Scout")["handle"]
     paused = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Ledger")["handle"]
