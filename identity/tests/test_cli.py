@@ -377,3 +377,18 @@ def test_audit_export_owner_and_workspace_are_read_as_the_audit_log_offers_them(
         (["--workspace", "nowhere"], "no workspace"),
     ):
         assert message in fails("audit", "export", *args, capsys=capsys, monkeypatch=monkeypatch)
+
+
+def test_seed_demo_refuses_in_one_line_where_a_demo_org_is_taken(db, capsys, monkeypatch):
+    """Real data holding a demo's slug or address: a traceback, before."""
+    from identity.management.commands.seed_demo import Command as SeedDemo
+
+    dock("org", "create", "globex", "--name", "Globex")
+    monkeypatch.setattr("django.core.management.base.connections.close_all", lambda: None)
+    before = AuditEvent.objects.count()
+    with pytest.raises(SystemExit) as exit_info:
+        SeedDemo().run_from_argv(["manage.py", "seed_demo"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert "globex" in err and "\n" not in err and "Traceback" not in err
+    assert AuditEvent.objects.count() == before and not Principal.objects.exists()

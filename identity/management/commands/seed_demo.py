@@ -18,6 +18,7 @@ from audit.services import record
 from dock.workspaces import services as ws
 from identity import access, consent
 from identity import capabilities as caps
+from identity.errors import ServiceError
 from identity.models import Kind, Org
 from identity.services import agents, keys, service_accounts, users
 
@@ -74,8 +75,16 @@ class Command(BaseCommand):
         if if_empty and Org.objects.exists():
             self.stdout.write("demo data already present")
             return
-        if not Org.objects.filter(slug="acme").exists():
-            self.seed(days)
+        if Org.objects.filter(slug="acme").exists():
+            if not scale:
+                self.stdout.write("demo data already present (the org acme exists)")
+        else:
+            try:
+                self.seed(days)
+            except ServiceError as exc:
+                # An org, an address or a workspace slug of the demo's is taken by real
+                # data: nothing of the demo is kept (one transaction), and nothing is merged.
+                raise CommandError(f"cannot seed the demo into this database: {exc.detail}") from None
             self.stdout.write(f"demo seeded: sign in as alice@acme.test / {PASSWORD}")
         if scale:
             from bench.bulkload import load
