@@ -200,6 +200,8 @@ class Proposal(models.Model):
     expires_at = models.DateTimeField()
     decided_by = models.ForeignKey(Principal, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
+    # Why a cancelled proposal was (services.proposals_cancel): "owner left the workspace".
+    cancelled_because = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
         indexes = [

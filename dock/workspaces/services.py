@@ -659,7 +659,8 @@ def proposals_cancel(*, actor, proposals, reason: str) -> int:
             .order_by("pk")
         )
         if pending:
-            Proposal.objects.filter(pk__in=[p.pk for p in pending]).update(status=ProposalStatus.CANCELLED, decided_at=timezone.now())
+            Proposal.objects.filter(pk__in=[p.pk for p in pending]).update(
+                status=ProposalStatus.CANCELLED, decided_at=timezone.now(), cancelled_because=reason[:100])
             for proposal in pending:
                 record(events.PROPOSAL_CANCELLED, actor=actor, target=proposal, workspace=proposal.workspace, details={"reason": reason})
     return len(pending)

@@ -171,6 +171,7 @@ def test_approving_one_request_updates_the_rows_of_the_others_it_cancelled(team,
     oob = oob[oob.index("<li"):]
     oob = oob[: oob.index("</li>")]
     assert 'hx-swap-oob="true"' in oob and "Cancelled" in oob and "/approve/" not in oob
+    assert "Document deleted" in oob  # why it was cancelled
     assert row_id(unrelated) not in body
     assert '<span class="count" id="waiting-count" hx-swap-oob="true">1</span>' in body
 
@@ -199,3 +200,19 @@ def test_proposal_lists_read_the_documents_title_without_its_body(team, proposal
     for listed in (consent.proposals_for(team.alice)[0], selectors.agents_proposals(team.alice)[0]):
         assert listed.document.get_deferred_fields() == {"body"}
         assert listed.current_target_name == "Old plan"
+
+
+def test_a_cancelled_proposal_says_why(team, make, proposal):
+    """Its owner left the workspace: the row said only "Cancelled", and the reason was in
+    the audit log alone."""
+    from audit.refs import SYSTEM
+    from dock.workspaces import services
+    from dock.workspaces.models import Membership
+
+    make.member(team.ws, team.admin, "admin")
+    services.membership_remove(actor=SYSTEM, membership=Membership.objects.get(workspace=team.ws, principal=team.alice))
+    assert Proposal.objects.get(pk=proposal.pk).cancelled_because == "owner left the workspace"
+    html = logged_in(team.alice).get(reverse("proposals")).content.decode()
+    row = html[html.index(row_id(proposal)):]
+    row = row[:row.index("</li>")]
+    assert "Cancelled" in row and "Owner left the workspace" in row
