@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from django.utils.text import slugify
 
 from audit import events
 from audit.refs import TargetRef, as_actor
@@ -20,6 +19,7 @@ from identity.errors import Conflict, InvalidInput, InvalidTransition, NotFound,
 from identity.ids import new_public_id
 from identity.models import Kind, Org, Principal, Status
 from identity.services.principals import locked_principal, without_controls
+from identity.services.users import clean_slug
 
 from .models import (
     ROLE_RANK,
@@ -93,9 +93,7 @@ def workspace_create(
     description: str = "",
 ) -> Workspace:
     """Create a workspace; a human creator becomes its first admin."""
-    slug = (slug or "").strip().lower()
-    if not slug or slugify(slug) != slug or len(slug) > 64:
-        raise InvalidInput(f"{slug!r} is not a valid slug (lowercase letters, digits, hyphens).", fields={"slug": "Use lowercase letters, digits and hyphens."})
+    slug = clean_slug(slug)
     if slug in RESERVED_SLUGS:
         raise InvalidInput(f"{slug!r} is reserved.", fields={"slug": "That name is reserved: choose another."})
     if visibility not in Visibility.values:

@@ -28,10 +28,17 @@ def normalize_email(email: str) -> str:
     return email
 
 
-def org_create(*, actor, slug: str, name: str) -> Org:
+def clean_slug(slug) -> str:
+    """An org's or a workspace's slug, as its URLs take it: what slugify keeps."""
     slug = (slug or "").strip().lower()
     if not slug or slugify(slug) != slug or len(slug) > 64:
-        raise InvalidInput(f"{slug!r} is not a valid slug (lowercase letters, digits, hyphens).", fields={"slug": "Use lowercase letters, digits and hyphens."})
+        raise InvalidInput(f"{slug!r} is not a valid slug (lowercase letters, digits, hyphens, underscores).",
+                           fields={"slug": "Use lowercase letters, digits, hyphens and underscores."})
+    return slug
+
+
+def org_create(*, actor, slug: str, name: str) -> Org:
+    slug = clean_slug(slug)
     name = clean_display_name(name)
     taken = Conflict(f"An org with the slug {slug!r} already exists.", fields={"slug": "That slug is taken."})
     try:

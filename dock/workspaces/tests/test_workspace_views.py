@@ -235,3 +235,16 @@ def test_history_restore_gets_the_full_page(make, login, htmx):
     make.member(make.workspace(org, "roadmap"), alice, "editor")
     response = login(alice).get(reverse("workspace", args=["roadmap"]) + "?page=1", HTTP_HX_HISTORY_RESTORE_REQUEST="true", **htmx)
     assert "<html" in response.content.decode()
+
+
+def test_the_slug_rule_names_what_it_takes(make):
+    """Underscores are kept (as in URLs); the refusal said only letters, digits, hyphens."""
+    from audit.refs import SYSTEM
+    from dock.workspaces.services import workspace_create
+    from identity.errors import InvalidInput
+
+    org = make.org("acme", "Acme")
+    assert workspace_create(actor=SYSTEM, org=org, slug="q4_plans", name="Q4").slug == "q4_plans"
+    with pytest.raises(InvalidInput) as refused:
+        workspace_create(actor=SYSTEM, org=org, slug="no way!", name="No")
+    assert refused.value.fields == {"slug": "Use lowercase letters, digits, hyphens and underscores."}
