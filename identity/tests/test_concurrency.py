@@ -277,11 +277,8 @@ def test_write_waits_for_the_change_in_flight_and_is_refused(world, write, chang
     comments_before = Comment.objects.count()
 
     changer = Worker(change, run).begin()
-    held.wait_reached()
-    writer = Worker("agent-write", lambda: api_write(world, write)).begin()
-    wait_until_blocked(writer)  # check-and-act: the access check waits for the change
-
-    held.release.set()
+    # check-and-act: the access check waits for the change
+    writer = held.then_waiting("agent-write", lambda: api_write(world, write))
     changer.outcome()
     response = writer.outcome()
 
@@ -384,12 +381,9 @@ def test_key_revoke_waits_for_a_write_that_rechecked_the_key(world, hold):
     from identity.api import views
 
     held = hold(views, "reconfirm_key")  # the write holds its share lock on the key row
-    writer = Worker("agent-write", lambda: api_write(world, "create")).begin()
-    held.wait_reached()
     key = ApiKey.objects.get(principal=world.agent)
-    revoker = Worker("key-revoke", lambda: key_services.key_revoke(actor=world.owner, key=key)).begin()
-    wait_until_blocked(revoker)
-    held.release.set()
+    writer = Worker("agent-write", lambda: api_write(world, "create")).begin()
+    revoker = held.then_waiting("key-revoke", lambda: key_services.key_revoke(actor=world.owner, key=key))
 
     assert writer.outcome().status_code == 201
     revoker.outcome()
@@ -465,10 +459,7 @@ def test_stream_of_requests_racing_a_revoke(world, seed):
 def _no_deadlock(first_run, second_run):
     held, run = held_transaction(first_run)
     first = Worker("first", run).begin()
-    held.wait_reached()  # the first writer holds the chain head, uncommitted
-    second = Worker("second", second_run).begin()
-    wait_until_blocked(second)
-    held.release.set()
+    second = held.then_waiting("second", second_run)  # the first writer holds the chain head, uncommitted
     return first.outcome(), second.outcome()
 
 
@@ -718,14 +709,11 @@ def test_two_admins_stepping_down_at_once_leave_one_admin(world, hold, second):
     ada_membership = Membership.objects.get(workspace=world.space, principal=world.admin)
     held = hold(ws, "_last_admin")  # the first change: checked, still in its transaction
     first = Worker("ada steps down", lambda: ws.membership_set_role(actor=world.admin, membership=ada_membership, role=Role.VIEWER)).begin()
-    held.wait_reached()
     if second == "lowering":
         step = lambda: ws.membership_set_role(actor=bo, membership=bo_membership, role=Role.EDITOR)  # noqa: E731
     else:
         step = lambda: ws.membership_remove(actor=bo, membership=bo_membership)  # noqa: E731
-    other = Worker("bo steps down", step).begin()
-    wait_until_blocked(other)
-    held.release.set()
+    other = held.then_waiting("bo steps down", step)
     first.outcome()
     with pytest.raises(InvalidTransition, match="at least one admin"):
         other.outcome()
@@ -750,16 +738,13 @@ def test_an_org_wide_rotation_does_not_deadlock_with_revoking_or_handing_on(worl
     heir = make.human(world.org, "Nina Next", email="nina@acme.test")
     held = hold(key_services, "key_rotate")
     rotation = Worker("rotation", lambda: key_services.org_keys_rotate(actor=world.admin, org=world.org)).begin()
-    held.wait_reached()
     act = {
         "service_revoke": lambda: service_services.service_revoke(actor=second_admin, service=service),
         "service_adopt": lambda: service_services.service_adopt(actor=second_admin, service=service, owner=world.owner, issue_key=False),
         "agent_revoke": lambda: agent_services.agent_revoke(actor=second_admin, agent=world.agent),
         "agent_transfer": lambda: agent_services.agent_transfer(actor=second_admin, agent=world.agent, new_owner=heir),
     }[other]
-    second = Worker(other, act).begin()
-    wait_until_blocked(second)
-    held.release.set()
+    second = held.then_waiting(other, act)
     result = rotation.outcome()
     second.outcome()
     assert [p.pk for p, _, _ in result.issued] == [service.pk]
@@ -839,15 +824,12 @@ def test_commenting_on_or_asking_to_delete_a_document_being_deleted_is_a_404(wor
         _, key = Maker().agent(world.owner, "Deleter", scope="read,delete")
     held, run = held_transaction(lambda: consent.document_delete_request(actor=world.admin, document=world.document))
     deleting = Worker("delete", run).begin()
-    assert held.reached.wait(WAIT)
     path = f"/api/v1/documents/{world.document.public_id}"
     if what == "comment":
         call = lambda: ApiClient(key).post(f"{path}/comments", {"body": "+1"})  # noqa: E731
     else:
         call = lambda: ApiClient(key).delete(path)  # noqa: E731
-    writing = Worker(what, call).begin()
-    wait_until_blocked(writing)
-    held.release.set()
+    writing = held.then_waiting(what, call)
     deleting.outcome()
     response = writing.outcome()
     assert response.status_code == 404, response.data

@@ -140,14 +140,10 @@ def test_removing_an_elevation_waits_for_the_agents_write_in_flight(hold):
 
     held = hold(access, "require")  # the write has checked its access, locks taken
     writer = Worker("agent writes", lambda: ApiClient(key).post(create, {"title": "T", "body": "b"})).begin()
-    held.wait_reached()
     admin_client = signed_in(admin)
-    remover = Worker(
-        "ada removes the elevation",
-        lambda: admin_client.post(reverse("elevation-remove", args=[space.slug, agent.handle])),
-    ).begin()
-    wait_until_blocked(remover)
-    held.release.set()
+    remover = held.then_waiting(
+        "ada removes the elevation", lambda: admin_client.post(reverse("elevation-remove", args=[space.slug, agent.handle]))
+    )
 
     assert writer.outcome().status_code == 201
     assert remover.outcome().status_code == 302
@@ -166,14 +162,10 @@ def test_an_elevation_granted_while_its_owner_is_removed_is_refused(hold):
     admin, owner, space, membership, agent, _ = _restricted_world()
     held = hold(ws, "elevations_remove")  # the removal has looked for the owner's agents' elevations
     remover = Worker("ada removes olive", lambda: ws.membership_remove(actor=admin, membership=membership)).begin()
-    held.wait_reached()
     admin_client = signed_in(admin)
-    granter = Worker(
-        "ada elevates scout",
-        lambda: admin_client.post(reverse("elevation-grant", args=[space.slug, agent.handle])),
-    ).begin()
-    wait_until_blocked(granter)
-    held.release.set()
+    granter = held.then_waiting(
+        "ada elevates scout", lambda: admin_client.post(reverse("elevation-grant", args=[space.slug, agent.handle]))
+    )
 
     remover.outcome()
     assert granter.outcome().status_code == 302  # back to the members page, with the refusal
@@ -219,14 +211,11 @@ def test_a_grant_to_a_service_account_being_adopted_is_refused(world):
         lambda: service_services.service_adopt(actor=oscar, service=service, owner=world.owner, issue_key=False)
     )
     adopter = Worker("oscar adopts the service account", run).begin()
-    held.wait_reached()
     client = signed_in(oscar)
-    granter = Worker(
+    granter = held.then_waiting(
         "oscar grants it the workspace",
         lambda: client.post(reverse("service-grant", args=[service.public_id]), {"workspace": world.space.slug, "role": Role.EDITOR}),
-    ).begin()
-    wait_until_blocked(granter)
-    held.release.set()
+    )
 
     adopter.outcome()
     assert granter.outcome().status_code == 400

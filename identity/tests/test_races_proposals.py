@@ -23,7 +23,7 @@ from identity.services import service_accounts as service_services
 from identity.services import users as user_services
 
 from . import test_concurrency
-from .test_concurrency import Worker, events_of, wait_until_blocked
+from .test_concurrency import Worker, events_of
 
 # The threads, hooks and world of the concurrency tests, shared rather than copied.
 world = test_concurrency.world
@@ -97,10 +97,8 @@ def test_access_taken_during_an_approval_waits_for_it_and_cancels_nothing_decide
 
     held = hold(ws, "_locked_pending")  # the approval holds the proposal's row
     approver = Worker(f"{decider} approves", lambda: consent.proposal_approve(actor=approve_as, proposal=p1)).begin()
-    held.wait_reached()
-    taking = Worker(taker, lambda: take(world, agent, heir)).begin()
-    wait_until_blocked(taking)  # on a row the approval's access check share-locked
-    held.release.set()
+    # It waits on a row the approval's access check share-locked.
+    taking = held.then_waiting(taker, lambda: take(world, agent, heir))
 
     assert approver.outcome().status == ProposalStatus.APPROVED
     taking.outcome()
@@ -233,10 +231,7 @@ def test_service_access_taken_during_an_approval_waits_for_it_and_cancels_nothin
 
     held = hold(ws, "_locked_pending")
     approver = Worker("admin approves", lambda: consent.proposal_approve(actor=world.admin, proposal=p1)).begin()
-    held.wait_reached()
-    taking = Worker(taker, lambda: take(world, service, grant)).begin()
-    wait_until_blocked(taking)
-    held.release.set()
+    taking = held.then_waiting(taker, lambda: take(world, service, grant))
 
     assert approver.outcome().status == ProposalStatus.APPROVED
     taking.outcome()
