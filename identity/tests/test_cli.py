@@ -18,6 +18,13 @@ def dock(*args) -> dict:
     return json.loads(text) if text else {}
 
 
+def exported(capsys, *args) -> list[dict]:
+    """The rows `dock audit export *args` writes (JSON Lines), read from its output alone."""
+    capsys.readouterr()
+    call_command("dock", "audit", "export", *args)
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
 def fails(*args, capsys, monkeypatch) -> str:
     """Run as from the shell: returns stderr; asserts exit status 1 and a single line."""
     # run_from_argv closes every connection when it ends; keep the test's transaction.
@@ -243,13 +250,11 @@ def test_audit_export_until_a_date_takes_in_that_day_as_the_audit_logs_to_date_d
 
     day = AuditEvent.objects.latest("id").occurred_at.astimezone(UTC).date().isoformat()
     expected = [e.hash for e in AuditEvent.objects.order_by("id") if e.occurred_at.astimezone(UTC).date().isoformat() == day]
-    capsys.readouterr()
-    call_command("dock", "audit", "export", "--since", day, "--until", day)
-    exported = [json.loads(line)["hash"] for line in capsys.readouterr().out.splitlines()]
-    assert exported == expected
+    hashes = [row["hash"] for row in exported(capsys, "--since", day, "--until", day)]
+    assert hashes == expected
     client.force_login(User.objects.get(email="alice@acme.test"))
     page = client.get("/audit/export.jsonl", {"since": day, "until": day})
-    assert [json.loads(line)["hash"] for line in b"".join(page.streaming_content).decode().splitlines()] == exported
+    assert [json.loads(line)["hash"] for line in b"".join(page.streaming_content).decode().splitlines()] == hashes
 
 
 def test_audit_export_actor_is_read_as_the_audit_log_reads_a_handle(acme, make, capsys, monkeypatch):
@@ -262,18 +267,14 @@ def test_audit_export_actor_is_read_as_the_audit_log_reads_a_handle(acme, make, 
     expected = list(AuditEvent.objects.filter(actor_id=alice.public_id).order_by("id").values_list("hash", flat=True))
     assert expected
     for typed in ("alice-adams", "@alice-adams", "Alice-Adams", alice.public_id):
-        capsys.readouterr()
-        call_command("dock", "audit", "export", "--actor", typed)
-        assert [json.loads(line)["hash"] for line in capsys.readouterr().out.splitlines()] == expected, typed
+        assert [row["hash"] for row in exported(capsys, "--actor", typed)] == expected, typed
     assert "no principal" in fails("audit", "export", "--actor", "alice-adamz", capsys=capsys, monkeypatch=monkeypatch)
 
 
 def test_audit_export_action_takes_a_name_or_a_group_as_the_audit_log_offers_them(acme, capsys):
     dock("agent", "create", "--owner", "alice@acme.test", "--name", "Scout")
-    capsys.readouterr()
     for action, want in (("agent.created", {"agent.created"}), ("agent.*", {"agent.created", "agent.key.issued"})):
-        call_command("dock", "audit", "export", "--action", action)
-        got = {json.loads(line)["action"] for line in capsys.readouterr().out.splitlines()}
+        got = {row["action"] for row in exported(capsys, "--action", action)}
         assert got == want & set(AuditEvent.objects.values_list("action", flat=True)) and "agent.created" in got
 
 
@@ -365,12 +366,8 @@ def test_audit_export_owner_and_workspace_are_read_as_the_audit_log_offers_them(
     expected = list(AuditEvent.objects.filter(owner_id=alice.public_id).order_by("id").values_list("hash", flat=True))
     assert expected
     for typed in ("alice@acme.test", "alice-adams", "@Alice-Adams", alice.public_id):
-        capsys.readouterr()
-        call_command("dock", "audit", "export", "--owner", typed)
-        assert [json.loads(line)["hash"] for line in capsys.readouterr().out.splitlines()] == expected, typed
-    capsys.readouterr()
-    call_command("dock", "audit", "export", "--workspace", "Roadmap")
-    assert {json.loads(line)["workspace"] for line in capsys.readouterr().out.splitlines()} == {"roadmap"}
+        assert [row["hash"] for row in exported(capsys, "--owner", typed)] == expected, typed
+    assert {row["workspace"] for row in exported(capsys, "--workspace", "Roadmap")} == {"roadmap"}
     for args, message in (
         (["--owner", "usr_nobody0000"], "no human"),
         (["--owner", "nobody@acme.test"], "no user"),
