@@ -183,11 +183,6 @@ def profile_activity_page(principal: Principal, *, after: str | None = None, lim
     return audit_selectors.events_page(shown, org=None, cursor=after, limit=limit)
 
 
-def profile_activity(principal: Principal, limit: int = 10) -> list[AuditEvent]:
-    """A profile's latest activity (profile_activity_page's first page)."""
-    return profile_activity_page(principal, limit=limit).events
-
-
 def profile_activity_chart(principal: Principal):
     """The chart above profile_activity, counting what it lists (no sign-ins)."""
     return principal_activity_chart(principal.public_id, kind=principal.kind, leave_out=QUIET_ACTIONS)

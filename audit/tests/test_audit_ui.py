@@ -728,7 +728,7 @@ def test_profile_activity_names_workspaces_and_links_only_those_the_reader_can_o
     slug its events kept. Actions read as words, sign-ins left to the audit log."""
     from django.template.loader import render_to_string
 
-    from identity.selectors import profile_activity
+    from identity.selectors import profile_activity_page
 
     activity(world)
     record_at(NOW - timedelta(minutes=2), events.DOCUMENT_UPDATED, actor=world.scribe,
@@ -739,7 +739,7 @@ def test_profile_activity_names_workspaces_and_links_only_those_the_reader_can_o
     record_at(NOW, events.HUMAN_LOGGED_IN, actor=world.alice)
     request = rf.get("/")
     request.user = world.alice.user
-    html = render_to_string("audit/_activity.html", {"events": profile_activity(world.alice, limit=50)}, request=request)
+    html = render_to_string("audit/_activity.html", {"events": profile_activity_page(world.alice, limit=50).events}, request=request)
     assert '<a href="/w/research/">Research</a>' in html
     assert '<td class="nowrap">Sales</td>' in html and 'href="/w/sales/"' not in html
     assert '<td class="nowrap">gone-ws</td>' in html
