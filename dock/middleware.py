@@ -44,6 +44,13 @@ class SecurityHeadersMiddleware:
         return response
 
 
+def no_store(response):
+    """Never kept by the browser, nor by any cache between: pages that carry a secret
+    shown once, and a signed-in person's pages (PrivatePagesMiddleware)."""
+    patch_cache_control(response, no_store=True, no_cache=True, private=True, max_age=0)
+    return response
+
+
 class PrivatePagesMiddleware:
     """A signed-in person's pages are never kept by the browser. Controls change them in
     place (htmx), and Back would otherwise bring back the copy first loaded: an agent shown
@@ -59,7 +66,7 @@ class PrivatePagesMiddleware:
         user = getattr(request, "user", None)
         page = response.get("Content-Type", "").startswith("text/html")
         if page and user is not None and user.is_authenticated and not response.has_header("Cache-Control"):
-            patch_cache_control(response, no_store=True, no_cache=True, private=True, max_age=0)
+            no_store(response)
         return response
 
 

@@ -3,7 +3,6 @@ the full page or (for htmx) just its fragment."""
 
 from django.conf import settings
 from django.shortcuts import render
-from django.utils.cache import patch_cache_control
 
 from dock.htmx import vary, wants_fragment
 
@@ -22,12 +21,6 @@ def page(request, template: str, context: dict, *, partial: str | None = None, s
 
 def fragment(request, template: str, context: dict, *, status: int = 200):
     return vary(render(request, template, context, status=status))
-
-
-def no_store(response):
-    """Pages that carry a secret shown once must never be cached or replayed."""
-    patch_cache_control(response, no_store=True, no_cache=True, private=True, max_age=0)
-    return response
 
 
 def grace_minutes() -> int:

@@ -12,12 +12,14 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from dock.middleware import no_store
+
 from .. import access, capabilities, selectors
 from ..errors import Forbidden, ServiceError
 from ..forms import AgentForm, AgentScopeForm, TransferForm, add_service_error
 from ..services import agents as agent_services
 from ..services import keys as key_services
-from ._common import fragment, me, no_store, page
+from ._common import fragment, me, page
 from .once import carry_key
 from .profiles import profile_context
 

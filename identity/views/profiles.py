@@ -5,12 +5,13 @@ from django.http import Http404
 from django.views.decorators.http import require_GET
 
 from audit.selectors import InvalidCursor
+from dock.middleware import no_store
 
 from .. import access, selectors
 from ..forms import SCOPE_CHOICES, PasswordChangeForm
 from ..models import Kind, Principal, Status
 from ..services.agents import may_hold_keys, may_manage_agent, may_set_scope
-from ._common import grace_minutes, me, no_store, page
+from ._common import grace_minutes, me, page
 from .once import drop_pad, take_key
 
 

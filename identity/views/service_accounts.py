@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dock.htmx import wants_fragment
+from dock.middleware import no_store
 from dock.workspaces import services as workspace_services
 
 from .. import access
@@ -27,7 +28,7 @@ from ..forms_services import AdoptForm, GrantForm, OrgRotationForm, ServiceCreat
 from ..models import Principal, Status
 from ..services import keys as key_services
 from ..services import service_accounts as service_services
-from ._common import fragment, grace_minutes, me, no_store, page
+from ._common import fragment, grace_minutes, me, page
 from .once import carry_key, drop_pad, take_key
 
 PER_PAGE = 20
