@@ -34,6 +34,14 @@ def add_service_error(form: forms.Form, error: ServiceError) -> None:
         form.add_error(None, error.detail)
 
 
+def focus_first_error(form: forms.Form, fallback: str | None = None) -> None:
+    """Autofocus the first field with an error (else `fallback`): a form swapped in place
+    replaces the button that sent it, and keyboard focus goes to what needs mending."""
+    first = next((name for name in form.fields if form.has_error(name)), fallback)
+    if first:
+        form.fields[first].widget.attrs["autofocus"] = True
+
+
 class DockForm(forms.Form):
     """Labels stand on their own line: no trailing colon."""
 

@@ -23,7 +23,7 @@ from audit.middleware import client_ip
 
 from .. import selectors, throttle
 from ..errors import Conflict, ServiceError
-from ..forms import LoginForm, PasswordChangeForm, SignupForm, add_service_error
+from ..forms import LoginForm, PasswordChangeForm, SignupForm, add_service_error, focus_first_error
 from ..services import sessions, users
 from ..services.signup import org_signup
 from ._common import fragment, me
@@ -165,8 +165,6 @@ def password_change(request):
     if request.htmx:
         # Errors are shown in place: htmx swaps 2xx answers only. The button pressed is
         # swapped out with the form: focus goes to the first field to mend (or the result).
-        first = next((name for name in form.fields if form.has_error(name)), None)
-        if first:
-            form.fields[first].widget.attrs["autofocus"] = True
+        focus_first_error(form)
         return fragment(request, "identity/password.html#password-form", context)
     return render(request, "identity/password.html", context, status=status)

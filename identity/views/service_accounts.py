@@ -23,7 +23,7 @@ from .. import access
 from .. import capabilities as caps
 from .. import selectors_services as selectors
 from ..errors import ServiceError
-from ..forms import add_service_error
+from ..forms import add_service_error, focus_first_error
 from ..forms_services import AdoptForm, GrantForm, OrgRotationForm, ServiceCreateForm
 from ..models import Principal, Status
 from ..services import keys as key_services
@@ -66,9 +66,7 @@ def _card(row, *, new_key=None, done="", error="", grant_form=None, confirm_revo
     row.grant_form = grant_form or _grant_form(row)
     row.confirm_revoke = confirm_revoke
     if grant_form is not None and grant_form.errors:
-        # The card replaces the form that was sent: focus goes to what needs fixing.
-        first = next((name for name in grant_form.fields if name in grant_form.errors), "workspace")
-        grant_form.fields[first].widget.attrs["autofocus"] = True
+        focus_first_error(grant_form, fallback="workspace")  # the card replaces the form that was sent
     return row
 
 
