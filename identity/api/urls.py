@@ -39,6 +39,10 @@ def _guarded(view):
             return error_response(404, NOT_FOUND, "Not found.")
         if length > MAX_BODY_BYTES:
             return error_response(400, INVALID, f"Request bodies are at most {MAX_BODY_BYTES // 1024} KiB.")
+        if not length and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # Django reads a body only as far as its Content-Length: sent chunked, without one,
+            # it would be taken for no body at all.
+            return error_response(400, INVALID, "Send the body with a Content-Length header; chunked bodies are not read.")
         try:
             response = view(request, *args, **kwargs)
         except Http404:  # ninja's bare root answers by raising it

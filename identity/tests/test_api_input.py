@@ -292,6 +292,28 @@ def test_a_charset_that_is_not_a_text_encoding_is_ignored_like_an_unknown_one(se
     assert status == 200 and [w["slug"] for w in data["items"]] == ["team"], data
 
 
+def test_a_chunked_body_is_refused_by_name_not_read_as_none(setup, served):
+    """A body sent chunked, without Content-Length (as the server hands it on: decoded, no
+    length), was never read: the agent was told its body was missing."""
+    import io
+
+    client, ws, doc = setup
+    mark = audit_mark()
+    raw = json.dumps({"title": "Sent chunked", "body": "b"}).encode()
+    environ = {}
+    setup_testing_defaults(environ)
+    environ.update({
+        "REQUEST_METHOD": "POST", "PATH_INFO": CREATE, "CONTENT_TYPE": "application/json",
+        "HTTP_TRANSFER_ENCODING": "chunked", "HTTP_AUTHORIZATION": f"Bearer {client.key}", "wsgi.input": io.BytesIO(raw),
+    })
+    started = []
+    body = b"".join(served(environ, lambda status, headers, exc_info=None: started.append(status)))
+    data = json.loads(body)
+    assert started == ["400 Bad Request"] and data["error"] == "invalid", data
+    assert "Content-Length" in data["detail"] and "chunked" in data["detail"], data
+    _unchanged(doc, mark)
+
+
 def test_unauthenticated_bad_input_is_401_first(setup):
     client, ws, doc = setup
     r = client.post(CREATE, raw="not json", key=None)
