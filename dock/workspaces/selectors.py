@@ -295,12 +295,13 @@ def _impact(workspace: Workspace, row: MemberRow) -> list[Impact]:
 
 
 def is_last_admin(*, principal: Principal, workspace: Workspace, membership: Membership) -> bool:
-    """Whether `membership` is the workspace's only human admin (who cannot leave or be lowered)."""
+    """Whether `membership` is the workspace's only active human admin (who cannot leave or
+    be lowered: a deactivated admin cannot run the workspace in their place)."""
     _decision(principal, workspace)
     if membership.role != Role.ADMIN or membership.principal.kind != Kind.HUMAN:
         return False
     return not (
-        Membership.objects.filter(workspace=workspace, role=Role.ADMIN, principal__kind=Kind.HUMAN)
+        Membership.objects.filter(workspace=workspace, role=Role.ADMIN, principal__kind=Kind.HUMAN, principal__status=Status.ACTIVE)
         .exclude(pk=membership.pk).exists()
     )
 

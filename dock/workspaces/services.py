@@ -219,10 +219,16 @@ def _locked_membership(membership: Membership) -> Membership:
 
 
 def _last_admin(membership: Membership) -> bool:
+    """Whether `membership` is the workspace's only admin who can still run it: another
+    admin who is deactivated (a guest whose own org let them go, say) counts for nothing,
+    since nobody can act as them, and nobody else could invite, remove or decide there."""
     return (
         membership.role == Role.ADMIN
         and membership.principal.kind == Kind.HUMAN
-        and not Membership.objects.filter(workspace_id=membership.workspace_id, role=Role.ADMIN, principal__kind=Kind.HUMAN)
+        and not Membership.objects.filter(
+            workspace_id=membership.workspace_id, role=Role.ADMIN, principal__kind=Kind.HUMAN,
+            principal__status=Status.ACTIVE,
+        )
         .exclude(pk=membership.pk)
         .exists()
     )

@@ -1,0 +1,69 @@
+"""A guest from another org in a workspace, and the lifecycle edges around their work
+there: who stays able to run the workspace, and what their agent's requests become."""
+
+import pytest
+from django.urls import reverse
+
+from audit.refs import SYSTEM
+from conftest import actions_since, audit_mark
+from dock.workspaces import services as ws
+from dock.workspaces.models import Membership, Proposal, Role
+from identity import access, consent
+from identity.services.users import user_deactivate
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def guests(make):
+    """Initech's workspace Ops: Ivy (Initech, admin) and Irene (Initech, editor); Chen of
+    Acme, a guest admin, with ChenBot (read … delete)."""
+    initech, acme = make.org("initech", "Initech"), make.org("acme", "Acme")
+    ivy = make.human(initech, "Ivy Admin", email="ivy@initech.test", role="owner")
+    irene = make.human(initech, "Irene Member", email="irene@initech.test")
+    chen = make.human(acme, "Chen Wei", email="chen@acme.test")
+    ops = make.workspace(initech, "ops", name="Ops")
+    make.member(ops, ivy, "admin")
+    make.member(ops, irene, "editor")
+    make.member(ops, chen, "admin")
+    chenbot, _ = make.agent(chen, "ChenBot", scope="read,comment,write,delete")
+    return {"ops": ops, "ivy": ivy, "irene": irene, "chen": chen, "chenbot": chenbot}
+
+
+# A workspace keeps someone able to run it ----------------------------------------------------
+
+
+def test_the_last_active_admin_cannot_leave_while_the_other_admin_is_deactivated(guests, login):
+    """Chen's org deactivated him: he is still an admin of Ops on paper, but nobody can act
+    as him. Ivy leaving would leave Initech's workspace with no one who can invite, remove
+    or decide, and nobody at Initech could get back in."""
+    user_deactivate(actor=SYSTEM, user=guests["chen"].user)
+    client = login(guests["ivy"])
+    preview = client.get(reverse("workspace-member-remove", args=["ops", "ivy-admin"]))
+    assert preview.context["last_admin"]
+    assert "the only admin here" in preview.content.decode()
+    mark = audit_mark()
+    response = client.post(reverse("workspace-member-remove", args=["ops", "ivy-admin"]))
+    assert response.status_code == 400 and "at least one admin" in response.content.decode()
+    assert Membership.objects.filter(workspace=guests["ops"], principal=guests["ivy"], role=Role.ADMIN).exists()
+    assert actions_since(mark) == []
+
+
+def test_the_last_active_admin_cannot_lower_themselves_while_the_other_admin_is_deactivated(guests, login, htmx):
+    user_deactivate(actor=SYSTEM, user=guests["chen"].user)
+    mark = audit_mark()
+    response = login(guests["ivy"]).post(
+        reverse("workspace-member-role", args=["ops", "ivy-admin"]), {"role": "editor"}, **htmx
+    )
+    assert "at least one admin" in response.content.decode()
+    assert Membership.objects.get(workspace=guests["ops"], principal=guests["ivy"]).role == Role.ADMIN
+    assert actions_since(mark) == []
+
+
+def test_a_deactivated_admin_can_still_be_removed_by_an_active_one(guests, login):
+    user_deactivate(actor=SYSTEM, user=guests["chen"].user)
+    client = login(guests["ivy"])
+    assert not client.get(reverse("workspace-member-remove", args=["ops", "chen-wei"])).context["last_admin"]
+    response = client.post(reverse("workspace-member-remove", args=["ops", "chen-wei"]))
+    assert response.status_code == 302
+    assert not Membership.objects.filter(workspace=guests["ops"], principal=guests["chen"]).exists()
