@@ -419,6 +419,21 @@ def elevations_remove(*, actor, workspace: Workspace, agents, reason: str) -> in
     return len(removed)
 
 
+def elevation_remove(*, actor, workspace: Workspace, agent: Principal) -> int:
+    """A workspace admin takes back an agent's elevation. What the agent asked for there
+    and can no longer do goes with it, as when its owner is lowered or removed: left
+    pending, it was offered to deciders with an Approve that could only refuse, until it
+    expired. (The elevation row is locked by its delete before the proposals are, the order
+    an approval takes them in.)"""
+    with transaction.atomic(), batch():
+        removed = elevations_remove(actor=actor, workspace=workspace, agents=[agent], reason="removed by a workspace admin")
+        if removed and not access.check(agent.pk, workspace.pk).allows(capabilities.DELETE):
+            proposals_cancel(
+                actor=actor, proposals=Proposal.objects.filter(workspace=workspace, proposer=agent), reason="elevation removed"
+            )
+    return removed
+
+
 # Documents and comments -----------------------------------------------------------------
 
 

@@ -242,3 +242,57 @@ def test_service_access_taken_during_an_approval_waits_for_it_and_cancels_nothin
     [taken] = events_of(taken_event)
     assert deleted.id < taken.id
     assert verify_chain().ok
+
+
+# An elevation taken back while the elevated agent's proposal is being decided -----------------
+
+
+def _elevated_proposal():
+    """A restricted workspace where Olive's agent, elevated, asks to delete a document."""
+    make = Maker()
+    org = make.org(slug="vaultco")
+    admin = make.human(org, "Vera Admin", email="vera@vaultco.test")
+    owner = make.human(org, "Omar Owner", email="omar@vaultco.test")
+    space = make.workspace(org, "vault", restricted=True)
+    make.member(space, admin, "admin")
+    make.member(space, owner, "editor")
+    agent, _ = make.agent(owner, "Vaulter", scope="read,delete")
+    ws.elevation_grant(actor=admin, workspace=space, agent=agent)
+    document = make.document(space, owner, title="Vault plan")
+    with transaction.atomic():
+        proposal = consent.document_delete_request(actor=agent, document=document)
+    return admin, space, agent, document, proposal
+
+
+def test_an_elevation_removed_during_an_approval_waits_and_cancels_nothing_decided(hold):
+    admin, space, agent, document, proposal = _elevated_proposal()
+    held = hold(ws, "_locked_pending")  # the approval holds the proposal's row, the elevation share-locked
+    approver = Worker("vera approves", lambda: consent.proposal_approve(actor=admin, proposal=proposal)).begin()
+    remover = held.then_waiting(
+        "vera removes the elevation", lambda: ws.elevation_remove(actor=admin, workspace=space, agent=agent)
+    )
+
+    assert approver.outcome().status == ProposalStatus.APPROVED
+    assert remover.outcome() == 1
+    assert status_of(proposal) == ProposalStatus.APPROVED
+    assert story_of(proposal) == [events.PROPOSAL_CREATED, events.PROPOSAL_APPROVED]
+    assert not Document.objects.filter(pk=document.pk).exists()
+    [deleted] = events_of(events.DOCUMENT_DELETED)
+    [removed] = events_of(events.AGENT_ELEVATION_REMOVED)
+    assert deleted.id < removed.id
+    assert verify_chain().ok
+
+
+def test_an_approval_waits_for_an_elevation_removal_and_finds_the_proposal_cancelled(hold):
+    admin, space, agent, document, proposal = _elevated_proposal()
+    held = hold(ws, "elevations_remove")  # the elevation's row deleted, still locked
+    remover = Worker("vera removes the elevation", lambda: ws.elevation_remove(actor=admin, workspace=space, agent=agent)).begin()
+    approver = held.then_waiting("vera approves", lambda: consent.proposal_approve(actor=admin, proposal=proposal))
+
+    assert remover.outcome() == 1
+    with pytest.raises(InvalidTransition):
+        approver.outcome()
+    assert status_of(proposal) == ProposalStatus.CANCELLED
+    assert cancel_reasons(proposal) == ["elevation removed"]
+    assert Document.objects.filter(pk=document.pk).exists()
+    assert verify_chain().ok

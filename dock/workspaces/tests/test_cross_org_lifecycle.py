@@ -67,3 +67,40 @@ def test_a_deactivated_admin_can_still_be_removed_by_an_active_one(guests, login
     response = client.post(reverse("workspace-member-remove", args=["ops", "chen-wei"]))
     assert response.status_code == 302
     assert not Membership.objects.filter(workspace=guests["ops"], principal=guests["chen"]).exists()
+
+
+# Elevation removed: what the agent asked for there goes with it -------------------------------
+
+
+@pytest.fixture
+def vault(guests, make):
+    """A restricted workspace of Initech where ChenBot is elevated and has asked to delete
+    a document."""
+    vault = make.workspace(guests["ops"].org, "vault", name="Vault", restricted=True)
+    make.member(vault, guests["ivy"], "admin")
+    make.member(vault, guests["chen"], "editor")
+    ws.elevation_grant(actor=guests["ivy"], workspace=vault, agent=guests["chenbot"])
+    document = make.document(vault, guests["chenbot"], title="Old plan")
+    proposal = consent.document_delete_request(actor=guests["chenbot"], document=document)
+    return {"vault": vault, "document": document, "proposal": proposal}
+
+
+def test_removing_an_elevation_cancels_the_agents_pending_requests_there(guests, vault, login, htmx):
+    """Without the elevation ChenBot can no longer delete in the Vault: its request was
+    left pending, offered to Ivy with an Approve that could only refuse, until it expired.
+    Lowering or removing the owner cancels such requests; so does this."""
+    mark = audit_mark()
+    response = login(guests["ivy"]).post(reverse("elevation-remove", args=["vault", "chenbot"]), **htmx)
+    assert response.status_code == 200
+    assert not access.check(guests["chenbot"].pk, vault["vault"].pk).visible
+    proposal = Proposal.objects.get(pk=vault["proposal"].pk)
+    assert proposal.status == "cancelled" and proposal.cancelled_because == "elevation removed"
+    assert actions_since(mark) == ["agent.elevation_removed", "proposal.cancelled"]
+    assert "Old plan" not in login(guests["ivy"]).get(reverse("proposals")).content.decode()
+
+
+def test_removing_an_elevation_leaves_requests_elsewhere_alone(guests, vault, make, login, htmx):
+    document = make.document(guests["ops"], guests["chenbot"], title="Ops note")
+    elsewhere = consent.document_delete_request(actor=guests["chenbot"], document=document)
+    login(guests["ivy"]).post(reverse("elevation-remove", args=["vault", "chenbot"]), **htmx)
+    assert Proposal.objects.get(pk=elsewhere.pk).status == "pending"

@@ -227,7 +227,7 @@ def _elevation(request, workspace, handle: str, *, grant: bool):
             if grant:
                 services.elevation_grant(actor=me, workspace=workspace, agent=here.agent)
             else:
-                services.elevations_remove(actor=me, workspace=workspace, agents=[here.agent], reason="removed by a workspace admin")
+                services.elevation_remove(actor=me, workspace=workspace, agent=here.agent)
     except ServiceError as exc:
         if exc.status == 403:
             raise
