@@ -16,6 +16,7 @@ from .. import access, consent
 from .. import capabilities as caps
 from ..access import NotVisible
 from ..errors import Forbidden, ProposalExpired
+from ..models import Kind
 from . import cursors, presenters, queries, schemas
 from .api import AgentKey, api
 from .auth import reconfirm_key
@@ -214,6 +215,15 @@ def proposals(request, cursor: str | None = None, pending: bool = False, limit: 
     return json_response({"items": items, "next": next_cursor})
 
 
+def _why_not_decider(principal) -> str:
+    if principal.kind == Kind.SERVICE:
+        # None of an agent's reasons is its case: it is not one of the deciders at all.
+        return ("Service accounts never decide proposals: a workspace admin, the owner of the agent that asked, "
+                "or an agent with the delete capability here that someone else owns does.")
+    return ("You cannot decide this proposal: never your own, nor one by an agent of your owner; agents need the "
+            "delete capability in the workspace.")
+
+
 def _decide(request, public_id: str, *, approve: bool):
     principal = request.auth.principal
     proposal = (
@@ -231,8 +241,7 @@ def _decide(request, public_id: str, *, approve: bool):
             try:
                 proposal = decide(actor=principal, proposal=proposal)
             except Forbidden:
-                raise ApiError(403, FORBIDDEN, "You cannot decide this proposal: never your own, nor one by an agent of your "
-                               "owner; agents need the delete capability in the workspace.") from None
+                raise ApiError(403, FORBIDDEN, _why_not_decider(principal)) from None
     except ProposalExpired:
         ws.proposal_expire_if_due(proposal)  # refused (409); the expiry itself is stored
         raise

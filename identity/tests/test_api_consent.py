@@ -215,3 +215,19 @@ def test_an_approved_proposal_keeps_the_title_the_document_was_deleted_under(tea
     assert [p["target"]["name"] for p in listed if p["id"] == proposal["id"]] == ["Signed contract"]
     approved = AuditEvent.objects.get(id__gt=mark, action="proposal.approved")
     assert approved.target_name == "Delete document: Signed contract"
+
+
+def test_a_service_account_is_told_it_never_decides(team, make):
+    """A service account with delete in the workspace asking to approve was told the
+    refusals an agent gets (its own, its owner's agent's, no delete): none of which was its
+    case, so it read as a bug to retry. It is told what is so: service accounts never decide."""
+    service, service_key = make.service(team.org, "CI")
+    make.member(team.ws, service, "editor")
+    proposal = _propose(team)
+    r = ApiClient(service_key).post(f"/api/v1/proposals/{proposal['id']}/approve")
+    assert r.status_code == 403 and r.data["error"] == "forbidden"
+    assert r.data["detail"].startswith("Service accounts never decide proposals")
+    assert Proposal.objects.get(public_id=proposal["id"]).status == "pending"
+    # An agent still hears the agent's reasons.
+    r = ApiClient(team.sibling_key).post(f"/api/v1/proposals/{proposal['id']}/approve")
+    assert r.status_code == 403 and "nor one by an agent of your owner" in r.data["detail"]
