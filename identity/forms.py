@@ -123,7 +123,7 @@ class AgentScopeForm(DockForm):
 
 
 class TransferForm(DockForm):
-    owner = forms.ModelChoiceField(queryset=None, label="New owner", empty_label="Choose a person…")
+    owner = forms.ModelChoiceField(queryset=None, label="New owner", empty_label="Choose a person…", to_field_name="public_id")
 
     def __init__(self, *args, candidates, **kwargs):
         super().__init__(*args, **kwargs)

@@ -330,7 +330,7 @@ def post_forms(world):
         "agent-rotate": ("alice", [scout], {}),
         "agent-revoke": ("alice", [scout], {}),
         "agent-restore": ("alice", [scout], {}),
-        "agent-transfer": ("alice", [scout], {"owner": world.bob.pk}),
+        "agent-transfer": ("alice", [scout], {"owner": world.bob.public_id}),
         "agent-scope": ("alice", [scout], {"scope": ["read", "comment", "write", "delete"]}),
         "service-new": ("alice", [], {"name": "Injected Service", "handle": ""}),
         "service-rotate": ("alice", [svc], {}),

@@ -301,9 +301,9 @@ def test_restore_and_transfer_are_for_org_admins_only(team, scout):
     agent, _ = scout
     owner = logged_in(team.alice)
     assert owner.post(reverse("agent-restore", args=[agent.handle])).status_code == 403
-    assert owner.post(reverse("agent-transfer", args=[agent.handle]), {"owner": team.bob.pk}).status_code == 403
+    assert owner.post(reverse("agent-transfer", args=[agent.handle]), {"owner": team.bob.public_id}).status_code == 403
     assert owner.get(reverse("agent-transfer", args=[agent.handle])).status_code == 403
-    assert logged_in(team.stranger).post(reverse("agent-transfer", args=[agent.handle]), {"owner": team.bob.pk}).status_code == 404
+    assert logged_in(team.stranger).post(reverse("agent-transfer", args=[agent.handle]), {"owner": team.bob.public_id}).status_code == 404
     page = owner.get(agent.get_absolute_url())
     assert b"/transfer/" not in page.content
     assert refresh(agent).owner == team.alice
@@ -321,7 +321,7 @@ def test_admin_transfers_then_restores_after_the_owner_is_deactivated(team, scou
     assert b"not active" in refused.content and refresh(agent).status == Status.SUSPENDED
 
     mark = audit_mark()
-    moved = admin.post(reverse("agent-transfer", args=[agent.handle]), {"owner": team.bob.pk}, headers=HTMX)
+    moved = admin.post(reverse("agent-transfer", args=[agent.handle]), {"owner": team.bob.public_id}, headers=HTMX)
     assert moved.status_code == 200 and b"now belongs to Bob Brown" in moved.content
     assert refresh(agent).owner == team.bob
     restored = admin.post(reverse("agent-restore", args=[agent.handle]), headers=HTMX)
@@ -333,7 +333,7 @@ def test_admin_transfers_then_restores_after_the_owner_is_deactivated(team, scou
 @pytest.mark.parametrize("choice", ["", "999999", "stranger", "owner"])
 def test_bad_transfer_shows_a_field_error_and_changes_nothing(team, scout, choice):
     agent, _ = scout
-    value = {"stranger": team.stranger.pk, "owner": team.alice.pk}.get(choice, choice)
+    value = {"stranger": team.stranger.public_id, "owner": team.alice.public_id}.get(choice, choice)
     admin = logged_in(team.admin)
     mark = audit_mark()
     response = admin.post(reverse("agent-transfer", args=[agent.handle]), {"owner": value})
@@ -355,6 +355,20 @@ def test_control_query_count(team, scout, django_assert_max_num_queries):
         client.get(reverse("agent-new"))
     with django_assert_max_num_queries(13):
         client.post(reverse("agent-new"), {"name": "Counted", "scope": ["read"]})
+
+
+def test_the_transfer_form_names_people_by_public_id_never_by_database_key(team, scout):
+    """Its choices were the humans' database primary keys (1, 2, 3 …), counting the
+    platform's people for any admin; a public id is what every other page shows."""
+    agent, _ = scout
+    admin = logged_in(team.admin)
+    form = admin.get(reverse("agent-transfer", args=[agent.handle])).content.decode()
+    values = re.findall(r'<option value="([^"]+)"', form)
+    assert team.bob.public_id in values
+    assert all(value.startswith("usr_") for value in values), values
+    mark = audit_mark()
+    assert admin.post(reverse("agent-transfer", args=[agent.handle]), {"owner": team.bob.pk}).status_code == 400
+    assert refresh(agent).owner == team.alice and actions_since(mark) == []
 
 
 def test_the_transfer_form_says_the_keys_stop_working_and_asks_first(team, scout):

@@ -58,8 +58,8 @@ def test_agent_profile_shows_owner_scope_and_status_to_teammates_but_keys_only_t
     assert "<option" not in admin  # the list of everyone is fetched only when asked for
     transfer = logged_in(team.admin).get(reverse("agent-transfer", args=[agent.handle]), headers=HTMX).content.decode()
     assert transfer.lstrip().startswith("<form") and 'hx-target="#agent-card"' in transfer
-    assert f'<option value="{team.bob.pk}">Bob Brown (@{team.bob.handle})' in transfer
-    assert f'<option value="{team.alice.pk}">' not in transfer  # not the current owner
+    assert f'<option value="{team.bob.public_id}">Bob Brown (@{team.bob.handle})' in transfer
+    assert f'<option value="{team.alice.public_id}">' not in transfer  # not the current owner
     full = logged_in(team.admin).get(reverse("agent-transfer", args=[agent.handle]))
     assert b"<html" in full.content and b"Transfer Scout" in full.content
 
