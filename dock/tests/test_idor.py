@@ -163,8 +163,8 @@ TABLE: dict[str, list[Case]] = {
                          c("POST", lambda w: f"/w/{W}/invitations/", {"email": "mallory@evil.test", "role": "admin"},
                            outsiders="members")],
     "invitation-revoke": [
-        c("POST", lambda w: f"/w/{W}/invitations/{w.invitation.pk}/revoke/", outsiders="members"),
-        c("POST", lambda w: f"/w/{w.hq.slug}/invitations/{w.invitation.pk}/revoke/", mixed=True, insider="none"),
+        c("POST", lambda w: f"/w/{W}/invitations/{w.invitation.public_id}/revoke/", outsiders="members"),
+        c("POST", lambda w: f"/w/{w.hq.slug}/invitations/{w.invitation.public_id}/revoke/", mixed=True, insider="none"),
     ],
     "elevation-grant": [c("POST", lambda w: f"/w/{W}/elevations/{w.scout.handle}/", outsiders="members"),
                         c("POST", lambda w: f"/w/{w.hq.slug}/elevations/{w.scout.handle}/", mixed=True, insider="none")],

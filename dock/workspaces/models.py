@@ -88,6 +88,7 @@ class Elevation(models.Model):
 
 
 class Invitation(models.Model):
+    public_id = models.CharField(max_length=40, unique=True, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField()
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
@@ -118,7 +119,7 @@ class Invitation(models.Model):
         return self.invited_by.org
 
     def audit_target(self) -> TargetRef:
-        return TargetRef("invitation", str(self.pk), self.email)
+        return TargetRef("invitation", self.public_id, self.email)
 
 
 class Document(models.Model):

@@ -237,9 +237,9 @@ def invitations_open_to(*, principal: Principal, workspace: Workspace, email: st
     ))
 
 
-def invitation_get(*, principal: Principal, workspace: Workspace, pk: int) -> Invitation:
+def invitation_get(*, principal: Principal, workspace: Workspace, public_id: str) -> Invitation:
     _require(principal, workspace, caps.MANAGE)
-    invitation = Invitation.objects.filter(workspace=workspace, pk=pk).first()
+    invitation = Invitation.objects.filter(workspace=workspace, public_id=public_id).first()
     if invitation is None:
         raise access.NotVisible("Not found.")
     invitation.workspace = workspace

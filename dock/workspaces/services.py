@@ -292,7 +292,7 @@ def invitation_create(*, actor, workspace: Workspace, email: str, role: str = Ro
             message = f"{email} is already a member of {workspace.name}."
             raise InvalidInput(message, fields={"email": message})
         invitation = Invitation.objects.create(
-            workspace=workspace, email=email, role=role, token_digest=_token_digest(token),
+            public_id=new_public_id("inv"), workspace=workspace, email=email, role=role, token_digest=_token_digest(token),
             invited_by=actor if isinstance(actor, Principal) else None,
             expires_at=timezone.now() + timedelta(seconds=settings.DOCK_INVITATION_TTL_SECONDS),
         )

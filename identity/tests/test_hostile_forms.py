@@ -351,7 +351,7 @@ def post_forms(world):
         "workspace-member-role": ("alice", [roadmap, world.bob.handle], {"role": "admin"}),
         "workspace-member-remove": ("alice", [roadmap, world.bob.handle], {}),
         "workspace-invite": ("alice", [roadmap], {"email": "mallory@evil.test", "role": "admin"}),
-        "invitation-revoke": ("alice", [roadmap, world.invitation.pk], {}),
+        "invitation-revoke": ("alice", [roadmap, world.invitation.public_id], {}),
         "elevation-grant": ("alice", [roadmap, scout], {}),
         "elevation-remove": ("alice", [roadmap, scout], {}),
         "invite-accept": ("anon", [world.token], {"name": "Dave", "password": NEW_PASSWORD}),

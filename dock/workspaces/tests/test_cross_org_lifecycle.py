@@ -104,3 +104,26 @@ def test_removing_an_elevation_leaves_requests_elsewhere_alone(guests, vault, ma
     elsewhere = consent.document_delete_request(actor=guests["chenbot"], document=document)
     login(guests["ivy"]).post(reverse("elevation-remove", args=["vault", "chenbot"]), **htmx)
     assert Proposal.objects.get(pk=elsewhere.pk).status == "pending"
+
+
+# Invitations are named by a public id --------------------------------------------------------
+
+
+def test_an_invitation_is_named_by_its_public_id_in_the_audit_log_and_its_withdraw_link(guests, login, htmx):
+    """The audit rows of an invitation named it by its database key (9, 10, 11 …), which
+    both orgs' auditors export and which counts every org's invitations; every other row
+    names what it is about by a public id."""
+    from audit.models import AuditEvent
+
+    client = login(guests["ivy"])
+    client.post(reverse("workspace-invite", args=["ops"]), {"email": "gus@globex.test", "role": "viewer"}, **htmx)
+    invitation = guests["ops"].invitations.get(email="gus@globex.test")
+    assert invitation.public_id.startswith("inv_")
+    [created] = AuditEvent.objects.filter(action="workspace.invitation.created", target_name="gus@globex.test")
+    assert created.target_id == invitation.public_id
+    html = client.get(reverse("workspace-members", args=["ops"])).content.decode()
+    withdraw = reverse("invitation-revoke", args=["ops", invitation.public_id])
+    assert f'action="{withdraw}"' in html
+    client.post(withdraw, **htmx)
+    [revoked] = AuditEvent.objects.filter(action="workspace.invitation.revoked")
+    assert revoked.target_id == invitation.public_id

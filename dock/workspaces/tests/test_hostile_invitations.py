@@ -57,7 +57,7 @@ def signup(client, url, name="Dave Doe"):
 
 
 def accepted_events(invitation) -> int:
-    return AuditEvent.objects.filter(action="workspace.invitation.accepted", target_id=str(invitation.pk)).count()
+    return AuditEvent.objects.filter(action="workspace.invitation.accepted", target_id=invitation.public_id).count()
 
 
 # Replays ---------------------------------------------------------------------------------------
@@ -182,8 +182,8 @@ def test_withdrawing_another_workspaces_invitation_through_mine_is_404(site):
     gx_invitation, _, _ = site.invite(email="erin@initech.test", workspace=site.hq, actor=site.sam)
     alice = logged_in(site.alice)
     with Unchanged():
-        response = alice.post(reverse("invitation-revoke", args=["roadmap", gx_invitation.pk]))
-        htmx = alice.post(reverse("invitation-revoke", args=["roadmap", gx_invitation.pk]), headers={"HX-Request": "true"})
+        response = alice.post(reverse("invitation-revoke", args=["roadmap", gx_invitation.public_id]))
+        htmx = alice.post(reverse("invitation-revoke", args=["roadmap", gx_invitation.public_id]), headers={"HX-Request": "true"})
     assert response.status_code == 404 and htmx.status_code == 404
 
 
@@ -199,8 +199,8 @@ def test_an_invitation_between_two_of_my_workspaces_does_not_cross(site, make):
     roadmap_invitation, _, _ = site.invite(email="fay@initech.test")
     alice = logged_in(site.alice)
     with Unchanged():
-        across = alice.post(reverse("invitation-revoke", args=["roadmap", vault_invitation.pk]))
-        not_manager = alice.post(reverse("invitation-revoke", args=["vault", roadmap_invitation.pk]))
+        across = alice.post(reverse("invitation-revoke", args=["roadmap", vault_invitation.public_id]))
+        not_manager = alice.post(reverse("invitation-revoke", args=["vault", roadmap_invitation.public_id]))
     assert across.status_code == 404
     assert not_manager.status_code == 403
 

@@ -210,14 +210,14 @@ def test_withdraw_invitation(team, login, htmx):
 
     invitation, _ = invitation_create(actor=team["alice"], workspace=team["workspace"], email="dave@initech.test")
     mark = audit_mark()
-    response = login(team["alice"]).post(reverse("invitation-revoke", args=["roadmap", invitation.pk]), **htmx)
+    response = login(team["alice"]).post(reverse("invitation-revoke", args=["roadmap", invitation.public_id]), **htmx)
     # No longer listed (each open invitation's row carries its address as a title); the
     # note saying it was withdrawn names it.
     assert response.status_code == 200 and 'title="dave@initech.test"' not in response.content.decode()
     invitation.refresh_from_db()
     assert invitation.revoked_at is not None
     assert actions_since(mark) == ["workspace.invitation.revoked"]
-    assert login(team["bob"]).post(reverse("invitation-revoke", args=["roadmap", invitation.pk])).status_code == 403
+    assert login(team["bob"]).post(reverse("invitation-revoke", args=["roadmap", invitation.public_id])).status_code == 403
 
 
 def test_withdrawing_over_htmx_says_so_and_keeps_keyboard_focus(team, login, htmx):
@@ -226,7 +226,7 @@ def test_withdrawing_over_htmx_says_so_and_keeps_keyboard_focus(team, login, htm
     from dock.workspaces.services import invitation_create
 
     invitation, _ = invitation_create(actor=team["alice"], workspace=team["workspace"], email="dave@initech.test")
-    html = login(team["alice"]).post(reverse("invitation-revoke", args=["roadmap", invitation.pk]), **htmx).content.decode()
+    html = login(team["alice"]).post(reverse("invitation-revoke", args=["roadmap", invitation.public_id]), **htmx).content.decode()
     focused = re.findall(r"<[^>]*\bautofocus\b[^>]*>[^<]*", html)
     assert len(focused) == 1
     assert 'role="status"' in focused[0] and focused[0].endswith("Withdrew the invitation to dave@initech.test.")
@@ -477,7 +477,7 @@ def test_withdrawing_an_invitation_accepted_meanwhile_does_not_claim_it_was_with
     """The page was loaded before Dave accepted: Withdraw says he already has, and nothing else."""
     invitation = _accepted_invitation(team, make)
     mark = audit_mark()
-    response = login(team["alice"]).post(reverse("invitation-revoke", args=["roadmap", invitation.pk]), follow=True)
+    response = login(team["alice"]).post(reverse("invitation-revoke", args=["roadmap", invitation.public_id]), follow=True)
     said = [str(m) for m in response.context["messages"]]
     assert said == ["dave@acme.test has already accepted this invitation."]
     assert actions_since(mark) == []
@@ -486,7 +486,7 @@ def test_withdrawing_an_invitation_accepted_meanwhile_does_not_claim_it_was_with
 def test_withdrawing_an_invitation_accepted_meanwhile_says_so_in_place(team, make, login, htmx):
     invitation = _accepted_invitation(team, make)
     client = login(team["alice"])
-    response = client.post(reverse("invitation-revoke", args=["roadmap", invitation.pk]), **htmx)
+    response = client.post(reverse("invitation-revoke", args=["roadmap", invitation.public_id]), **htmx)
     assert response.status_code == 200
     assert "dave@acme.test has already accepted this invitation." in response.content.decode()
     # Said where the button was, not kept for whatever page comes next.

@@ -112,9 +112,9 @@ def invitation_create(request, workspace):
 
 @workspace_view
 @require_http_methods(["POST"])
-def invitation_revoke(request, workspace, pk: int):
+def invitation_revoke(request, workspace, public_id: str):
     me = acting(request)
-    invitation = selectors.invitation_get(principal=me, workspace=workspace, pk=pk)
+    invitation = selectors.invitation_get(principal=me, workspace=workspace, public_id=public_id)
     done, notice = True, f"Withdrew the invitation to {invitation.email}."
     try:
         with services.managing(actor=me, workspace=workspace):
