@@ -18,6 +18,7 @@ from identity import access, capabilities
 from identity.errors import Conflict, InvalidInput, InvalidTransition, NotFound, ProposalExpired
 from identity.ids import new_public_id
 from identity.models import Kind, Org, Principal, Status
+from identity.services.agents import may_manage_agent
 from identity.services.principals import locked_principal, without_controls
 from identity.services.users import clean_slug
 
@@ -615,13 +616,20 @@ def proposal_approve(*, actor, proposal: Proposal) -> Proposal:
         # after, to cancel them. Taken the other way round, the two would deadlock. The
         # proposer and workspace of a proposal never change, so reading it unlocked is
         # enough to find them; whether it is still pending is read again once locked.
-        current = _still_pending(Proposal.objects.select_related("proposer").get(pk=proposal.pk))
+        current = _still_pending(Proposal.objects.select_related("proposer", "proposer__owner").get(pk=proposal.pk))
         # The operation runs as the proposer, so the proposer must still be able to run
         # it now: paused, narrowed in scope, or out of the workspace, it cannot. The
         # proposal then stays pending (a paused agent may be resumed) until it expires.
         if not access.check(current.proposer_id, current.workspace_id, lock=True).allows(capabilities.DELETE):
             name, status = current.proposer.display_name, current.proposer.status
             if status == Status.PAUSED:
+                # Its owner (or an admin of its org) resumes it; a decider who cannot, such
+                # as an admin of a workspace it works in as another org's guest, is told who can.
+                if isinstance(actor, Principal) and not may_manage_agent(actor, current.proposer):
+                    owner = current.proposer.owner.display_name
+                    raise InvalidTransition(
+                        f"{name} is paused, so this proposal cannot run now: its owner, {owner}, can resume it; or reject the proposal."
+                    )
                 raise InvalidTransition(f"{name} is paused, so this proposal cannot run now: resume it first, or reject the proposal.")
             if status != Status.ACTIVE:
                 raise InvalidTransition(f"{name} is {status}, so this proposal cannot run now.")

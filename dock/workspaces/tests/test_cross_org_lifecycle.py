@@ -127,3 +127,25 @@ def test_an_invitation_is_named_by_its_public_id_in_the_audit_log_and_its_withdr
     client.post(withdraw, **htmx)
     [revoked] = AuditEvent.objects.filter(action="workspace.invitation.revoked")
     assert revoked.target_id == invitation.public_id
+
+
+# A paused proposer: who can resume it ------------------------------------------------------------
+
+
+def test_approving_a_paused_guests_request_names_who_can_resume_it(guests, make, login, htmx):
+    """ChenBot (Acme) is paused by its owner. Ivy (Initech) administers the workspace but can
+    never resume another org's agent: she was told to "resume it first", a step she has no
+    control for. She is told who can, and that she may reject it meanwhile; its owner is
+    still told to resume it."""
+    from identity.services.agents import agent_pause
+
+    document = make.document(guests["ops"], guests["chenbot"], title="Draft")
+    proposal = consent.document_delete_request(actor=guests["chenbot"], document=document)
+    agent_pause(actor=guests["chen"], agent=guests["chenbot"])
+    mark = audit_mark()
+    body = login(guests["ivy"]).post(reverse("proposal-approve", args=[proposal.public_id]), **htmx).content.decode()
+    assert "ChenBot is paused, so this proposal cannot run now: its owner, Chen Wei, can resume it; or reject the proposal." in body
+    assert "resume it first" not in body
+    body = login(guests["chen"]).post(reverse("proposal-approve", args=[proposal.public_id]), **htmx).content.decode()
+    assert "ChenBot is paused, so this proposal cannot run now: resume it first, or reject the proposal." in body
+    assert Proposal.objects.get(pk=proposal.pk).status == "pending" and actions_since(mark) == []
