@@ -149,3 +149,16 @@ def test_approving_a_paused_guests_request_names_who_can_resume_it(guests, make,
     body = login(guests["chen"]).post(reverse("proposal-approve", args=[proposal.public_id]), **htmx).content.decode()
     assert "ChenBot is paused, so this proposal cannot run now: resume it first, or reject the proposal." in body
     assert Proposal.objects.get(pk=proposal.pk).status == "pending" and actions_since(mark) == []
+
+
+# Leaving -----------------------------------------------------------------------------------------
+
+
+def test_leaving_says_you_left_not_that_you_were_removed(guests, login):
+    """Chen leaves Initech's workspace from his own row. The dashboard greeted him with
+    "Removed Chen Wei from Ops. One of their agents lost access.", as if someone else had
+    done it to someone else."""
+    response = login(guests["chen"]).post(reverse("workspace-member-remove", args=["ops", "chen-wei"]), follow=True)
+    said = [str(m) for m in response.context["messages"]]
+    assert said == ["You left Ops. One of your agents lost access."]
+    assert not Membership.objects.filter(workspace=guests["ops"], principal=guests["chen"]).exists()

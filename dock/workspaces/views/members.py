@@ -203,8 +203,10 @@ def member_remove(request, workspace, handle: str):
         return page(request, "workspaces/member_remove.html", context, fragment="impact", status=invalid_status(request))
     name = row.principal.display_name
     lost = len([i for i in impact if i.loses_all])
-    agents = "One of their agents" if len(impact) == 1 else f"{len(impact)} of their agents"
-    summary = f"Removed {name} from {workspace.name}." + (
+    whose = "your" if context["myself"] else "their"
+    agents = f"One of {whose} agents" if len(impact) == 1 else f"{len(impact)} of {whose} agents"
+    done = f"You left {workspace.name}." if context["myself"] else f"Removed {name} from {workspace.name}."
+    summary = done + (
         f" {agents} lost access." if lost == len(impact) and lost else
         f" {agents} lost some or all access." if impact else ""
     )
