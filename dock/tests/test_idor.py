@@ -105,8 +105,10 @@ TABLE: dict[str, list[Case]] = {
     **{
         f"agent-{action}": [c("POST", lambda w, a=action: f"/agents/{w.scout.handle}/{a}/",
                               {"transfer": lambda w: {"owner": w.sam.pk}, "scope": {"scope": ["read"]}}.get(action))]
-        for action in ("pause", "resume", "rotate", "revoke", "restore", "transfer", "scope")
+        for action in ("pause", "resume", "rotate", "restore", "transfer", "scope")
     },
+    # Revoke asks first (GET), then revokes (POST).
+    "agent-revoke": [c("GET", lambda w: f"/agents/{w.scout.handle}/revoke/"), c("POST", lambda w: f"/agents/{w.scout.handle}/revoke/")],
     # Service accounts: the org's admins only.
     "service-admin": [c("GET", lambda w: f"/services/{w.service.public_id}/", outsiders="members")],
     "service-rotate": [c("POST", lambda w: f"/services/{w.service.public_id}/rotate/", outsiders="members")],

@@ -144,22 +144,25 @@ def test_owner_pauses_resumes_rotates_and_revokes_with_the_api_following(page: P
     assert api(live_server, new_key)[0] == 200
     assert api(live_server, old_key)[0] == 200  # still inside its grace window
 
-    page.once("dialog", lambda dialog: dialog.dismiss())
-    card.get_by_role("button", name="Revoke…").click()
+    # Revoke… asks inside the card (no script dialog), with the keyboard on the question.
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    card.get_by_role("link", name="Revoke…").click()
+    question = card.get_by_role("region", name="Revoking Courier")
+    expect(question.get_by_text("Revoke Courier for good?")).to_be_focused()
+    expect(question).to_contain_text("Its keys are destroyed at once")
+    expect(question).to_contain_text("cannot be undone")
+    question.get_by_role("link", name="Cancel").click()
+    expect(question).to_have_count(0)
+    expect(card.get_by_role("link", name="Revoke…")).to_be_focused()  # back where the keyboard was
     expect(status).to_have_text("Active")
     assert api(live_server, new_key)[0] == 200
 
-    messages = []
-
-    def accept(dialog):
-        messages.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", accept)
-    card.get_by_role("button", name="Revoke…").click()
+    card.get_by_role("link", name="Revoke…").click()
+    question.get_by_role("button", name="Revoke Courier").click()
     expect(status).to_have_text("Revoked")
     expect(card.locator(".flash-success")).to_be_focused()  # the control is gone: focus on what was done
-    assert messages and messages[0].startswith("Revoke Courier for good?")
+    assert dialogs == []
     for key in (new_key, old_key):
         code, body = api(live_server, key)
         assert (code, body["error"]) == (401, "invalid_key")

@@ -233,7 +233,10 @@ def test_revoke_destroys_the_keys(team, scout):
     agent, key = scout
     client = logged_in(team.alice)
     page = client.get(agent.get_absolute_url()).content.decode()
-    assert 'hx-confirm="Revoke Scout for good?' in page and 'data-confirm="Revoke Scout for good?' in page
+    # Revoke… leads to the question (a link), never straight to the POST.
+    revoke = reverse("agent-revoke", args=[agent.handle])
+    assert re.search(rf'<a [^>]*href="{revoke}"[^>]*hx-get="{revoke}"[^>]*>Revoke…</a>', page)
+    assert f'action="{revoke}"' not in page
     mark = audit_mark()
     response = client.post(reverse("agent-revoke", args=[agent.handle]), headers=HTMX)
     assert b'data-status="revoked"' in response.content
@@ -259,8 +262,54 @@ def test_only_the_owner_or_an_org_admin_may_control(team, scout, action):
     mark = audit_mark()
     assert logged_in(team.bob).post(reverse(action, args=[agent.handle])).status_code == 403
     assert logged_in(team.stranger).post(reverse(action, args=[agent.handle])).status_code == 404
-    assert logged_in(team.alice).get(reverse(action, args=[agent.handle])).status_code == 405
+    # Revoke asks first (GET); the others are POST only.
+    if action == "agent-revoke":
+        assert logged_in(team.bob).get(reverse(action, args=[agent.handle])).status_code == 403
+        assert logged_in(team.stranger).get(reverse(action, args=[agent.handle])).status_code == 404
+    else:
+        assert logged_in(team.alice).get(reverse(action, args=[agent.handle])).status_code == 405
     assert actions_since(mark) == []
+
+
+def test_revoke_asks_first_inside_the_card_then_revokes_for_good(team, scout):
+    """Revoke… asked only through JavaScript (hx-confirm on a POST form): without it, one
+    press destroyed the agent's keys. Now GET asks, in the card: a page of its own without
+    JavaScript, the card swapped in place with htmx; only the POST under it revokes."""
+    agent, key = scout
+    client = logged_in(team.alice)
+    revoke = reverse("agent-revoke", args=[agent.handle])
+    mark = audit_mark()
+
+    ask = client.get(revoke)
+    body = ask.content.decode()
+    assert ask.status_code == 200 and "<html" in body and 'id="agent-card"' in body
+    region = body[body.index('role="region"'):]
+    region = region[:region.index("</form>")]
+    assert re.search(r'<p tabindex="-1" autofocus>Revoke Scout for good\?</p>', region)
+    assert "Its keys are destroyed at once" in region and "cannot be undone" in region
+    assert re.search(rf'<form [^>]*method="post" action="{revoke}"', region)
+    assert re.search(r'<button type="submit"[^>]*>Revoke Scout</button>', region)
+    assert f'href="{agent.get_absolute_url()}"' in region and ">Cancel</a>" in region
+    assert ">Revoke…</a>" not in body  # asked already: the link is not offered again
+
+    ask_htmx = client.get(revoke, headers=HTMX)
+    fragment = ask_htmx.content.decode()
+    assert ask_htmx.status_code == 200 and "<html" not in fragment
+    assert fragment.lstrip().startswith('<div id="agent-card"') and "Revoke Scout for good?" in fragment
+    assert "HX-Request" in ask_htmx["Vary"]
+    assert actions_since(mark) == [] and refresh(agent).status == Status.ACTIVE and key_usable(key)
+
+    # Cancel, with htmx: the profile answers with the card as it was.
+    cancel = client.get(agent.get_absolute_url(), headers=HTMX).content.decode()
+    assert cancel.lstrip().startswith('<div id="agent-card"') and "for good?" not in cancel and ">Revoke…</a>" in cancel
+
+    done = client.post(revoke)
+    assert done.status_code == 302 and done["Location"] == agent.get_absolute_url()
+    assert refresh(agent).status == Status.REVOKED and not key_usable(key)
+    assert b"is revoked" in client.get(agent.get_absolute_url()).content
+    # Asking about a revoked agent leads back to its profile.
+    again = client.get(revoke)
+    assert again.status_code == 302 and again["Location"] == agent.get_absolute_url()
 
 
 def test_only_the_owner_is_handed_a_new_key(team, scout):

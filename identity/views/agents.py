@@ -17,6 +17,7 @@ from dock.middleware import no_store
 from .. import access, capabilities, selectors
 from ..errors import Forbidden, ServiceError
 from ..forms import AgentForm, AgentScopeForm, TransferForm, add_service_error
+from ..models import Status
 from ..services import agents as agent_services
 from ..services import keys as key_services
 from ._common import fragment, me, page
@@ -56,34 +57,37 @@ def _agent_or_404(request, handle):
 
 
 def _respond(request, viewer, agent, *, done: str = "", new_key=None, error=None, transfer_form=None, status=200,
-             focus_done: bool = False):
+             focus_done: bool = False, confirm_revoke: bool = False):
     """`focus_done`: the control pressed is gone from the card, so keyboard focus goes to
-    what was done."""
+    what was done. `confirm_revoke`: the card asks before revoking (a page without htmx)."""
     agent = selectors.managed_agent(viewer, agent.handle) or agent
+    card = {"error": error, "transfer_form": transfer_form, "confirm_revoke": confirm_revoke}
     if request.htmx:
-        context = profile_context(
-            request, viewer, agent, with_activity=False, new_key=new_key, error=error, transfer_form=transfer_form
-        )
+        context = profile_context(request, viewer, agent, with_activity=False, new_key=new_key, **card)
         context["done"] = done
         context["focus_done"] = focus_done
         # htmx swaps 2xx answers only: a refusal is shown inside the card, with a 200.
         response = fragment(request, "identity/_agent_swap.html", context)
         return no_store(response) if new_key else response
-    if error or transfer_form is not None:
-        context = profile_context(request, viewer, agent, error=error, transfer_form=transfer_form)
-        return render(request, "identity/profile.html", context, status=status)
+    if error or transfer_form is not None or confirm_revoke:
+        return render(request, "identity/profile.html", profile_context(request, viewer, agent, **card), status=status)
     if done:
         messages.success(request, done)
     response = redirect(agent.get_absolute_url())
     return carry_key(request, response, agent, new_key) if new_key else response
 
 
-def _managed(request, handle, act, done):
+def _manager(request, handle):
     viewer, agent = _agent_or_404(request, handle)
     try:
         agent_services.require_manager(viewer, agent)
     except Forbidden as exc:
         raise PermissionDenied(exc.detail) from None
+    return viewer, agent
+
+
+def _managed(request, handle, act, done):
+    viewer, agent = _manager(request, handle)
     try:
         result = act(viewer, agent)
     except ServiceError as exc:
@@ -132,8 +136,17 @@ def agent_rotate(request, handle):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def agent_revoke(request, handle):
+    """GET asks, inside the agent card (swapped in place for htmx, the profile as a page
+    otherwise): revoking cannot be undone, so it never rests on a script's dialog alone.
+    POST revokes for good."""
+    if request.method == "GET":
+        viewer, agent = _manager(request, handle)
+        if agent.status == Status.REVOKED:
+            return redirect(agent.get_absolute_url())
+        return _respond(request, viewer, agent, confirm_revoke=True)
+
     def act(viewer, agent):
         agent_services.agent_revoke(actor=viewer, agent=agent)
 

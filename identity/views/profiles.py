@@ -5,6 +5,7 @@ from django.http import Http404
 from django.views.decorators.http import require_GET
 
 from audit.selectors import InvalidCursor
+from dock.htmx import wants_fragment
 from dock.middleware import no_store
 
 from .. import access, selectors
@@ -15,7 +16,8 @@ from ._common import grace_minutes, me, page
 from .once import drop_pad, take_key
 
 
-def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, error=None, transfer_form=None) -> dict:
+def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, error=None, transfer_form=None,
+                       confirm_revoke=False) -> dict:
     manage = may_manage_agent(viewer, agent)
     admin = access.is_org_admin(viewer, agent.org_id)
     keys = selectors.keys_of(agent) if manage else []
@@ -41,6 +43,8 @@ def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, err
         # Only a submitted form with errors is drawn in the card; the empty one (a list of
         # everyone in the org) is fetched when the admin asks for it.
         "transfer_form": transfer_form if admin and agent.status != Status.REVOKED else None,
+        # Revoke… was pressed: the card asks before anything is destroyed.
+        "confirm_revoke": confirm_revoke and manage and agent.status != Status.REVOKED,
     }
 
 
@@ -92,6 +96,10 @@ def profile(request, handle: str):
     principal = selectors.profile_principal(viewer, handle)
     if principal is None:
         raise Http404("No such person here.")
-    new_key = take_key(request, [principal]).get(principal.public_id) if principal.kind == Kind.AGENT else None
-    response = page(request, "identity/profile.html", profile_context(request, viewer, principal, new_key=new_key))
+    agent = principal.kind == Kind.AGENT
+    new_key = take_key(request, [principal]).get(principal.public_id) if agent else None
+    # htmx asks an agent's profile for its card alone (Cancel under Revoke's question).
+    card_only = agent and wants_fragment(request)
+    context = profile_context(request, viewer, principal, with_activity=not card_only, new_key=new_key)
+    response = page(request, "identity/profile.html", context, partial="agent-card" if agent else None)
     return drop_pad(no_store(response)) if new_key else response
