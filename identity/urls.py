@@ -30,6 +30,7 @@ urlpatterns = [
     path("services/<seg:public_id>/grants/<slug:slug>/remove/", service_accounts.service_grant_remove, name="service-grant-remove"),
     path("services/<seg:public_id>/adopt/", service_accounts.service_adopt, name="service-adopt"),
     path("proposals/", proposals.proposals, name="proposals"),
+    path("proposals/<seg:public_id>/", proposals.proposal, name="proposal"),
     path("proposals/<seg:public_id>/approve/", proposals.proposal_approve, name="proposal-approve"),
     path("proposals/<seg:public_id>/reject/", proposals.proposal_reject, name="proposal-reject"),
 ]

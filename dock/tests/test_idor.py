@@ -130,7 +130,9 @@ TABLE: dict[str, list[Case]] = {
                         lambda w: {"owner": w.sam.public_id, "scope": ["read"], "action": "adopt",
                                    "reviewed": f"{w.sam.public_id}:1"}, outsiders="members")],
     # Proposals: those who made them or may decide them.
-    "proposal-approve": [c("POST", lambda w: f"/proposals/{w.proposal.public_id}/approve/", outsiders="members")],
+    "proposal": [c("GET", lambda w: f"/proposals/{w.proposal.public_id}/", outsiders="members")],
+    "proposal-approve": [c("GET", lambda w: f"/proposals/{w.proposal.public_id}/approve/", outsiders="members"),
+                         c("POST", lambda w: f"/proposals/{w.proposal.public_id}/approve/", outsiders="members")],
     "proposal-reject": [c("POST", lambda w: f"/proposals/{w.proposal.public_id}/reject/", outsiders="members")],
     # Workspaces and everything in them: members (and, for org-visible ones, the org).
     "workspace": [c("GET", lambda w: f"/w/{W}/", outsiders="members"),

@@ -69,3 +69,33 @@ def test_revoking_an_agent_without_javascript_asks_first(nojs: Page, live_server
     expect(card.locator("[data-status]")).to_have_text("Revoked")
     assert api(live_server, key)[0] == 401
 
+
+def test_approving_a_proposal_without_javascript_asks_first(nojs: Page, live_server, acme, make):
+    """Approve delete was a POST form asking through hx-confirm and data-confirm: without
+    JavaScript the first press deleted the document, unasked."""
+    from dock.workspaces.models import Document
+    from identity import consent
+
+    _, alice, ws = acme
+    agent, _ = make.agent(alice, "Scout", scope="read,write,delete")
+    doc = make.document(ws, alice, title="Old plan")
+    proposal = consent.document_delete_request(actor=agent, document=doc)
+    log_in(nojs, live_server, "alice@acme.test")  # lands on the dashboard, where the row waits
+    row = nojs.locator(f"#proposal-{proposal.public_id}")
+
+    row.get_by_role("link", name="Approve delete…").click()
+    expect(nojs).to_have_url(f"{live_server.url}/proposals/{proposal.public_id}/approve/?back=/")
+    assert_whole_page(nojs)
+    question = row.get_by_role("region", name="Approving the deletion of “Old plan”")
+    expect(question.get_by_text("Delete “Old plan” for good?")).to_be_focused()
+    expect(question).to_contain_text("deleted for good")
+    assert Document.objects.filter(pk=doc.pk).exists()
+
+    question.get_by_role("link", name="Cancel").click()
+    expect(nojs).to_have_url(f"{live_server.url}/")
+    row.get_by_role("link", name="Approve delete…").click()
+    question.get_by_role("button", name="Approve delete").click()
+    expect(nojs).to_have_url(f"{live_server.url}/")
+    assert_whole_page(nojs)
+    expect(nojs.locator("#messages")).to_contain_text("Proposal approved: delete document “Old plan”.")
+    assert not Document.objects.filter(pk=doc.pk).exists()

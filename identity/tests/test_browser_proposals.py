@@ -34,9 +34,22 @@ def test_owner_approves_one_proposal_and_rejects_another(page: Page, live_server
     mark_page(page)
     doomed_row, spared_row = page.locator(f"#proposal-{doomed.public_id}"), page.locator(f"#proposal-{spared.public_id}")
 
-    page.once("dialog", lambda dialog: dialog.accept())
-    doomed_row.get_by_role("button", name="Approve delete").click()
+    # Approve asks in the row (no script dialog), naming what goes, with the keyboard there.
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    doomed_row.get_by_role("link", name="Approve delete…").click()
+    question = doomed_row.get_by_role("region", name="Approving the deletion of “Old plan”")
+    expect(question.get_by_text("Delete “Old plan” for good?")).to_be_focused()
+    expect(question).to_contain_text("cannot be undone")
+    question.get_by_role("link", name="Cancel").click()
+    expect(question).to_have_count(0)
+    expect(doomed_row.get_by_role("link", name="Approve delete…")).to_be_focused()
+    assert Document.objects.filter(pk=old.pk).exists()
+
+    doomed_row.get_by_role("link", name="Approve delete…").click()
+    question.get_by_role("button", name="Approve delete").click()
     expect(doomed_row.locator(".chip")).to_have_text("Approved")
+    assert dialogs == []
     expect(doomed_row).to_contain_text("Alice Adams")  # decided by
     assert not Document.objects.filter(pk=old.pk).exists()
     # The counts follow the decision: one still waits.

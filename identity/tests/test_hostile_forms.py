@@ -362,7 +362,7 @@ def post_forms(world):
 def read_only_pages(world):
     return {
         "home": [], "people": [], "proposals": [], "services": [], "service-tells": [],
-        "profile": [world.scout.handle], "service-admin": [world.service.public_id],
+        "profile": [world.scout.handle], "service-admin": [world.service.public_id], "proposal": [world.proposal.public_id],
         "workspace-members": ["roadmap"], "workspace-member": ["roadmap", world.bob.handle],
         "document": ["roadmap", world.doc.public_id],
         "audit": [], "audit-export": ["csv"], "audit-integrity": [], "audit-orb": [world.scout.public_id],

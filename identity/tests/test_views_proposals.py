@@ -1,5 +1,6 @@
 """/proposals/: the consent gate's inbox, decided in place."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -36,7 +37,10 @@ def test_pending_proposal_is_listed_for_the_owner(team, proposal):
     assert response.status_code == 200
     assert html.count(row_id(proposal)) == 1
     assert "Waiting for you" in html and "“Old plan”" in html and "Roadmap" in html
-    assert 'hx-confirm="Approve: “Old plan” is deleted for good."' in html
+    # Approve leads to the question (a link), never straight to the POST.
+    approve = reverse("proposal-approve", args=[proposal.public_id])
+    assert re.search(rf'<a [^>]*href="{approve}\?back=/proposals/"[^>]*hx-get="{approve}\?back=/proposals/"[^>]*>Approve delete…</a>', html)
+    assert f'action="{approve}"' not in html and "hx-confirm" not in html
 
 
 def test_approve_over_htmx_swaps_the_row_and_deletes_as_the_agent(team, proposal):
@@ -85,8 +89,59 @@ def test_workspace_admin_may_decide_but_others_never_see_it(team, make, proposal
         client = logged_in(outsider)
         assert row_id(proposal).encode() not in client.get(reverse("proposals")).content
         assert client.post(reverse("proposal-approve", args=[proposal.public_id])).status_code == 404
+        assert client.get(reverse("proposal-approve", args=[proposal.public_id])).status_code == 404
+        assert client.get(reverse("proposal", args=[proposal.public_id])).status_code == 404
     assert Proposal.objects.get(pk=proposal.pk).status == ProposalStatus.PENDING
-    assert logged_in(team.alice).get(reverse("proposal-approve", args=[proposal.public_id])).status_code == 405
+    assert logged_in(team.alice).get(reverse("proposal-reject", args=[proposal.public_id])).status_code == 405
+
+
+def test_approve_asks_first_naming_the_document_then_deletes_it(team, proposal):
+    """Approve deleted the document at the first press without JavaScript: it asked only
+    through hx-confirm and data-confirm. Now GET asks, in the row (a page of its own
+    without JavaScript, the row swapped in place with htmx); only the POST under it
+    approves."""
+    client = logged_in(team.alice)
+    approve = reverse("proposal-approve", args=[proposal.public_id])
+    mark = audit_mark()
+
+    ask = client.get(approve, {"back": "/"})
+    body = ask.content.decode()
+    assert ask.status_code == 200 and "<html" in body and row_id(proposal) in body
+    region = body[body.index('role="region"'):]
+    region = region[:region.index("</form>")]
+    assert re.search(r'<p tabindex="-1" autofocus>Delete “Old plan” for good\?</p>', region)
+    assert "deleted for good" in region and "cannot be undone" in region and "Roadmap" in region
+    assert re.search(rf'<form [^>]*method="post" action="{approve}"', region)
+    assert '<input type="hidden" name="back" value="/">' in region
+    assert re.search(r'<button type="submit"[^>]*>Approve delete</button>', region)
+    assert 'href="/"' in region and ">Cancel</a>" in region
+    assert "Reject</button>" not in body  # the question is approve or not
+
+    ask_htmx = client.get(approve, {"back": "/proposals/"}, headers=HTMX)
+    fragment = ask_htmx.content.decode()
+    assert ask_htmx.status_code == 200 and "<html" not in fragment
+    assert fragment.lstrip().startswith("<li") and row_id(proposal) in fragment and "for good?" in fragment
+    assert 'href="/proposals/"' in fragment and "HX-Request" in ask_htmx["Vary"]
+    assert actions_since(mark) == [] and Document.objects.filter(pk=proposal.document_id).exists()
+
+    # Cancel, with htmx: the row as it was; without, the page the row was on (back).
+    cancel = client.get(reverse("proposal", args=[proposal.public_id]), headers=HTMX).content.decode()
+    assert cancel.lstrip().startswith("<li") and "for good?" not in cancel and "Approve delete…</a>" in cancel
+    one = client.get(reverse("proposal", args=[proposal.public_id]))
+    assert one.status_code == 200 and b"<html" in one.content and b"Approve delete\xe2\x80\xa6</a>" in one.content
+
+    done = client.post(approve, {"back": "/"})
+    assert done.status_code == 302 and done["Location"] == "/"
+    assert not Document.objects.filter(pk=proposal.document_id).exists()
+    assert actions_since(mark) == ["proposal.approved", "document.deleted"]
+    # Asking about a decided proposal shows how it was decided, with nothing to press.
+    again = client.get(approve).content.decode()
+    assert "Approved" in again and "for good?" not in again and "Approve delete" not in again
+
+
+def test_back_on_the_question_is_only_ever_a_local_page(team, proposal):
+    body = logged_in(team.alice).get(reverse("proposal-approve", args=[proposal.public_id]), {"back": "https://evil.test/"})
+    assert b"evil.test" not in body.content and b'name="back" value="/proposals/"' in body.content
 
 
 def test_expired_proposal_shows_as_expired_without_buttons(team, proposal):
@@ -140,12 +195,15 @@ def test_a_document_renamed_after_the_request_shows_under_its_current_title(team
     from dock.workspaces import services as workspace_services
 
     workspace_services.document_update(actor=team.alice, document=proposal.document, title="Signed contract", body="Keep this.")
-    html = logged_in(team.alice).get(reverse("proposals")).content.decode()
+    client = logged_in(team.alice)
+    html = client.get(reverse("proposals")).content.decode()
     assert "“Signed contract”" in html
-    assert 'hx-confirm="Approve: “Signed contract” is deleted for good."' in html
     assert "Old plan" not in html
     assert reverse("document", args=["roadmap", proposal.document.public_id]) in html
     assert "edited after the request" in html
+    ask = client.get(reverse("proposal-approve", args=[proposal.public_id]), headers=HTMX).content.decode()
+    assert "Delete “Signed contract” for good?" in ask and "Old plan" not in ask
+    assert "It was edited after Scout asked" in ask
 
 
 def test_an_unchanged_document_is_not_said_to_be_edited(team, proposal):
@@ -187,9 +245,11 @@ def test_a_paused_proposer_is_shown_and_approving_says_to_resume_it(team, propos
     row = page[page.index(row_id(proposal)):]
     row = row[: row.index("</li>")]
     assert '<span class="chip chip-paused">Paused</span>' in row
-    body = client.post(reverse("proposal-approve", args=[proposal.public_id]), headers=HTMX).content.decode()
+    body = client.post(reverse("proposal-approve", args=[proposal.public_id]), {"back": "/"}, headers=HTMX).content.decode()
     assert "Scout is paused, so this proposal cannot run now: resume it first, or reject the proposal." in body
     assert Proposal.objects.get(pk=proposal.pk).status == ProposalStatus.PENDING
+    # Still pending, the row offers its controls again, leading back to the page it is on.
+    assert '<input type="hidden" name="back" value="/">' in body and "/approve/?back=/" in body
 
 
 def test_proposal_lists_read_the_documents_title_without_its_body(team, proposal):
