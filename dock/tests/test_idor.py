@@ -113,6 +113,7 @@ TABLE: dict[str, list[Case]] = {
     "service-admin": [c("GET", lambda w: f"/services/{w.service.public_id}/", outsiders="members")],
     "service-rotate": [c("POST", lambda w: f"/services/{w.service.public_id}/rotate/", outsiders="members")],
     "service-key-revoke": [
+        c("GET", lambda w: f"/services/{w.service.public_id}/keys/{w.service.keys.get().prefix}/revoke/", outsiders="members"),
         c("POST", lambda w: f"/services/{w.service.public_id}/keys/{w.service.keys.get().prefix}/revoke/", outsiders="members"),
         c("POST", lambda w: f"/services/{w.gx_service.public_id}/keys/{w.service.keys.get().prefix}/revoke/", mixed=True,
           insider="none"),

@@ -71,9 +71,15 @@ def test_admin_rotates_a_key_and_grants_in_place(page: Page, live_server, acme):
     assert code == 200 and {w["slug"] for w in listed["items"]} == {"roadmap", "ops", "handbook"}
     assert_not_reloaded(page)
 
-    # Revoking the old key asks first, then it stops working at once.
-    page.once("dialog", lambda dialog: dialog.accept())
-    card.locator(f"li[data-key='{old_prefix}']").get_by_role("button", name=re.compile("^Revoke")).click()
+    # Revoking the old key asks first, in the card, then it stops working at once.
+    card.locator(f"li[data-key='{old_prefix}']").get_by_role("link", name=re.compile("^Revoke")).click()
+    question = card.get_by_role("region", name=re.compile("^Revoking key"))
+    expect(question.get_by_text(re.compile(r"^Revoke key .*\?$"))).to_be_focused()
+    question.get_by_role("link", name="Cancel").click()
+    expect(card.locator(f"li[data-key='{old_prefix}']").get_by_role("link", name=re.compile("^Revoke"))).to_be_focused()
+    assert api(live_server, old_key)[0] == 200
+    card.locator(f"li[data-key='{old_prefix}']").get_by_role("link", name=re.compile("^Revoke")).click()
+    question.get_by_role("button", name="Revoke key").click()
     expect(card.locator(f"li[data-key='{old_prefix}']")).to_have_count(0)
     assert api(live_server, old_key)[0] == 401 and api(live_server, new_key)[0] == 200
     assert_not_reloaded(page)

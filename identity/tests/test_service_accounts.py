@@ -99,6 +99,7 @@ def every_page(service, prefix="abcdefgh"):
         ("get", reverse("service-tells")),
         ("get", url("service-admin", service)),
         ("post", url("service-rotate", service)),
+        ("get", url("service-key-revoke", service, prefix)),
         ("post", url("service-key-revoke", service, prefix)),
         ("get", url("service-revoke", service)),
         ("post", url("service-revoke", service)),
@@ -250,6 +251,42 @@ def test_revoking_a_key_is_immediate(acme):
     assert denied.status_code == 401 and denied.data["error"] == "invalid_key"
     again = logged_in(acme.admin).post(url("service-key-revoke", acme.service, keys.parse(acme.key)), headers=HTMX)
     assert again.status_code == 200 and b"already revoked" in again.content
+
+
+def test_revoking_a_key_asks_first_inside_the_card(acme):
+    """A key's Revoke asked only through JavaScript (hx-confirm on a POST form): without
+    it, one press cut off whatever ran on the key, and a revoked key never works again.
+    Now GET asks, in the card (a page of its own without JavaScript); the POST under it
+    revokes."""
+    client = logged_in(acme.admin)
+    prefix = keys.parse(acme.key)
+    revoke = url("service-key-revoke", acme.service, prefix)
+    card = client.get(url("service-admin", acme.service)).content.decode()
+    assert re.search(rf'<a [^>]*href="{revoke}"[^>]*hx-get="{revoke}"[^>]*>Revoke</a>', card)
+    assert f'action="{revoke}"' not in card and "hx-confirm" not in card.split("Keys</h3>")[1]
+    mark = audit_mark()
+
+    ask = client.get(revoke)
+    body = ask.content.decode()
+    assert ask.status_code == 200 and "<html" in body
+    region = body[body.index('role="region"'):]
+    region = region[:region.index("</form>")]
+    display = ApiKey.objects.get(prefix=prefix).display
+    assert f'<p tabindex="-1" autofocus>Revoke key {display}?</p>' in region
+    assert "stops working at once" in region and "cannot be undone" in region
+    assert re.search(rf'<form [^>]*method="post" action="{revoke}"', region)
+    assert re.search(r'<button type="submit"[^>]*>Revoke key</button>', region)
+    assert f'href="{url("service-admin", acme.service)}"' in region and ">Cancel</a>" in region
+    ask_htmx = client.get(revoke, headers=HTMX).content.decode()
+    assert ask_htmx.lstrip().startswith("<article") and f"Revoke key {display}?" in ask_htmx
+    assert actions_since(mark) == [] and usable(acme.key)
+
+    done = client.post(revoke)
+    assert done.status_code == 302 and not usable(acme.key)
+    # Asking about a key already revoked leads back to the account.
+    again = client.get(revoke)
+    assert again.status_code == 302 and again["Location"] == url("service-admin", acme.service)
+    assert client.get(url("service-key-revoke", acme.service, "zzzzzzzz")).status_code == 404
 
 
 def test_one_accounts_key_cannot_be_revoked_through_another(acme, make):

@@ -59,12 +59,14 @@ def _grant_form(row, data=None) -> GrantForm:
     return GrantForm(data, workspaces=row.grantable, auto_id=f"id_{row.service.public_id}_%s")
 
 
-def _card(row, *, new_key=None, done="", error="", grant_form=None, confirm_revoke=False) -> dict:
+def _card(row, *, new_key=None, done="", error="", grant_form=None, confirm_revoke=False, confirm_key=None) -> dict:
     row.new_key = new_key
     row.done = done
     row.error = error
     row.grant_form = grant_form or _grant_form(row)
     row.confirm_revoke = confirm_revoke
+    # The live key (one of the card's) whose revocation the card asks about.
+    row.confirm_key = next((k for k in row.keys if k.prefix == confirm_key), None) if confirm_key else None
     if grant_form is not None and grant_form.errors:
         focus_first_error(grant_form, fallback="workspace")  # the card replaces the form that was sent
     return row
@@ -74,19 +76,22 @@ def _base_context(viewer) -> dict:
     return {"viewer": viewer, "grace_minutes": grace_minutes()}
 
 
-def _respond(request, viewer, service, *, done="", error="", new_key=None, grant_form=None, confirm_revoke=False, status=200):
+def _respond(request, viewer, service, *, done="", error="", new_key=None, grant_form=None, confirm_revoke=False,
+             confirm_key=None, status=200):
     """htmx: the card, refusals included (htmx swaps 2xx only). Plain POST: the account's
-    page, with the message (and key) carried across one redirect; a refusal renders it."""
+    page, with the message (and key) carried across one redirect; a refusal renders it.
+    A question (confirm_revoke, confirm_key) is the card, or without htmx the page."""
     service = selectors.service_for_admin(viewer, service.public_id) or service
     row = selectors.service_rows(viewer, [service])[0]
+    asks = {"confirm_revoke": confirm_revoke, "confirm_key": confirm_key}
     if request.htmx:
         context = _base_context(viewer) | {
-            "row": _card(row, new_key=new_key, done=done, error=error, grant_form=grant_form, confirm_revoke=confirm_revoke)
+            "row": _card(row, new_key=new_key, done=done, error=error, grant_form=grant_form, **asks)
         }
         response = fragment(request, "identity/services/_card.html", context)
         return no_store(response) if new_key else response
-    if error or grant_form is not None or confirm_revoke:
-        context = _base_context(viewer) | {"row": _card(row, error=error, grant_form=grant_form, confirm_revoke=confirm_revoke)}
+    if error or grant_form is not None or confirm_revoke or confirm_key:
+        context = _base_context(viewer) | {"row": _card(row, error=error, grant_form=grant_form, **asks)}
         return render(request, "identity/services/one.html", context, status=status)
     if done:
         messages.success(request, done)
@@ -183,12 +188,18 @@ def service_rotate(request, public_id):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def service_key_revoke(request, public_id, prefix):
+    """GET asks (inside the card for htmx, as a page otherwise): a revoked key never works
+    again, so it never rests on a script's dialog alone. POST revokes it at once."""
     viewer, service = _service(request, public_id)
     key = selectors.service_key(service, prefix)
     if key is None:
         raise Http404("No such key.")
+    if request.method == "GET":
+        if not key.is_usable():  # revoked, or run out: nothing left to ask about
+            return redirect("service-admin", service.public_id)
+        return _respond(request, viewer, service, confirm_key=key.prefix)
     if key.revoked_at is not None:
         return _respond(request, viewer, service, error=f"Key {key.display} is already revoked.", status=409)
     key_services.key_revoke(actor=viewer, key=key)
