@@ -4,7 +4,9 @@ Order matters: a malformed key or a bad checksum is refused before any database 
 then one query fetches key, principal, org and owner (and, for workspace-scoped reads,
 the caller's access facts there); the digest is compared in constant time; the rate
 limit is counted before anything is written, so refusals cannot be used to flood the
-audit log. Human session cookies are never looked at here.
+audit log (against the principal for a working key, against the sender's address for a
+wrong, revoked or expired one, so that nobody spends a principal's allowance with them).
+Human session cookies are never looked at here.
 """
 
 from functools import cached_property
@@ -132,14 +134,18 @@ def authenticate(request, *, workspace_slug: str | None = None, page: tuple | No
         raise _denied(invalid_key(), reason)
 
     caller = Caller(row, prefix=prefix, page=documents)
-    wait = ratelimit.hit(f"p:{caller.principal_id}")
+    now = timezone.now()
+    revoked_at, expires_at = row[3], queries.timestamp(row[2])
+    retired = revoked_at is not None or (expires_at is not None and expires_at <= now)
+    # A key past its grace window (rotated away, perhaps because it leaked) proves only
+    # that its sender once held it: its requests count against the sender's address, as
+    # a guess's do. Counted against the principal, they would shut its current key out.
+    wait = ratelimit.hit(f"ip:{client_ip(request) or 'unknown'}" if retired else f"p:{caller.principal_id}")
     if wait is not None:
         raise rate_limited(wait)
     # The key is genuinely this principal's from here on: it is the actor of any refusal.
     request.dock_caller = caller
 
-    now = timezone.now()
-    revoked_at, expires_at = row[3], queries.timestamp(row[2])
     if revoked_at is not None:
         raise _denied(invalid_key(), "revoked_key")
     if expires_at is not None and expires_at <= now:

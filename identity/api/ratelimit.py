@@ -3,9 +3,10 @@ REDIS_URL is set, so that every worker and host shares one count).
 
 A fixed one-minute window per bucket: `incr` is atomic on Redis, and the bucket's key
 carries the window number, so a new minute starts from zero without a reset step.
-Buckets are `p:<principal id>` for a caller whose key checked out (an agent's count is
-its own: its owner's traffic never passes through here) and `ip:<address>` for requests
-whose key did not, so that nobody can spend an agent's allowance by guessing at it.
+Buckets are `p:<principal id>` for a caller whose key checked out and still works (an
+agent's count is its own: its owner's traffic never passes through here) and
+`ip:<address>` for requests whose key did not, or no longer works (past its grace window),
+so that nobody can spend an agent's allowance by guessing at it, or with a retired key.
 """
 
 import logging

@@ -260,6 +260,23 @@ def test_guessing_at_an_agents_key_does_not_spend_its_allowance(world):
     assert ApiClient(world.key).get("/api/v1/me").status_code == 200
 
 
+@override_settings(DOCK_RATE_LIMIT=3)
+@pytest.mark.parametrize("how", ["rotated", "org-wide"])
+def test_a_retired_key_does_not_spend_its_agents_allowance(world, how):
+    """A key rotated away (say, because it leaked) proves only that its holder once had
+    it: hammering the API with it after its grace window must not shut the agent's
+    current key out with 429s. Its refusals count against the sender's address."""
+    old = ApiKey.objects.get(principal=world.agent)
+    if how == "rotated":
+        _, current = key_services.key_rotate(actor=world.owner, key=old, grace_seconds=0)
+    else:
+        key_services.org_keys_rotate(actor=SYSTEM, org=world.org, grace_seconds=0)
+        _, current = key_services.key_issue(actor=world.owner, principal=world.agent)
+    leaked = ApiClient(world.key)
+    assert [leaked.get("/api/v1/me").status_code for _ in range(5)] == [401, 401, 401, 429, 429]
+    assert [ApiClient(current).get("/api/v1/me").status_code for _ in range(3)] == [200, 200, 200]
+
+
 @override_settings(DOCK_RATE_LIMIT=2)
 def test_owner_traffic_never_counts_against_the_agent(world, client):
     """The owner's dashboard requests never reach the limiter; the agent's bucket is its own."""
