@@ -10,6 +10,13 @@ from .converters import Segment
 # Before the includes below: every urls module names its free-text segments <seg:…>.
 register_converter(Segment, "seg")
 
+# Operators log in and out of the admin, and change their password, through the site's
+# own views, which lock accounts and addresses after failed attempts and record what
+# they do (dock.views.admin_login).
+admin.site.login = views.admin_login
+admin.site.logout = views.admin_logout
+admin.site.password_change = views.admin_password_change
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("a/<seg:public_id>.png", avatar, name="avatar"),

@@ -1,5 +1,9 @@
+from django.contrib.auth.views import redirect_to_login
 from django.db import connection
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET
 
 
@@ -9,3 +13,35 @@ def healthz(request):
         cursor.execute("SELECT 1")
         cursor.fetchone()
     return JsonResponse({"status": "ok"})
+
+
+def admin_login(request, extra_context=None):
+    """The admin's log-in (admin.site.login): operators log in on /login/, like everyone.
+
+    Django's admin has a form of its own, which was a second way to try passwords: with
+    no lock per account or address (identity.throttle) and no audit event, failed or
+    not. It checks no password now; it sends the browser to the site's log-in, which
+    returns to the admin page asked for. Someone signed in who is no operator has no
+    admin to log in to (404)."""
+    wanted = request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        wanted = ""
+    wanted = wanted or reverse("admin:index")
+    if request.user.is_authenticated:
+        if request.user.is_active and request.user.is_staff:
+            return redirect(wanted)
+        raise Http404("No such page.")
+    return redirect_to_login(wanted)
+
+
+def admin_logout(request, extra_context=None):
+    """The admin's log-out (admin.site.logout): the site's, which records it."""
+    from identity.views.auth import logout_view
+
+    return logout_view(request)
+
+
+def admin_password_change(request, extra_context=None):
+    """The admin's password change (admin.site.password_change): the site's page, which
+    locks the account against guessing the current password and records the change."""
+    return redirect("password-change")

@@ -132,7 +132,17 @@ class TransferForm(DockForm):
 
 
 class PasswordChangeForm(auth_forms.PasswordChangeForm):
-    """Django's checks (old password, two matching new ones, validators); the service saves."""
+    """Django's checks (old password, two matching new ones, validators); the service saves.
+
+    `lockout`: set by the view when the account is locked (identity.throttle): the current
+    password is then not checked at all, and this is its error."""
+
+    lockout = ""
+
+    def clean_old_password(self):
+        if self.lockout:
+            raise ValidationError(self.lockout, code="throttled")
+        return super().clean_old_password()
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")

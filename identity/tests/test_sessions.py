@@ -169,6 +169,40 @@ def test_a_wrong_current_password_ends_nothing(alice):
     assert changer.get(reverse("home")).status_code == 200 and other.get(reverse("home")).status_code == 200
 
 
+@pytest.mark.usefixtures("fast_hashing")
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_guessing_the_current_password_is_throttled_like_logging_in(alice, htmx):
+    """Whoever holds a session (a borrowed laptop, a stolen cookie) must not be able to
+    guess the password through the change form without limit, and then lock its owner
+    out by changing it: wrong current passwords count against the account, as failed
+    log-ins do, and once it is locked no current password is checked at all."""
+    holder = signed_in()
+    headers = {"HX-Request": "true"} if htmx else {}
+    for n in range(throttle.LOGIN_ACCOUNT.limit):
+        response = holder.post(reverse("password-change"),
+                               {"old_password": f"guess {n}", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+                               headers=headers)
+        assert response.context["form"].errors.get("old_password")
+    with Unchanged():
+        response = change_password(holder, headers=headers)
+    assert response.status_code == (200 if htmx else 429)
+    assert b"Too many attempts" in response.content
+    assert User.objects.get(pk=alice.user.pk).check_password(PASSWORD)
+    # The same lock as the log-in page's: guesses here and there add up.
+    assert log_in(Client(), "alice@acme.test", PASSWORD).status_code == 429
+
+
+@pytest.mark.usefixtures("fast_hashing")
+def test_the_right_current_password_is_not_counted_as_a_guess(alice):
+    holder = signed_in()
+    for _ in range(throttle.LOGIN_ACCOUNT.limit - 1):
+        log_in(Client(), "alice@acme.test", "wrong password!")
+    # One short of the lock: a change with the right current password goes through and
+    # spends nothing, so the owner can still log in afterwards.
+    assert change_password(holder).status_code == 302
+    assert log_in(Client(), "alice@acme.test", NEW_PASSWORD).status_code == 302
+
+
 # Session lifecycle ------------------------------------------------------------------------------
 
 
@@ -238,6 +272,85 @@ def test_a_locked_account_gets_no_password_check_at_all(alice, monkeypatch):
     monkeypatch.setattr("identity.views.auth.authenticate", lambda *a, **k: calls.append(1))
     assert log_in(Client(), "alice@acme.test", PASSWORD).status_code == 429
     assert calls == []
+
+
+@pytest.fixture
+def operator(alice):
+    User.objects.filter(pk=alice.user.pk).update(is_staff=True)
+    return alice
+
+
+@pytest.mark.usefixtures("fast_hashing")
+def test_the_admins_log_in_form_checks_no_password(operator):
+    """Django's admin has a log-in form of its own: a second way to try passwords, with
+    no lock and no audit event. It checks nothing; operators log in on /login/."""
+    client = Client()
+    for n in range(throttle.LOGIN_ACCOUNT.limit * 2):
+        with Unchanged():
+            response = client.post("/admin/login/?next=/admin/", {"username": "alice@acme.test", "password": f"guess {n}"})
+        assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    with Unchanged():
+        response = client.post("/admin/login/?next=/admin/", {"username": "alice@acme.test", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.usefixtures("fast_hashing")
+def test_operators_reach_the_admin_through_the_locked_and_audited_log_in(operator):
+    client = Client()
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    response = client.get(response["Location"])  # the admin's log-in sends on to the site's
+    assert response.status_code == 302 and response["Location"] == f"{reverse('login')}?next=/admin/"
+    mark = audit_mark()
+    response = log_in(client, "alice@acme.test", PASSWORD, QUERY_STRING="next=/admin/")
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert actions_since(mark) == ["human.logged_in"]
+    assert client.get("/admin/").status_code == 200
+    # Logging out of the admin is logging out, recorded as one.
+    mark = audit_mark()
+    response = client.post("/admin/logout/")
+    assert response.status_code == 302
+    assert actions_since(mark) == ["human.logged_out"]
+    assert client.get("/admin/")["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.usefixtures("fast_hashing")
+def test_the_admins_log_in_is_no_way_around_a_locked_account(operator):
+    for _ in range(throttle.LOGIN_ACCOUNT.limit):
+        log_in(Client(), "alice@acme.test", "wrong password!")
+    client = Client()
+    assert client.post("/admin/login/", {"username": "alice@acme.test", "password": PASSWORD})["Location"].startswith(
+        reverse("login"))
+    assert log_in(client, "alice@acme.test", PASSWORD).status_code == 429
+    assert client.get("/admin/")["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.usefixtures("fast_hashing")
+def test_the_admins_password_form_is_the_sites(operator):
+    """Django's admin changes passwords with a form of its own: no lock on guessing the
+    current one, and a change with no audit event. It is the site's page instead."""
+    client = signed_in()
+    with Unchanged():
+        for n in range(throttle.LOGIN_ACCOUNT.limit + 1):
+            response = client.post("/admin/password_change/",
+                                   {"old_password": f"guess {n}", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+            assert response.status_code == 302 and response["Location"] == reverse("password-change")
+        response = client.post("/admin/password_change/",
+                               {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    assert response.status_code == 302 and response["Location"] == reverse("password-change")
+    assert User.objects.get(pk=operator.user.pk).check_password(PASSWORD)
+    mark = audit_mark()
+    assert change_password(client).status_code == 302
+    assert actions_since(mark) == ["human.password_changed"]
+
+
+def test_someone_signed_in_who_is_no_operator_finds_no_admin_log_in(alice):
+    client = Client()
+    client.force_login(alice.user)
+    with Unchanged():
+        response = client.get("/admin/login/?next=/admin/")
+    assert response.status_code == 404
 
 
 def test_a_burst_of_simultaneous_guesses_gets_no_more_than_the_limit(monkeypatch):

@@ -145,12 +145,26 @@ def logout_view(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def password_change(request):
-    """Changing the password rotates the session hash: every other session ends, this one stays."""
+    """Changing the password rotates the session hash: every other session ends, this one stays.
+
+    A wrong current password counts against the account as a failed log-in does (and the
+    two add up), so that whoever holds a session cannot guess the password here without
+    limit; the right one is given back."""
     form = PasswordChangeForm(request.user, request.POST or None)
     status, done = 200, False
     if request.method == "POST":
         status = 400
-        if form.is_valid():
+        account = request.user.email
+        guess = bool(request.POST.get("old_password"))
+        # Counted before the password check, as log-in counts its attempts.
+        wait = throttle.take(throttle.LOGIN_ACCOUNT, account) if guess else 0
+        if wait:
+            form.lockout = _too_many(wait)
+            status = 429
+        valid = form.is_valid()
+        if guess and not wait and not form.has_error("old_password"):
+            throttle.give_back(throttle.LOGIN_ACCOUNT, account)
+        if valid:
             try:
                 users.user_set_password(actor=me(request), user=request.user, password=form.cleaned_data["new_password1"])
             except ServiceError as exc:
