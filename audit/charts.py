@@ -149,7 +149,8 @@ def activity_svg(daily, *, title: str = "Events per day by actor kind", descript
     return mark_safe("".join(out))  # every interpolated text above is escaped
 
 
-def principal_activity_chart(public_id: str, *, kind: str, title: str = "", leave_out: tuple[str, ...] = ()) -> Chart:
+def principal_activity_chart(public_id: str, *, kind: str, title: str = "", leave_out: tuple[str, ...] = (),
+                             owner_id: str = "") -> Chart:
     """The chart for a profile: what `principal_filter` reads of the principal."""
-    filters = principal_filter(public_id, kind, leave_out=leave_out)
+    filters = principal_filter(public_id, kind, leave_out=leave_out, owner_id=owner_id)
     return activity_chart(daily_counts(filters, org=None), title=title or "Events per day by actor kind, last 30 days")

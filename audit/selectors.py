@@ -299,14 +299,14 @@ def events_page(filters: EventFilter, *, org: str | None, cursor: str | None = N
     return EventPage(events=rows, next_cursor=next_cursor, cursor=cursor, prev_cursor=prev_cursor, branches=querysets)
 
 
-def principal_filter(public_id: str, kind: str, *, leave_out: tuple[str, ...] = ()) -> EventFilter:
+def principal_filter(public_id: str, kind: str, *, leave_out: tuple[str, ...] = (), owner_id: str = "") -> EventFilter:
     """What a profile shows of a principal, wherever it happened, but for the actions
     `leave_out`: a human's own events and their agents' (owner_id is them: they are
-    accountable for both); an agent's or a service account's own. Its list and its chart
-    read the same filter."""
+    accountable for both); an agent's or a service account's own — with `owner_id`,
+    only those that human is accountable for. Its list and its chart read the same filter."""
     if kind == "human":
         return EventFilter(owner_id=public_id, leave_out=leave_out)
-    return EventFilter(actor_ids=(public_id,), leave_out=leave_out)
+    return EventFilter(actor_ids=(public_id,), owner_id=owner_id, leave_out=leave_out)
 
 
 def activity_for_owner(owner_public_id: str, limit: int = 20, *, leave_out: tuple[str, ...] = ()) -> list:

@@ -82,16 +82,20 @@ def proposal_reject(*, actor, proposal: Proposal) -> Proposal:
 
 
 def proposals_for(actor: Principal, *, pending_only: bool = False):
-    """Proposals the actor made, or may decide."""
+    """Proposals the actor made (a human: their agents made), or may decide. An agent
+    made its own under its present owner only (Proposal.owner): one transferred, or a
+    service account adopted, keeps what it asked for before, where its new owner, who now
+    holds its key, may never have been."""
     qs = Proposal.objects.select_related("workspace", "workspace__org", "proposer", "proposer__owner", "decided_by", "document").defer("document__body")
     if actor.kind == Kind.AGENT:
         visible = access.visible_workspaces(actor)
-        mine_or_decidable = Q(proposer=actor) | (Q(workspace__in=[w.pk for w in visible if w.caps & caps.DELETE]) & ~Q(proposer__owner_id=actor.owner_id))
+        mine = Q(proposer=actor, owner_id=actor.owner_id)
+        mine_or_decidable = mine | (Q(workspace__in=[w.pk for w in visible if w.caps & caps.DELETE]) & ~Q(proposer__owner_id=actor.owner_id))
     elif actor.kind == Kind.HUMAN:
         admin_of = [w.pk for w in access.visible_workspaces(actor) if w.caps & caps.MANAGE]
-        mine_or_decidable = Q(proposer__owner=actor) | Q(workspace__in=admin_of)
+        mine_or_decidable = Q(owner=actor) | Q(workspace__in=admin_of)
     else:
-        mine_or_decidable = Q(proposer=actor)
+        mine_or_decidable = Q(proposer=actor, owner__isnull=True)
     qs = qs.filter(mine_or_decidable)
     if pending_only:
         qs = qs.filter(status=ProposalStatus.PENDING, expires_at__gt=timezone.now())

@@ -174,18 +174,38 @@ def with_actors(events: list[AuditEvent]) -> list[AuditEvent]:
 QUIET_ACTIONS = (audit_events.HUMAN_LOGGED_IN, audit_events.HUMAN_LOGGED_OUT, audit_events.HUMAN_LOGIN_FAILED)
 
 
-def profile_activity_page(principal: Principal, *, after: str | None = None, limit: int = 10):
+def accountable_only(viewer: Principal | None, principal: Principal) -> str:
+    """The public id of the human whose accountability narrows the activity `viewer` is
+    shown of `principal` (may_see_activity), or "" for all of it.
+
+    An agent's owner who is no auditor of its org sees what it did under them. An agent
+    can come with a past: transferred from another owner, or adopted from a service
+    account, it acted where its new owner may never have been (another person's
+    members-only workspace, another org's), and that stays with the auditors and org
+    admins, who read it in the audit log anyway."""
+    if viewer is None or principal.kind != Kind.AGENT or viewer.pk == principal.pk:
+        return ""
+    user = getattr(viewer, "user", None)
+    if user and user.can_audit and viewer.org_id == principal.org_id:
+        return ""
+    return viewer.public_id
+
+
+def profile_activity_page(principal: Principal, *, after: str | None = None, limit: int = 10, viewer: Principal | None = None):
     """A page of a profile's activity, newest first (older than the cursor `after`, from
     the page before), read through the audit app: a human's own events and their agents'
-    (they are accountable for both); an agent's or a service's own. An audit.selectors
-    EventPage; raises its InvalidCursor for a cursor it did not make."""
-    shown = audit_selectors.principal_filter(principal.public_id, principal.kind, leave_out=QUIET_ACTIONS)
+    (they are accountable for both); an agent's or a service's own (for `viewer`: see
+    accountable_only). An audit.selectors EventPage; raises its InvalidCursor for a
+    cursor it did not make."""
+    shown = audit_selectors.principal_filter(principal.public_id, principal.kind, leave_out=QUIET_ACTIONS,
+                                             owner_id=accountable_only(viewer, principal))
     return audit_selectors.events_page(shown, org=None, cursor=after, limit=limit)
 
 
-def profile_activity_chart(principal: Principal):
+def profile_activity_chart(principal: Principal, *, viewer: Principal | None = None):
     """The chart above profile_activity, counting what it lists (no sign-ins)."""
-    return principal_activity_chart(principal.public_id, kind=principal.kind, leave_out=QUIET_ACTIONS)
+    return principal_activity_chart(principal.public_id, kind=principal.kind, leave_out=QUIET_ACTIONS,
+                                    owner_id=accountable_only(viewer, principal))
 
 
 def dashboard_activity(owner: Principal, limit: int = 10) -> list[AuditEvent]:
@@ -206,9 +226,10 @@ def decidable_proposals(viewer: Principal):
 
 
 def agents_proposals(viewer: Principal, limit: int = 50):
-    """Recent proposals made by the viewer's agents, whatever their state."""
+    """Recent proposals made by the viewer's agents, whatever their state: under the
+    viewer (Proposal.owner), not what an agent handed to them asked for before."""
     return list(
-        Proposal.objects.filter(proposer__owner=viewer)
+        Proposal.objects.filter(owner=viewer)
         .select_related("workspace", "workspace__org", "proposer", "proposer__org", "proposer__owner", "decided_by", "decided_by__org", "document")
         .defer("document__body")
         .order_by("-created_at", "-id")[:limit]

@@ -191,6 +191,15 @@ class Proposal(models.Model):
     public_id = models.CharField(max_length=40, unique=True, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="proposals")
     proposer = models.ForeignKey(Principal, on_delete=models.CASCADE, related_name="proposals")
+    # The proposer's owner when it asked (none for a service account): who answered for it
+    # then, as its audit event says. An agent handed to another owner (transferred, or a
+    # service account adopted) keeps what it asked for before, where its new owner may
+    # never have been: those stay with the owner they were asked under.
+    # No constraint in the database (Django still sets it null when that human is
+    # deleted): a constraint's check locks the owner's row (KEY SHARE) whenever an approval
+    # updates the proposal a second time, after the deactivation of that owner has locked
+    # it and waits for the proposer's row, which the approval holds: a deadlock.
+    owner = models.ForeignKey(Principal, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False)
     operation = models.CharField(max_length=32)
     document = models.ForeignKey(Document, null=True, blank=True, on_delete=models.SET_NULL, related_name="proposals")
     target_id = models.CharField(max_length=64)

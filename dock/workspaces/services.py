@@ -562,7 +562,7 @@ def proposal_create(*, actor: Principal, document: Document, reason: str = "") -
         if existing is not None:
             return existing
         proposal = Proposal.objects.create(
-            public_id=new_public_id("prp"), workspace=document.workspace, proposer=actor,
+            public_id=new_public_id("prp"), workspace=document.workspace, proposer=actor, owner_id=actor.owner_id,
             operation="document.delete", document=document, target_id=document.public_id,
             target_name=document.title, reason=(reason or "")[:500],
             expires_at=timezone.now() + timedelta(seconds=settings.DOCK_PROPOSAL_TTL_SECONDS),

@@ -110,6 +110,37 @@ def test_activity_is_shown_to_self_owner_and_auditors_only(team, make):
     assert b"Recent activity" not in bob_view.content
 
 
+@pytest.mark.parametrize("how", ["transferred", "adopted"])
+def test_a_new_owner_sees_what_the_agent_did_under_them_not_before(team, make, how):
+    """An agent handed to Bob (transferred, or a service account adopted as his agent)
+    brings its history along, done where Bob may never have been: a members-only
+    workspace of Alice's, here. Its profile shows Bob what it did under him, as his
+    dashboard does; what it did before stays with the auditors and org admins."""
+    from dock.workspaces.services import document_create
+    from identity.services import agents, service_accounts
+
+    vault = make.workspace(team.org, "vault", name="Vault")
+    if how == "transferred":
+        agent, _ = make.agent(team.alice, "Scout", scope="read,write")
+        make.member(vault, team.alice, "editor")
+        make.document(vault, agent, title="Secret acquisition")
+        agent = agents.agent_transfer(actor=team.admin, agent=agent, new_owner=team.bob)
+    else:
+        agent, _ = make.service(team.org, "Scout")
+        make.member(vault, agent, "editor")
+        make.document(vault, agent, title="Secret acquisition")
+        agent, _ = service_accounts.service_adopt(actor=team.admin, service=agent, owner=team.bob, issue_key=False)
+    document_create(actor=agent, workspace=team.ws, title="Done for Bob")
+    assert logged_in(team.bob).get("/w/vault/").status_code == 404
+    bob = logged_in(team.bob).get(agent.get_absolute_url()).content.decode()
+    assert "Done for Bob" in bob
+    assert "Secret acquisition" not in bob and "Vault" not in bob
+    # The chart above the list counts what the list shows: one document, here.
+    assert re.search(r"\b1 event\b", bob) and not re.search(r"\b[2-9] events\b", bob)
+    admin = logged_in(team.admin).get(agent.get_absolute_url()).content.decode()
+    assert "Secret acquisition" in admin and "Done for Bob" in admin
+
+
 def test_human_profile_lists_their_agents_and_own_profile_has_password_form(team, make):
     make.agent(team.alice, "Scout")
     own = logged_in(team.alice).get(team.alice.get_absolute_url()).content.decode()

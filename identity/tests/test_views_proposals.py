@@ -276,3 +276,42 @@ def test_a_cancelled_proposal_says_why(team, make, proposal):
     row = html[html.index(row_id(proposal)):]
     row = row[:row.index("</li>")]
     assert "Cancelled" in row and "Owner left the workspace" in row
+
+
+@pytest.mark.usefixtures("hermetic_api")
+@pytest.mark.parametrize("how", ["transferred", "adopted"])
+def test_a_new_owner_is_not_shown_what_the_agent_asked_for_where_they_cannot_see(team, make, how):
+    """An agent handed to Bob (transferred, or a service account adopted) keeps the
+    proposals it made before, cancelled by the hand-over, in a members-only workspace
+    Bob cannot open: neither his inbox nor the agent's key (which Bob now issues) may
+    show him what was to be deleted there."""
+    from identity import capabilities
+    from identity.api.testing import ApiClient
+    from identity.services import agents, keys, service_accounts
+
+    vault = make.workspace(team.org, "vault", name="Vault")
+    if how == "transferred":
+        agent, _ = make.agent(team.alice, "Scout", scope="read,write,delete")
+        make.member(vault, team.alice, "editor")
+    else:
+        agent, _ = make.service(team.org, "Scout")
+        make.member(vault, agent, "editor")
+    secret = consent.document_delete_request(actor=agent, document=make.document(vault, team.alice, title="Secret plan"))
+    if how == "transferred":
+        agent = agents.agent_transfer(actor=team.admin, agent=agent, new_owner=team.bob)
+    else:
+        agent, _ = service_accounts.service_adopt(actor=team.admin, service=agent, owner=team.bob,
+                                                  scope=capabilities.parse("read,write,delete"), issue_key=False)
+    assert logged_in(team.bob).get("/w/vault/").status_code == 404
+    html = logged_in(team.bob).get(reverse("proposals")).content.decode()
+    assert "Secret plan" not in html and "Vault" not in html and row_id(secret) not in html
+    assert logged_in(team.bob).post(reverse("proposal-reject", args=[secret.public_id])).status_code == 404
+    _, key = keys.key_issue(actor=team.bob, principal=agent)
+    listed = ApiClient(key).get("/api/v1/proposals")
+    assert listed.status_code == 200 and listed.data["items"] == []
+    # What it asks for under Bob, where he works, is his to see, there and on the API.
+    make.member(vault, team.bob, "editor")
+    asked = consent.document_delete_request(actor=agent, document=make.document(vault, team.bob, title="Bob's plan"))
+    html = logged_in(team.bob).get(reverse("proposals")).content.decode()
+    assert row_id(asked) in html
+    assert [p["id"] for p in ApiClient(key).get("/api/v1/proposals").data["items"]][:1] == [asked.public_id]

@@ -56,8 +56,8 @@ def profile_context(request, viewer: Principal, principal: Principal, *, with_ac
         "access": selectors.access_explainer(viewer, principal),
     }
     if with_activity and selectors.may_see_activity(viewer, principal):
-        context.update(_activity(request, principal))
-        context["chart"] = selectors.profile_activity_chart(principal)
+        context.update(_activity(request, viewer, principal))
+        context["chart"] = selectors.profile_activity_chart(principal, viewer=viewer)
     if principal.kind == Kind.AGENT:
         context.update(agent_card_context(viewer, principal, **card))
     elif principal.kind == Kind.HUMAN:
@@ -69,16 +69,16 @@ def profile_context(request, viewer: Principal, principal: Principal, *, with_ac
     return context
 
 
-def _activity(request, principal: Principal) -> dict:
+def _activity(request, viewer: Principal, principal: Principal) -> dict:
     """A page of the profile's activity (ten events, `?after=` a cursor for older ones),
     and the links that page back through all of it."""
     after = request.GET.get("after") or None
     error = ""
     try:
-        page = selectors.profile_activity_page(principal, after=after)
+        page = selectors.profile_activity_page(principal, after=after, viewer=viewer)
     except InvalidCursor as exc:
         error, after = str(exc), None
-        page = selectors.profile_activity_page(principal)
+        page = selectors.profile_activity_page(principal, viewer=viewer)
     base = principal.get_absolute_url()
     return {
         "events": page.events,
