@@ -150,13 +150,18 @@ def access_explainer(viewer: Principal, principal: Principal, limit: int = 50) -
     return [AccessRow(w, access.explain(principal, w, decisions[w.pk])) for w in workspaces]
 
 
+def _audits(viewer: Principal, principal: Principal) -> bool:
+    """Whether `viewer` is an auditor (or owner or admin) of `principal`'s org."""
+    user = getattr(viewer, "user", None)
+    return bool(user and user.can_audit and viewer.org_id == principal.org_id)
+
+
 def may_see_activity(viewer: Principal, principal: Principal) -> bool:
     if viewer.pk == principal.pk:
         return True
     if principal.kind == Kind.AGENT and may_manage_agent(viewer, principal):
         return True
-    user = getattr(viewer, "user", None)
-    return bool(user and user.can_audit and viewer.org_id == principal.org_id)
+    return _audits(viewer, principal)
 
 
 def with_actors(events: list[AuditEvent]) -> list[AuditEvent]:
@@ -183,10 +188,7 @@ def accountable_only(viewer: Principal | None, principal: Principal) -> str:
     account, it acted where its new owner may never have been (another person's
     members-only workspace, another org's), and that stays with the auditors and org
     admins, who read it in the audit log anyway."""
-    if viewer is None or principal.kind != Kind.AGENT or viewer.pk == principal.pk:
-        return ""
-    user = getattr(viewer, "user", None)
-    if user and user.can_audit and viewer.org_id == principal.org_id:
+    if viewer is None or principal.kind != Kind.AGENT or viewer.pk == principal.pk or _audits(viewer, principal):
         return ""
     return viewer.public_id
 
