@@ -3,7 +3,6 @@ from django.db import connection
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET
 
 
@@ -23,10 +22,9 @@ def admin_login(request, extra_context=None):
     not. It checks no password now; it sends the browser to the site's log-in, which
     returns to the admin page asked for. Someone signed in who is no operator has no
     admin to log in to (404)."""
-    wanted = request.GET.get("next") or ""
-    if not url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        wanted = ""
-    wanted = wanted or reverse("admin:index")
+    from identity.views._common import local_next
+
+    wanted = local_next(request, request.GET.get("next")) or reverse("admin:index")
     if request.user.is_authenticated:
         if request.user.is_active and request.user.is_staff:
             return redirect(wanted)

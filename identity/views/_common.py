@@ -3,6 +3,7 @@ the full page or (for htmx) just its fragment."""
 
 from django.conf import settings
 from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from dock.htmx import vary, wants_fragment
 
@@ -21,6 +22,13 @@ def page(request, template: str, context: dict, *, partial: str | None = None, s
 
 def fragment(request, template: str, context: dict, *, status: int = 200):
     return vary(render(request, template, context, status=status))
+
+
+def local_next(request, target: str | None) -> str:
+    """`target` (a `next` the browser sent) if it leads to a page of this site, else ""."""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return ""
 
 
 def grace_minutes() -> int:

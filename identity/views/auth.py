@@ -16,7 +16,6 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.middleware import client_ip
@@ -26,7 +25,7 @@ from ..errors import Conflict, ServiceError
 from ..forms import LoginForm, PasswordChangeForm, SignupForm, add_service_error, focus_first_error
 from ..services import sessions, users
 from ..services.signup import org_signup
-from ._common import fragment, me
+from ._common import fragment, local_next, me
 
 LOGIN_FAILED = "That email and password do not match an active account."
 
@@ -37,10 +36,7 @@ def _too_many(seconds: int) -> str:
 
 
 def _next_url(request) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return target
-    return reverse("home")
+    return local_next(request, request.POST.get("next") or request.GET.get("next")) or reverse("home")
 
 
 @require_http_methods(["GET", "POST"])
@@ -136,10 +132,7 @@ def logout_view(request):
     messages.info(request, "You are logged out.")
     # Back to a page of this site that asked for it (an invitation sent to someone else's
     # address); anywhere else, the log-in page.
-    target = request.POST.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return redirect(target)
-    return redirect("login")
+    return redirect(local_next(request, request.POST.get("next")) or "login")
 
 
 @login_required
