@@ -260,7 +260,7 @@ def test_on_a_phone_no_line_of_a_byline_starts_with_a_dot(make, live_server, log
                 # A part's dot is centred in the first 1.25rem (20 px) of its box.
                 strip = shot.crop((round(part["x"]) + 6, round(part["y"]), round(part["x"]) + 15,
                                    round(part["y"] + part["height"])))
-                inked = len(set(strip.getdata())) > 1
+                inked = len(set(strip.get_flattened_data())) > 1
                 if round(part["x"]) <= round(box["x"]):  # it starts a line
                     starts += i > 0  # a wrapped one
                     assert not inked, f"{path}: part {i} starts a line with a dot"
