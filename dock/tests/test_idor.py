@@ -153,6 +153,9 @@ TABLE: dict[str, list[Case]] = {
                          c("POST", lambda w: f"/w/{w.hq.slug}/d/{w.doc.public_id}/comments/", {"body": "Injected"},
                            mixed=True, insider="none")],
     "workspace-members": [c("GET", lambda w: f"/w/{W}/members/", outsiders="members")],
+    "workspace-settings": [c("GET", lambda w: f"/w/{W}/settings/", outsiders="members"),
+                           c("POST", lambda w: f"/w/{W}/settings/", {"name": "Defaced", "visibility": "org"},
+                             outsiders="members")],
     "workspace-member": [c("GET", lambda w: f"/w/{W}/members/{w.bob.handle}/", outsiders="members"),
                          c("GET", lambda w: f"/w/{w.hq.slug}/members/{w.bob.handle}/", mixed=True, insider="none")],
     "workspace-member-role": [

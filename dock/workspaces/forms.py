@@ -10,7 +10,7 @@ from identity.errors import ServiceError
 from identity.forms import PASSWORD_RULES
 
 from .models import Role, Visibility
-from .services import BODY_MAX, COMMENT_MAX, RESERVED_SLUGS, TITLE_MAX, shows_text
+from .services import BODY_MAX, COMMENT_MAX, DESCRIPTION_MAX, RESERVED_SLUGS, TITLE_MAX, shows_text
 
 
 def add_service_error(form: forms.Form, exc: ServiceError) -> None:
@@ -32,12 +32,10 @@ class Form(forms.Form):
         super().__init__(*args, **kwargs)
 
 
-class WorkspaceForm(Form):
+class WorkspaceSettingsForm(Form):
+    """What a workspace admin can change later: everything but the slug (the address)."""
+
     name = forms.CharField(max_length=TITLE_MAX)
-    slug = forms.SlugField(
-        max_length=64, required=False,
-        help_text="The workspace's address: /w/your-slug/. Lowercase letters, digits and hyphens; leave it blank to derive one from the name.",
-    )
     visibility = forms.ChoiceField(
         choices=Visibility.choices, initial=Visibility.MEMBERS, widget=forms.RadioSelect,
         help_text="Org visibility lets everyone in your org read (and their agents, if their scope allows).",
@@ -46,7 +44,18 @@ class WorkspaceForm(Form):
         required=False, label="Restricted",
         help_text="Members' agents get no access here until a workspace admin elevates each one (with org visibility, the org's agents can still read).",
     )
-    description = forms.CharField(max_length=500, required=False, help_text="Optional: one line on what this workspace is for.", widget=forms.Textarea(attrs={"rows": 3}))
+    description = forms.CharField(
+        max_length=DESCRIPTION_MAX, required=False, help_text="Optional: one line on what this workspace is for.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class WorkspaceForm(WorkspaceSettingsForm):
+    slug = forms.SlugField(
+        max_length=64, required=False,
+        help_text="The workspace's address: /w/your-slug/. Lowercase letters, digits and hyphens; leave it blank to derive one from the name.",
+    )
+    field_order = ["name", "slug", "visibility", "restricted", "description"]
 
     def clean_slug(self):
         slug = (self.cleaned_data.get("slug") or "").strip().lower()

@@ -6,6 +6,7 @@ on the workspace object; every other selector re-checks it is for the same princ
 and asks the database again when it is not.
 """
 
+from copy import copy
 from dataclasses import dataclass, field
 
 from django.core.paginator import Paginator
@@ -277,21 +278,58 @@ def operator_removal_impact(*, workspace: Workspace, membership: Membership) -> 
 
 
 def _impact(workspace: Workspace, row: MemberRow) -> list[Impact]:
-    owner = row.principal
+    # Leaving also drops the agent's elevations here, so `elevated` goes too.
+    return _losses(workspace, [row], role=None, elevated=False)
+
+
+def _losses(workspace: Workspace, rows: list[MemberRow], /, **changed) -> list[Impact]:
+    """The agents in `rows` whose access shrinks when the facts named in `changed` change
+    so. A paused or suspended agent is judged as if active: it is listed for what it would
+    no longer get back on resuming."""
     impact = []
-    for here in row.agents:
-        agent = here.agent
-        dormant = agent.status in (Status.PAUSED, Status.SUSPENDED)
-        if dormant:
-            # The same facts with the agent active: what it would get back on resuming.
-            agent = Principal(kind=agent.kind, status=Status.ACTIVE, scope=agent.scope, org_id=agent.org_id)
-        before = agent_decision(agent=agent, owner_status=owner.status, role=row.membership.role,
-                                workspace=workspace, elevated=here.elevated)
-        # Leaving also drops the agent's elevations here, so `elevated` goes too.
-        after = agent_decision(agent=agent, owner_status=owner.status, role=None, workspace=workspace, elevated=False)
-        if before.caps & ~after.caps:
-            impact.append(Impact(here.agent, before.names, after.names, dormant))
+    for row in rows:
+        for here in row.agents:
+            agent = here.agent
+            dormant = agent.status in (Status.PAUSED, Status.SUSPENDED)
+            if dormant:
+                agent = Principal(kind=agent.kind, status=Status.ACTIVE, scope=agent.scope, org_id=agent.org_id)
+            facts = {"agent": agent, "owner_status": row.principal.status, "role": row.membership.role,
+                     "workspace": workspace, "elevated": here.elevated}
+            before = agent_decision(**facts)
+            after = agent_decision(**(facts | changed))
+            if before.caps & ~after.caps:
+                impact.append(Impact(here.agent, before.names, after.names, dormant))
     return impact
+
+
+def restriction_impact(*, principal: Principal, workspace: Workspace) -> list[Impact]:
+    """The members' agents that would lose access if `workspace` were restricted now: those
+    not elevated keep at most what org visibility gives them. Computed as removal_impact
+    is, by the same rules with the one fact changed."""
+    _require(principal, workspace, caps.MANAGE)
+    if workspace.restricted:
+        return []
+    restricted = copy(workspace)
+    restricted.restricted = True
+    rows = _rows(workspace, list(_human_memberships(workspace).order_by("principal__display_name", "principal_id")))
+    return _losses(workspace, rows, workspace=restricted)
+
+
+def elevation_count(*, principal: Principal, workspace: Workspace) -> int:
+    """How many agents are elevated here: the elevations lifting the restriction removes."""
+    _require(principal, workspace, caps.MANAGE)
+    return Elevation.objects.filter(workspace=workspace).count()
+
+
+def org_readers(*, principal: Principal, workspace: Workspace) -> int:
+    """How many active people of the workspace's org read it only through org visibility
+    (they are not members): who loses it, with their agents, if it becomes members only."""
+    _require(principal, workspace, caps.MANAGE)
+    members = Membership.objects.filter(workspace=workspace).values("principal_id")
+    return (
+        Principal.objects.filter(org_id=workspace.org_id, kind=Kind.HUMAN, status=Status.ACTIVE)
+        .exclude(pk__in=members).count()
+    )
 
 
 def is_last_admin(*, principal: Principal, workspace: Workspace, membership: Membership) -> bool:

@@ -5,6 +5,7 @@ import hashlib
 import secrets
 import unicodedata
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -43,6 +44,7 @@ RESERVED_SLUGS = frozenset({"new"})
 TITLE_MAX = 200
 BODY_MAX = 100_000
 COMMENT_MAX = 10_000
+DESCRIPTION_MAX = 500
 
 
 def _clean_title(title, *, field: str = "title") -> str:
@@ -74,6 +76,17 @@ def _clean_body(body, *, limit=BODY_MAX, required=False, field="body") -> str:
     return body
 
 
+def _clean_description(text) -> str:
+    """One line (the workspace's header shows it after its name), of at most DESCRIPTION_MAX."""
+    description = " ".join(str(text).split())
+    if len(description) > DESCRIPTION_MAX:
+        raise InvalidInput(
+            f"The description is {len(description)} characters; at most {DESCRIPTION_MAX}.",
+            fields={"description": f"At most {DESCRIPTION_MAX} characters."},
+        )
+    return description
+
+
 def _check_role(role: str) -> str:
     if role not in Role.values:
         raise InvalidInput(f"Unknown workspace role {role!r} (choose from {', '.join(Role.values)}).", fields={"role": "Unknown role."})
@@ -100,13 +113,14 @@ def workspace_create(
     if visibility not in Visibility.values:
         raise InvalidInput(f"Unknown visibility {visibility!r} (choose from {', '.join(Visibility.values)}).", fields={"visibility": "Unknown visibility."})
     name = _clean_title(name, field="name")
+    description = _clean_description(description)
     with transaction.atomic(), batch():
         if Workspace.objects.filter(slug=slug).exists():
             raise Conflict(f"A workspace with the slug {slug!r} already exists.", fields={"slug": "That slug is taken."})
         creator = actor if isinstance(actor, Principal) and actor.kind == Kind.HUMAN else None
         workspace = Workspace.objects.create(
             org=org, slug=slug, name=name, visibility=visibility, restricted=restricted,
-            description=description[:500], created_by=creator,
+            description=description, created_by=creator,
         )
         record(
             events.WORKSPACE_CREATED, actor=actor, target=workspace, workspace=workspace,
@@ -117,26 +131,72 @@ def workspace_create(
     return workspace
 
 
-def workspace_update(*, actor, workspace: Workspace, **changes) -> Workspace:
+@dataclass(frozen=True)
+class Updated:
+    """What workspace_update changed ({field: {"from", "to"}}) and what went with it."""
+
+    workspace: Workspace
+    changed: dict
+    elevations_removed: int = 0
+    proposals_cancelled: int = 0
+
+
+
+def workspace_update(*, actor, workspace: Workspace, **changes) -> Updated:
+    """Change a workspace's name, description, visibility or restriction; who may is the
+    caller's to decide (a face changes it inside `managing`). Access is computed from
+    these settings, so what a change takes away is gone at commit, and what rested on the
+    old setting goes in this same transaction:
+
+    - Restricting: members' agents keep working here only if elevated. Whatever the others
+      asked for and can no longer do is cancelled, as when an elevation is removed.
+    - Lifting the restriction: members' agents work by their owner's role again, and the
+      elevations have nothing left to lift. They are removed: kept, they would wait unseen
+      and let their agents back in past whoever restricts the workspace next (which is why
+      elevation_grant refuses an unrestricted workspace)."""
     allowed = {"name", "visibility", "restricted", "description"}
     unknown = set(changes) - allowed
     if unknown:
         raise InvalidInput(f"Unknown field(s): {', '.join(sorted(unknown))}.")
-    with transaction.atomic():
-        workspace = Workspace.objects.select_for_update(of=("self",)).select_related("org").get(pk=workspace.pk)
+    if "name" in changes:
+        changes["name"] = _clean_title(changes["name"], field="name")
+    if "description" in changes:
+        changes["description"] = _clean_description(changes["description"])
+    if "visibility" in changes and changes["visibility"] not in Visibility.values:
+        raise InvalidInput(
+            f"Unknown visibility {changes['visibility']!r} (choose from {', '.join(Visibility.values)}).",
+            fields={"visibility": "Unknown visibility."},
+        )
+    if "restricted" in changes and not isinstance(changes["restricted"], bool):
+        raise InvalidInput("restricted is true or false.", fields={"restricted": "Yes or no."})
+    with transaction.atomic(), batch():
+        workspace_lock(workspace.pk)
+        workspace = Workspace.objects.select_related("org").get(pk=workspace.pk)
         diff = {}
         for field, value in changes.items():
-            if field == "name":
-                value = _clean_title(value, field="name")
-            if field == "visibility" and value not in Visibility.values:
-                raise InvalidInput(f"Unknown visibility {value!r}.", fields={"visibility": "Unknown visibility."})
             if getattr(workspace, field) != value:
                 diff[field] = {"from": getattr(workspace, field), "to": value}
                 setattr(workspace, field, value)
-        if diff:
-            workspace.save(update_fields=list(diff))
-            record(events.WORKSPACE_UPDATED, actor=actor, target=workspace, workspace=workspace, details=diff)
-    return workspace
+        if not diff:
+            return Updated(workspace, {})
+        workspace.save(update_fields=list(diff))
+        record(events.WORKSPACE_UPDATED, actor=actor, target=workspace, workspace=workspace, details=diff)
+        elevations, proposals = 0, 0
+        if "restricted" in diff and not workspace.restricted:
+            agents = Elevation.objects.filter(workspace=workspace).values("agent_id")
+            elevations = elevations_remove(actor=actor, workspace=workspace, agents=agents, reason="workspace no longer restricted")
+        if "restricted" in diff and workspace.restricted:
+            proposers = (
+                Proposal.objects.filter(workspace=workspace, status=ProposalStatus.PENDING)
+                .values_list("proposer_id", flat=True).distinct()
+            )
+            lost = [pk for pk in set(proposers) if not access.check(pk, workspace.pk).allows(capabilities.DELETE)]
+            if lost:
+                proposals = proposals_cancel(
+                    actor=actor, proposals=Proposal.objects.filter(workspace=workspace, proposer_id__in=lost),
+                    reason="workspace restricted",
+                )
+    return Updated(workspace, diff, elevations, proposals)
 
 
 # Memberships --------------------------------------------------------------------------

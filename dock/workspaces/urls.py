@@ -10,6 +10,7 @@ urlpatterns = [
     path("w/<slug:slug>/d/<seg:doc_id>/edit/", views.document_edit, name="document-edit"),
     path("w/<slug:slug>/d/<seg:doc_id>/delete/", views.document_delete, name="document-delete"),
     path("w/<slug:slug>/d/<seg:doc_id>/comments/", views.document_comment, name="document-comment"),
+    path("w/<slug:slug>/settings/", views.workspace_settings, name="workspace-settings"),
     path("w/<slug:slug>/members/", views.members, name="workspace-members"),
     path("w/<slug:slug>/members/<seg:handle>/", views.member, name="workspace-member"),
     path("w/<slug:slug>/members/<seg:handle>/role/", views.member_role, name="workspace-member-role"),

@@ -12,10 +12,10 @@ from .members import (
     member_role,
     members,
 )
-from .workspaces import workspace, workspace_new
+from .workspaces import workspace, workspace_new, workspace_settings
 
 __all__ = [
     "document", "document_comment", "document_delete", "document_edit", "elevation_grant", "elevation_remove",
     "invitation_create", "invitation_revoke", "invite_accept", "member", "member_remove", "member_role", "members",
-    "workspace", "workspace_new",
+    "workspace", "workspace_new", "workspace_settings",
 ]

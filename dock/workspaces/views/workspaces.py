@@ -9,8 +9,8 @@ from identity import capabilities as caps
 from identity.errors import Conflict, ServiceError
 
 from .. import selectors, services
-from ..forms import NewDocumentForm, WorkspaceForm, add_service_error
-from .common import acting, invalid_status, page, with_profile_links, workspace_view
+from ..forms import NewDocumentForm, WorkspaceForm, WorkspaceSettingsForm, add_service_error
+from .common import acting, invalid_status, need, page, with_profile_links, workspace_view
 
 
 def _show_derived_slug(form, slug: str) -> None:
@@ -77,3 +77,53 @@ def workspace(request, workspace):
         {"workspace": workspace, "decision": decision, "documents": documents, "form": form, "tab": "documents"},
         fragment="documents" if request.method == "GET" else None, status=status,
     )
+
+
+def _settings_notice(result: services.Updated) -> str:
+    """What a saved change did, in a sentence or two."""
+    if not result.changed:
+        return "Nothing changed."
+    parts = [f"Saved {result.workspace.name}'s settings."]
+    if result.elevations_removed:
+        n = result.elevations_removed
+        parts.append(f"{n} elevation{'s' if n != 1 else ''} removed: members' agents work here by their owner's role again.")
+    if result.proposals_cancelled:
+        n = result.proposals_cancelled
+        asked = "the agent that asked" if n == 1 else "the agents that asked"
+        parts.append(f"{n} pending proposal{'s' if n != 1 else ''} cancelled: {asked} can no longer delete here.")
+    return " ".join(parts)
+
+
+@workspace_view
+@require_http_methods(["GET", "POST"])
+def workspace_settings(request, workspace):
+    """Name, description, visibility and restriction, for those who manage the workspace.
+    The page says beforehand who would lose access; saving takes it at once (the service
+    removes or cancels what rested on the old setting, in the same transaction)."""
+    me = acting(request)
+    need(workspace, caps.MANAGE)
+    initial = {name: getattr(workspace, name) for name in ("name", "visibility", "restricted", "description")}
+    form = WorkspaceSettingsForm(request.POST or None, initial=initial)
+    # The checkbox is read out with what ticking or clearing it would take away.
+    form.fields["restricted"].widget.attrs["aria-describedby"] = "id_restricted_helptext restriction-impact"
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                with services.managing(actor=me, workspace=workspace):
+                    result = services.workspace_update(actor=me, workspace=workspace, **form.cleaned_data)
+            except ServiceError as exc:
+                if not exc.fields:
+                    raise
+                add_service_error(form, exc)
+            else:
+                messages.success(request, _settings_notice(result))
+                return redirect("workspace-settings", slug=workspace.slug)
+        status = invalid_status(request)
+    context = {
+        "workspace": workspace, "decision": workspace.decision, "form": form, "tab": "settings",
+        "restriction_impact": selectors.restriction_impact(principal=me, workspace=workspace),
+        "elevations": selectors.elevation_count(principal=me, workspace=workspace),
+        "org_readers": selectors.org_readers(principal=me, workspace=workspace),
+    }
+    return page(request, "workspaces/settings.html", context, status=status)

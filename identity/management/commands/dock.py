@@ -90,6 +90,14 @@ class Command(BaseCommand):
         p.add_argument("--name", required=True)
         p.add_argument("--visibility", default="members", choices=Visibility.values)
         p.add_argument("--restricted", action="store_true")
+        p = workspace.add_parser("update", help="change name, description, visibility or restriction")
+        p.add_argument("slug")
+        p.add_argument("--name")
+        p.add_argument("--description")
+        p.add_argument("--visibility", choices=Visibility.values)
+        restriction = p.add_mutually_exclusive_group()
+        restriction.add_argument("--restricted", dest="restricted", action="store_const", const=True)
+        restriction.add_argument("--unrestricted", dest="restricted", action="store_const", const=False)
 
         member = groups.add_parser("member").add_subparsers(dest="action", required=True, parser_class=_Parser)
         p = member.add_parser("add")
@@ -244,6 +252,21 @@ class Command(BaseCommand):
             actor=SYSTEM, org=typed.org(org), slug=slug, name=name, visibility=visibility, restricted=restricted
         )
         return _workspace_json(workspace)
+
+    def do_workspace_update(self, *, slug, name, description, visibility, restricted, **_):
+        """What lifting the restriction or restricting took with it is counted, as the page
+        says it: elevations removed, proposals cancelled."""
+        given = {"name": name, "description": description, "visibility": visibility, "restricted": restricted}
+        changes = {field: value for field, value in given.items() if value is not None}
+        if not changes:
+            raise Refusal("nothing to change: give --name, --description, --visibility, --restricted or --unrestricted")
+        result = ws.workspace_update(actor=SYSTEM, workspace=typed.workspace(slug), **changes)
+        return {
+            "workspace": _workspace_json(result.workspace),
+            "changed": result.changed,
+            "elevations_removed": result.elevations_removed,
+            "proposals_cancelled": result.proposals_cancelled,
+        }
 
     def do_member_add(self, *, workspace, email, role, **_):
         w, user = typed.workspace(workspace), typed.user(email)
