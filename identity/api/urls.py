@@ -26,8 +26,24 @@ from .views import api
 MAX_BODY_BYTES = 12 * (TITLE_MAX + BODY_MAX) + 4096
 
 
+def _private(view):
+    """What an agent reads with its key is never kept by a cache (a browser's, a proxy's,
+    an HTTP library's) to be handed on, or replayed after the key is revoked. Errors too:
+    they say what exists and what the key may do."""
+
+    @wraps(view)
+    def private(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if "Cache-Control" not in response:
+            response["Cache-Control"] = "no-store"
+        return response
+
+    return private
+
+
 def _guarded(view):
     @csrf_exempt
+    @_private
     @wraps(view)
     def guarded(request, *args, **kwargs):
         try:
@@ -56,8 +72,20 @@ def _guarded(view):
 
 
 @csrf_exempt
+@_private
 def no_such_endpoint(request, rest=""):
     return error_response(404, NOT_FOUND, "No such endpoint; see /api/v1/openapi.json.")
+
+
+def _public(view):
+    @wraps(view)
+    def public(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if response.status_code == 200:
+            response["Cache-Control"] = "public, max-age=300"
+        return response
+
+    return public
 
 
 _patterns, _app_name, _namespace = api.urls
@@ -66,7 +94,9 @@ for _pattern in _patterns:
     if str(_pattern.pattern) == "workspaces/<slug>/documents":
         view = hot.route(view)
     elif _pattern.name == "openapi-json":
-        view = require_safe(view)  # ninja serves the schema to any method
+        # ninja serves the schema to any method. Public and the same for everyone: it may be cached.
+        view = require_safe(view)
+        view = _public(view)
     _pattern.callback = _guarded(view)
 
 urlpatterns = [

@@ -356,3 +356,31 @@ def test_writes_to_the_api_answer_json_with_csrf_checks_on(db, method, path, sta
     response = Client(enforce_csrf_checks=True).generic(method, path, "{}", content_type="application/json")
     assert response.status_code == status, response.content[:200]
     assert response["Content-Type"] == "application/json" and response.json()["error"] == error
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "key", "status"),
+    [
+        ("GET", "/api/v1/me", True, 200),
+        ("GET", CREATE, True, 200),  # the hot read
+        ("GET", "/api/v1/documents/DOC", True, 200),
+        ("POST", CREATE, True, 201),
+        ("GET", CREATE, False, 401),
+        ("GET", "/api/v1/documents/doc_nowhere", True, 404),
+        ("GET", "/api/v1/nowhere", True, 404),
+        ("PUT", "/api/v1/me", True, 405),
+    ],
+)
+def test_answers_are_never_stored_by_a_cache(setup, method, path, key, status):
+    """What an agent reads with its key stays with it: no browser, proxy or HTTP library
+    cache keeps a copy to hand on, or to replay after the key is revoked."""
+    client, ws, doc = setup
+    body = {"title": "New", "body": ""} if method == "POST" else None
+    r = client.request(method, path.replace("DOC", doc.public_id), body, **({} if key else {"key": None}))
+    assert r.status_code == status
+    assert r["Cache-Control"] == "no-store"
+
+
+def test_the_openapi_document_may_be_cached(setup):
+    client, ws, doc = setup
+    assert "no-store" not in client.get("/api/v1/openapi.json", key=None).get("Cache-Control", "")
