@@ -7,7 +7,7 @@ change (and its audit events) rolls back.
 from audit import events
 from audit.services import record
 from dock.workspaces import services as workspace_services
-from dock.workspaces.models import ROLE_CAPS, Elevation, Membership, Proposal
+from dock.workspaces.models import ROLE_CAPS, Elevation, Invitation, Membership, Proposal
 from dock.workspaces.signals import membership_removed, membership_role_changed
 
 from .models import Kind, Principal
@@ -28,9 +28,10 @@ def _agents_of(owner_id: int):
 
 
 def owner_left_workspace(sender, *, membership: Membership, actor, **kwargs):
-    """The owner is leaving: their agents' elevations there go, their proposals there are
-    cancelled. Their access needs no cleanup: it is computed from the membership. A
-    service account's grant is its own access: what it asked for there is cancelled."""
+    """The owner is leaving: the invitations they sent there are withdrawn, their agents'
+    elevations there go, their proposals there are cancelled. Their access needs no
+    cleanup: it is computed from the membership. A service account's grant is its own
+    access: what it asked for there is cancelled."""
     if membership.principal.kind == Kind.SERVICE:
         workspace_services.proposals_cancel(
             actor=actor,
@@ -40,6 +41,10 @@ def owner_left_workspace(sender, *, membership: Membership, actor, **kwargs):
         return
     if membership.principal.kind != Kind.HUMAN:
         return
+    workspace_services.invitations_withdraw(
+        actor=actor, invitations=Invitation.objects.filter(workspace=membership.workspace, invited_by=membership.principal),
+        reason="sender left the workspace",
+    )
     agents = _agents_of(membership.principal_id)
     workspace_services.elevations_remove(actor=actor, workspace=membership.workspace, agents=agents, reason="owner left the workspace")
     workspace_services.proposals_cancel(
@@ -59,6 +64,12 @@ def owner_role_changed(sender, *, membership: Membership, old_role: str, actor, 
         return
     from . import capabilities
 
+    if lost & capabilities.MANAGE:
+        workspace_services.invitations_withdraw(
+            actor=actor,
+            invitations=Invitation.objects.filter(workspace=membership.workspace, invited_by=membership.principal),
+            reason="sender is no longer an admin here",
+        )
     if lost & capabilities.DELETE:
         if membership.principal.kind == Kind.SERVICE:
             proposers, reason = [membership.principal], "grant no longer allows it"
@@ -72,7 +83,8 @@ def owner_role_changed(sender, *, membership: Membership, old_role: str, actor, 
 
 
 def owner_deactivated(sender, *, principal: Principal, actor, **kwargs):
-    """Every agent of a deactivated human is suspended and every key of theirs revoked."""
+    """Every agent of a deactivated human is suspended and every key of theirs revoked;
+    the invitations they sent are withdrawn."""
     for agent in _agents_of(principal.pk).select_related("org", "owner").order_by("id"):
         agent = agent_suspend(actor=actor, agent=agent, reason="owner deactivated", owner=principal)
         if agent.owner_id != principal.pk:
@@ -81,12 +93,19 @@ def owner_deactivated(sender, *, principal: Principal, actor, **kwargs):
     workspace_services.proposals_cancel(
         actor=actor, proposals=Proposal.objects.filter(proposer__owner=principal), reason="owner deactivated"
     )
+    workspace_services.invitations_withdraw(
+        actor=actor, invitations=Invitation.objects.filter(invited_by=principal), reason="sender deactivated"
+    )
 
 
 def owner_deleting(sender, *, principal: Principal, actor, **kwargs):
-    """The database cascade deletes the agents; the audit log keeps their story."""
+    """The database cascade deletes the agents; the audit log keeps their story. The
+    invitations they sent are withdrawn."""
     for agent in _agents_of(principal.pk).select_related("org", "owner"):
         record(events.AGENT_DELETED, actor=actor, target=agent, details={"owner": principal.public_id})
+    workspace_services.invitations_withdraw(
+        actor=actor, invitations=Invitation.objects.filter(invited_by=principal), reason="sender deleted"
+    )
 
 
 def agent_changed_owner(sender, *, agent: Principal, previous_owner: Principal, actor, **kwargs):

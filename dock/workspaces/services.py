@@ -391,8 +391,10 @@ def invitation_accept(*, actor: Principal, token: str) -> Membership:
         # the workspace locked, then waits for this one's row.
         workspace_lock(found.workspace_id)
         invitation = Invitation.objects.select_for_update(of=("self",)).select_related("workspace", "workspace__org").get(pk=found.pk)
-        if invitation.accepted_at is not None or invitation.revoked_at is not None:
+        if invitation.accepted_at is not None:
             raise InvalidTransition("This invitation has already been used.")
+        if invitation.revoked_at is not None:
+            raise InvalidTransition("This invitation was withdrawn: ask for a new one.")
         if invitation.expires_at <= timezone.now():
             raise InvalidTransition("This invitation has expired: ask for a new one.")
         if invitation.invited_by_id is None:  # its sender was deleted: nobody stands behind it
@@ -429,6 +431,29 @@ def invitation_revoke(*, actor, invitation: Invitation) -> Invitation:
         invitation.save(update_fields=["revoked_at"])
         record(events.INVITATION_REVOKED, actor=actor, target=invitation, workspace=invitation.workspace)
     return invitation
+
+
+def invitations_withdraw(*, actor, invitations, reason: str) -> int:
+    """Withdraw those of `invitations` still open, recording each; returns how many.
+
+    For when their sender loses the right to invite (removed, lowered, deactivated,
+    deleted): an invitation stands on that right, and checked only on acceptance it came
+    back to life if the sender got the right back, a link sent long before by someone an
+    admin had since let go. Locked in id order, after whatever the caller locked; an
+    acceptance committing meanwhile keeps its invitation, which is then no longer open."""
+    with transaction.atomic():
+        open_ones = list(
+            invitations.filter(accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())
+            .select_for_update(of=("self",))
+            .select_related("workspace", "workspace__org")
+            .order_by("pk")
+        )
+        if open_ones:
+            Invitation.objects.filter(pk__in=[i.pk for i in open_ones]).update(revoked_at=timezone.now())
+            for invitation in open_ones:
+                record(events.INVITATION_REVOKED, actor=actor, target=invitation, workspace=invitation.workspace,
+                       details={"reason": reason})
+    return len(open_ones)
 
 
 # Elevations ---------------------------------------------------------------------------

@@ -101,12 +101,16 @@ def test_an_invitation_outlives_no_longer_its_senders_right_to_invite(invite, cl
     _, token = services.invitation_create(actor=bruno, workspace=invite["workspace"], email="sock@acme.test", role="admin")
     _, token_for_erin = services.invitation_create(actor=bruno, workspace=invite["workspace"], email="erin@acme.test")
     erin = make.human(invite["acme"], "Erin Eck", email="erin@acme.test")
+    before = audit_mark()
     if change == "removed":
         services.membership_remove(actor=invite["alice"], membership=membership)
     elif change == "lowered":
         services.membership_set_role(actor=invite["alice"], membership=membership, role="editor")
     else:
         user_deactivate(actor=invite["alice"], user=bruno.user)
+    # Both links are withdrawn with the change, and recorded so.
+    assert actions_since(before).count("workspace.invitation.revoked") == 2
+    assert not Invitation.objects.filter(invited_by=bruno, revoked_at__isnull=True).exists()
     mark = audit_mark()
     url = reverse("invite-accept", args=[token])
     page = client.get(url)
@@ -118,6 +122,43 @@ def test_an_invitation_outlives_no_longer_its_senders_right_to_invite(invite, cl
         services.invitation_accept(actor=erin, token=token_for_erin)
     assert not Membership.objects.filter(principal=erin).exists()
     assert actions_since(mark) == []
+
+
+@pytest.mark.parametrize("change", ["removed", "lowered", "deactivated"])
+def test_an_invitation_stays_withdrawn_when_its_sender_gets_the_right_back(invite, client, make, change):
+    """Bruno lost the right to invite, then got it back (added again, made admin again,
+    reactivated): the link he sent before does not come back to life with it."""
+    from identity.services.users import user_deactivate, user_reactivate
+
+    bruno = make.human(invite["acme"], "Bruno Silva", email="bruno@acme.test")
+    membership = make.member(invite["workspace"], bruno, "admin")
+    _, token = services.invitation_create(actor=bruno, workspace=invite["workspace"], email="sock@acme.test", role="admin")
+    if change == "removed":
+        services.membership_remove(actor=invite["alice"], membership=membership)
+        make.member(invite["workspace"], bruno, "admin")
+    elif change == "lowered":
+        services.membership_set_role(actor=invite["alice"], membership=membership, role="editor")
+        services.membership_set_role(actor=invite["alice"], membership=membership, role="admin")
+    else:
+        user_deactivate(actor=invite["alice"], user=bruno.user)
+        user_reactivate(actor=invite["alice"], user=bruno.user)
+    assert services.invitation_sender_may_invite(Invitation.objects.get(invited_by=bruno))
+    url = reverse("invite-accept", args=[token])
+    page = client.get(url)
+    assert page.status_code == 410 and "This invitation was withdrawn" in page.content.decode()
+    assert _signup(client, url).status_code == 410
+    assert not User.objects.filter(email="sock@acme.test").exists()
+
+
+def test_a_sender_lowered_in_one_workspace_keeps_their_invitations_elsewhere(invite, make):
+    bruno = make.human(invite["acme"], "Bruno Silva", email="bruno@acme.test")
+    membership = make.member(invite["workspace"], bruno, "admin")
+    other = make.workspace(invite["acme"], "ops", name="Ops")
+    make.member(other, bruno, "admin")
+    services.invitation_create(actor=bruno, workspace=invite["workspace"], email="sock@acme.test")
+    kept, _ = services.invitation_create(actor=bruno, workspace=other, email="sock@acme.test")
+    services.membership_set_role(actor=invite["alice"], membership=membership, role="viewer")
+    assert list(Invitation.objects.filter(revoked_at__isnull=True)) == [kept]
 
 
 @pytest.mark.parametrize("data, field", [

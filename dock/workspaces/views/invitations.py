@@ -35,17 +35,19 @@ def _problem(request, invitation) -> tuple[str, int] | None:
     """Why this invitation cannot be used, or None."""
     if invitation is None:
         return "This invitation link is not valid. Check that you copied all of it, or ask for a new invitation.", 404
-    if invitation.revoked_at is not None:
-        return "This invitation was withdrawn. Ask for a new one if you still need access.", 410
     if invitation.accepted_at is not None:
         return "This invitation has already been used. If it was you, open the workspace from your dashboard.", 410
     if invitation.expires_at <= timezone.now():
         return "This invitation has expired. Ask the person who invited you for a new one.", 410
+    # Before "withdrawn": a sender's losing the right to invite withdraws their invitations
+    # (identity.receivers), and that is the reason to give.
     if invitation.invited_by_id is None:
         return INVITER_GONE, 410
     if not services.invitation_sender_may_invite(invitation):
         return (f"{invitation.invited_by.display_name} can no longer invite people to {invitation.workspace.name}. "
                 "Ask someone in the workspace for a new invitation."), 410
+    if invitation.revoked_at is not None:
+        return "This invitation was withdrawn. Ask for a new one if you still need access.", 410
     return None
 
 
