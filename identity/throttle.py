@@ -1,5 +1,5 @@
-"""Counting failed attempts in the cache: login per account and per client address,
-sign-up per client address.
+"""Counting attempts in the cache: failed logins per account and per client address,
+sign-ups per client address, invitations per sender and per sender and address.
 
 Fixed windows: the first attempt opens a window of `window` seconds; once `limit`
 attempts are counted in it, the bucket is closed until the window ends. An attempt is
@@ -37,6 +37,10 @@ class Bucket:
 LOGIN_ACCOUNT = Bucket("login-account", getattr(settings, "DOCK_LOGIN_ACCOUNT_LIMIT", 5), 15 * 60)
 LOGIN_ADDRESS = Bucket("login-address", getattr(settings, "DOCK_LOGIN_ADDRESS_LIMIT", 30), 15 * 60)
 SIGNUP_ADDRESS = Bucket("signup-address", getattr(settings, "DOCK_SIGNUP_ADDRESS_LIMIT", 10), 60 * 60)
+# Each invitation sends an email: a workspace admin's account (or a stolen session) is not
+# to become a way to flood inboxes, nor one inbox.
+INVITE_SENDER = Bucket("invite-sender", getattr(settings, "DOCK_INVITE_SENDER_LIMIT", 50), 60 * 60)
+INVITE_ADDRESS = Bucket("invite-address", getattr(settings, "DOCK_INVITE_ADDRESS_LIMIT", 5), 60 * 60)
 
 
 def _now() -> float:

@@ -492,3 +492,32 @@ def test_withdrawing_an_invitation_accepted_meanwhile_says_so_in_place(team, mak
     # Said where the button was, not kept for whatever page comes next.
     later = client.get(_members_url())
     assert [str(m) for m in later.context["messages"]] == []
+
+
+def test_invitations_are_throttled_per_sender_and_per_address(team, login, htmx, monkeypatch, private_cache):
+    """Each invitation sends an email: one admin cannot flood inboxes, nor one inbox."""
+    from identity import throttle
+
+    monkeypatch.setattr(throttle, "INVITE_SENDER", throttle.Bucket("invite-sender", 4, 3600))
+    monkeypatch.setattr(throttle, "INVITE_ADDRESS", throttle.Bucket("invite-address", 2, 3600))
+    alice = login(team["alice"])
+    url = reverse("workspace-invite", args=["roadmap"])
+
+    def invite(email, **extra):
+        return alice.post(url, {"email": email, "role": "viewer"}, **extra)
+
+    assert [invite("dave@initech.test").status_code for _ in range(2)] == [200, 200]
+    mark = audit_mark()
+    third = invite("DAVE@initech.test")
+    assert third.status_code == 429
+    assert "You have invited dave@initech.test 2 times in the last hour. Try again in 60 minutes." in third.content.decode()
+    assert actions_since(mark) == [] and Invitation.objects.filter(email="dave@initech.test").count() == 2
+    # Refused invitations count for nothing: one already a member, then two new addresses.
+    assert invite("bob@acme.test").status_code == 400
+    assert invite("erin@initech.test").status_code == 200 and invite("fay@initech.test").status_code == 200
+    fifth = invite("gus@initech.test", **htmx)
+    assert fifth.status_code == 200 and "You have sent 4 invitations in the last hour." in fifth.content.decode()
+    assert not Invitation.objects.filter(email="gus@initech.test").exists()
+    # Bob, another admin, has his own count.
+    Membership.objects.filter(workspace=team["workspace"], principal=team["bob"]).update(role="admin")
+    assert login(team["bob"]).post(url, {"email": "gus@initech.test", "role": "viewer"}).status_code == 200

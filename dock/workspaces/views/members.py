@@ -9,7 +9,7 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
-from identity import access
+from identity import access, throttle
 from identity import capabilities as caps
 from identity.errors import InvalidTransition, ServiceError
 
@@ -60,6 +60,29 @@ def members(request, workspace):
     return page(request, "workspaces/members.html", _members_context(request, me, workspace), fragment="member-list")
 
 
+def _invitations_throttled(me, email: str) -> str | None:
+    """Count an invitation about to be sent (identity.throttle); the refusal to show, or None."""
+    wait = throttle.take(throttle.INVITE_SENDER, me.public_id)
+    if wait:
+        n = throttle.minutes(wait)
+        return (f"You have sent {throttle.INVITE_SENDER.limit} invitations in the last hour. "
+                f"Try again in {n} minute{'s' if n != 1 else ''}.")
+    address = email.lower()
+    wait = throttle.take(throttle.INVITE_ADDRESS, f"{me.public_id}:{address}")
+    if wait:
+        throttle.give_back(throttle.INVITE_SENDER, me.public_id)
+        n = throttle.minutes(wait)
+        return (f"You have invited {address} {throttle.INVITE_ADDRESS.limit} times in the last hour. "
+                f"Try again in {n} minute{'s' if n != 1 else ''}.")
+    return None
+
+
+def _invitation_not_sent(me, email: str) -> None:
+    """Uncount what _invitations_throttled counted: the invitation was refused, no email went."""
+    throttle.give_back(throttle.INVITE_SENDER, me.public_id)
+    throttle.give_back(throttle.INVITE_ADDRESS, f"{me.public_id}:{email.lower()}")
+
+
 @workspace_view
 @require_http_methods(["GET", "POST"])
 def invitation_create(request, workspace):
@@ -72,7 +95,11 @@ def invitation_create(request, workspace):
     need(workspace, caps.MANAGE)
     form = InviteForm(request.POST)
     status, link, invitation, replaced = 200, None, None, []
-    if form.is_valid():
+    refusal = _invitations_throttled(me, form.cleaned_data["email"]) if form.is_valid() else None
+    if refusal:
+        form.add_error("email", refusal)
+        status = 429 if not request.htmx else 200  # htmx swaps only 2xx answers
+    elif form.is_valid():
         try:
             with services.managing(actor=me, workspace=workspace):
                 replaced = selectors.invitations_open_to(principal=me, workspace=workspace, email=form.cleaned_data["email"])
@@ -84,6 +111,7 @@ def invitation_create(request, workspace):
                 link = request.build_absolute_uri(reverse("invite-accept", args=[token]))
                 mail.invitation_send(invitation=invitation, link=link)
         except ServiceError as exc:
+            _invitation_not_sent(me, form.cleaned_data["email"])
             if not exc.fields:
                 raise
             add_service_error(form, exc)
