@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit import events
-from audit.refs import TargetRef, as_actor
+from audit.refs import SYSTEM, TargetRef, as_actor
 from audit.services import batch, record
 from identity import access, capabilities
 from identity.errors import Conflict, InvalidInput, InvalidTransition, NotFound, ProposalExpired
@@ -687,7 +687,9 @@ def proposal_expire_if_due(proposal: Proposal) -> bool:
             return False
         proposal.status = ProposalStatus.EXPIRED
         proposal.save(update_fields=["status"])
-        record(events.PROPOSAL_EXPIRED, actor=proposal.proposer, target=proposal, workspace=proposal.workspace)
+        # Time ran out: the system's doing, not the proposer's (nor whoever's approval found it).
+        record(events.PROPOSAL_EXPIRED, actor=SYSTEM, target=proposal, workspace=proposal.workspace,
+               details={"proposer": proposal.proposer.public_id})
     return True
 
 

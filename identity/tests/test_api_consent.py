@@ -158,6 +158,11 @@ def test_expired_proposal_cannot_be_approved(team):
     assert AuditEvent.objects.filter(action="proposal.expired", target_id=proposal["id"]).count() == 1
     assert c.post(f"/api/v1/proposals/{proposal['id']}/reject").status_code == 409
     assert AuditEvent.objects.filter(action="proposal.expired", target_id=proposal["id"]).count() == 1
+    # Time ran out: nobody did it. Not the proposer (it would show as its own act, among
+    # what its owner answers for), nor the agent whose approval found it expired.
+    expired = AuditEvent.objects.get(action="proposal.expired", target_id=proposal["id"])
+    assert (expired.actor_kind, expired.owner_id) == ("system", "")
+    assert expired.details == {"proposer": team.proposer.public_id}
 
 
 def test_delete_needs_the_delete_capability(team, make):
