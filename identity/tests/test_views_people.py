@@ -118,3 +118,25 @@ def test_an_empty_kind_says_what_to_do_for_that_kind(team):
     assert f'<a href="{reverse("services")}">Create one in Service accounts</a>' in admin
     agents = logged_in(team.bob).get(reverse("people") + "?kind=agent").content.decode()
     assert "No agents yet" in agents and f'href="{reverse("agent-new")}"' in agents and "Invite teammates" not in agents
+
+
+def test_the_people_tab_is_current_on_every_page_about_principals(team, make):
+    """Profiles, an agent's own pages (new, revoke, transfer without JavaScript) and the
+    service accounts' pages are all reached from People, and say so in the top bar."""
+    agent, _ = make.agent(team.alice, "Scribe")
+    service, _ = make.service(team.org, "Nightly")
+    people = re.compile(r'<a href="/people/" aria-current="page">People</a>')
+    alice, admin = logged_in(team.alice), logged_in(team.admin)
+    for client, url in [
+        (alice, reverse("people")),
+        (alice, reverse("profile", args=[agent.handle])),
+        (alice, reverse("agent-new")),
+        (alice, reverse("agent-revoke", args=[agent.handle])),
+        (admin, reverse("agent-transfer", args=[agent.handle])),
+        (admin, reverse("services")),
+        (admin, reverse("service-admin", args=[service.public_id])),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert people.search(response.content.decode()), url
+    assert not people.search(alice.get(reverse("home")).content.decode())
