@@ -141,7 +141,6 @@ class Updated:
     proposals_cancelled: int = 0
 
 
-
 def workspace_update(*, actor, workspace: Workspace, **changes) -> Updated:
     """Change a workspace's name, description, visibility or restriction; who may is the
     caller's to decide (a face changes it inside `managing`). Access is computed from
