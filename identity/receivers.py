@@ -1,7 +1,10 @@
 """Cascades: how principals answer workspace and identity changes.
 
 Each receiver runs inside the sender's transaction; if it raises, the sender's whole
-change (and its audit events) rolls back.
+change (and its audit events) rolls back. Those that lock several kinds of row lock them
+in one order: invitations, then elevations, then proposals. Two cascades on the same
+person (removed from a workspace while being deactivated) otherwise each held what the
+other waited for.
 """
 
 from audit import events
@@ -90,11 +93,11 @@ def owner_deactivated(sender, *, principal: Principal, actor, **kwargs):
         if agent.owner_id != principal.pk:
             continue  # transferred while this ran: its new owner's now, keys and all
         keys_revoke_all(actor=actor, principal=agent, reason="owner deactivated")
-    workspace_services.proposals_cancel(
-        actor=actor, proposals=Proposal.objects.filter(proposer__owner=principal), reason="owner deactivated"
-    )
     workspace_services.invitations_withdraw(
         actor=actor, invitations=Invitation.objects.filter(invited_by=principal), reason="sender deactivated"
+    )
+    workspace_services.proposals_cancel(
+        actor=actor, proposals=Proposal.objects.filter(proposer__owner=principal), reason="owner deactivated"
     )
 
 

@@ -438,8 +438,9 @@ def invitations_withdraw(*, actor, invitations, reason: str) -> int:
     For when their sender loses the right to invite (removed, lowered, deactivated,
     deleted): an invitation stands on that right, and checked only on acceptance it came
     back to life if the sender got the right back, a link sent long before by someone an
-    admin had since let go. Locked in id order, after whatever the caller locked; an
-    acceptance committing meanwhile keeps its invitation, which is then no longer open."""
+    admin had since let go. Locked in id order, after whatever the caller locked and
+    before any proposal (identity.receivers keeps that order); an acceptance committing
+    meanwhile keeps its invitation, which is then no longer open."""
     with transaction.atomic():
         open_ones = list(
             invitations.filter(accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())

@@ -253,3 +253,38 @@ def test_an_admin_adopting_a_service_account_as_their_own_while_granting_it_take
     assert not Membership.objects.filter(principal=adopted).exists()
     assert len(events_of(events.MEMBER_ADDED, target_id=service.public_id)) == 1
     assert verify_chain().ok
+
+
+# A person removed from a workspace while being deactivated ---------------------------------------
+
+
+def test_removing_and_deactivating_the_same_person_at_once_take_turns(world, hold):
+    """Olive, an admin, has sent an invitation and her agent has asked to delete a document.
+    Ada removes her from the workspace while an org admin deactivates her. Both cascades
+    withdraw the invitation and cancel the proposal: taken in opposite orders, each held
+    what the other waited for, and PostgreSQL aborted one of them."""
+    from dock.workspaces.models import Invitation, Proposal, ProposalStatus
+    from identity.services.users import user_deactivate
+
+    make = Maker()
+    ws.membership_set_role(actor=world.admin, membership=world.membership, role=Role.ADMIN)
+    invitation, _ = ws.invitation_create(actor=world.owner, workspace=world.space, email="dee@acme.test")
+    deleter, _ = make.agent(world.owner, "Deleter", scope="read,delete")
+    document = make.document(world.space, world.admin, title="Old plan")
+    proposal = ws.proposal_create(actor=deleter, document=document)
+    gate = hold(ws, "invitations_withdraw")  # the removal, once it has withdrawn the invitation
+
+    removal = Worker("ada removes olive", lambda: ws.membership_remove(actor=world.admin, membership=world.membership)).begin()
+    assert gate.reached.wait(WAIT)
+    deactivation = Worker("olive is deactivated", lambda: user_deactivate(actor=world.admin, user=world.owner.user)).begin()
+    wait_until_blocked(deactivation)  # on the invitation, before any proposal
+    gate.release.set()
+
+    removal.outcome()
+    deactivation.outcome()
+    assert not Membership.objects.filter(workspace=world.space, principal=world.owner).exists()
+    assert Principal.objects.get(pk=world.owner.pk).status == Status.DEACTIVATED
+    assert Invitation.objects.get(pk=invitation.pk).revoked_at is not None
+    assert Proposal.objects.get(pk=proposal.pk).status == ProposalStatus.CANCELLED
+    assert len(events_of(events.INVITATION_REVOKED)) == 1 and len(events_of(events.PROPOSAL_CANCELLED)) == 1
+    assert verify_chain().ok
