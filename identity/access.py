@@ -161,6 +161,17 @@ def check(principal_id: int, workspace_id: int, *, lock: bool = False) -> Decisi
     return decision_from_row(row)
 
 
+def check_if_active(principal_id: int, workspace_id: int) -> Decision:
+    """`check`, judged as if the principal were active: what a paused agent gets back on
+    resuming (a pending proposal of its waits for that)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_QUERY, [workspace_id, principal_id])
+        row = cursor.fetchone()
+    if row is None:
+        return Decision(0, DENY)
+    return decision_from_row((row[0], Status.ACTIVE, *row[2:]))
+
+
 def check_many(principal_id: int, workspace_ids) -> dict[int, Decision]:
     """`check` for several workspaces in one query (pages that explain many at once)."""
     ids = [int(i) for i in workspace_ids]

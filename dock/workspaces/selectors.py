@@ -18,7 +18,7 @@ from identity import capabilities as caps
 from identity.errors import Forbidden
 from identity.models import Kind, Principal, Status
 
-from .models import ROLE_CAPS, Comment, Document, Elevation, Invitation, Membership, Revision, Role, Workspace
+from .models import ROLE_CAPS, Comment, Document, Elevation, Invitation, Membership, Revision, Role, Visibility, Workspace
 
 MEMBERS_PER_PAGE = 25
 DOCUMENTS_PER_PAGE = 30
@@ -302,17 +302,36 @@ def _losses(workspace: Workspace, rows: list[MemberRow], /, **changed) -> list[I
     return impact
 
 
+def _settings_losses(workspace: Workspace, **settings) -> list[Impact]:
+    """The members' agents that would lose access if `workspace` had these settings now:
+    the same rules, applied with those facts changed."""
+    changed = copy(workspace)
+    for name, value in settings.items():
+        setattr(changed, name, value)
+    rows = _rows(workspace, list(_human_memberships(workspace).order_by("principal__display_name", "principal_id")))
+    return _losses(workspace, rows, workspace=changed)
+
+
 def restriction_impact(*, principal: Principal, workspace: Workspace) -> list[Impact]:
     """The members' agents that would lose access if `workspace` were restricted now: those
-    not elevated keep at most what org visibility gives them. Computed as removal_impact
-    is, by the same rules with the one fact changed."""
+    not elevated keep at most what org visibility gives them."""
     _require(principal, workspace, caps.MANAGE)
-    if workspace.restricted:
+    return [] if workspace.restricted else _settings_losses(workspace, restricted=True)
+
+
+def visibility_impact(*, principal: Principal, workspace: Workspace) -> list[Impact]:
+    """The members' agents that would lose access if `workspace` became members only: in a
+    restricted workspace, those not elevated read through org visibility alone."""
+    _require(principal, workspace, caps.MANAGE)
+    if workspace.visibility != Visibility.ORG:
         return []
-    restricted = copy(workspace)
-    restricted.restricted = True
-    rows = _rows(workspace, list(_human_memberships(workspace).order_by("principal__display_name", "principal_id")))
-    return _losses(workspace, rows, workspace=restricted)
+    return _settings_losses(workspace, visibility=Visibility.MEMBERS)
+
+
+def operator_settings_impact(*, workspace: Workspace, **settings) -> list[Impact]:
+    """The agents a change of settings takes access from, for the operator (`manage.py dock
+    workspace update`, acting as the system): the same computation as the page's."""
+    return _settings_losses(workspace, **settings)
 
 
 def elevation_count(*, principal: Principal, workspace: Workspace) -> int:

@@ -78,7 +78,7 @@ def _clean_body(body, *, limit=BODY_MAX, required=False, field="body") -> str:
 
 def _clean_description(text) -> str:
     """One line (the workspace's header shows it after its name), of at most DESCRIPTION_MAX."""
-    description = " ".join(str(text).split())
+    description = " ".join(str(text or "").split())
     if len(description) > DESCRIPTION_MAX:
         raise InvalidInput(
             f"The description is {len(description)} characters; at most {DESCRIPTION_MAX}.",
@@ -152,7 +152,11 @@ def workspace_update(*, actor, workspace: Workspace, **changes) -> Updated:
     - Lifting the restriction: members' agents work by their owner's role again, and the
       elevations have nothing left to lift. They are removed: kept, they would wait unseen
       and let their agents back in past whoever restricts the workspace next (which is why
-      elevation_grant refuses an unrestricted workspace)."""
+      elevation_grant refuses an unrestricted workspace).
+
+    An agent's request whose access check ran just before the restriction commits may
+    still create its proposal after the cancelling: approving it then refuses, as for any
+    proposer that can no longer delete, until it expires."""
     allowed = {"name", "visibility", "restricted", "description"}
     unknown = set(changes) - allowed
     if unknown:
@@ -178,24 +182,33 @@ def workspace_update(*, actor, workspace: Workspace, **changes) -> Updated:
                 setattr(workspace, field, value)
         if not diff:
             return Updated(workspace, {})
+        restricting = diff.get("restricted", {}).get("to") is True
+        # Whose proposals the restriction takes the ground from: those who could delete
+        # here before it (once resumed, if paused), judged again after it. A proposal that
+        # could not run before stays as it was (its approval refuses, as ever).
+        could_delete = _proposers_who_may_delete(workspace) if restricting else set()
         workspace.save(update_fields=list(diff))
         record(events.WORKSPACE_UPDATED, actor=actor, target=workspace, workspace=workspace, details=diff)
         elevations, proposals = 0, 0
-        if "restricted" in diff and not workspace.restricted:
+        if diff.get("restricted", {}).get("to") is False:
             agents = Elevation.objects.filter(workspace=workspace).values("agent_id")
             elevations = elevations_remove(actor=actor, workspace=workspace, agents=agents, reason="workspace no longer restricted")
-        if "restricted" in diff and workspace.restricted:
-            proposers = (
-                Proposal.objects.filter(workspace=workspace, status=ProposalStatus.PENDING)
-                .values_list("proposer_id", flat=True).distinct()
+        lost = could_delete - _proposers_who_may_delete(workspace) if restricting else set()
+        if lost:
+            proposals = proposals_cancel(
+                actor=actor, proposals=Proposal.objects.filter(workspace=workspace, proposer_id__in=lost),
+                reason="workspace restricted",
             )
-            lost = [pk for pk in set(proposers) if not access.check(pk, workspace.pk).allows(capabilities.DELETE)]
-            if lost:
-                proposals = proposals_cancel(
-                    actor=actor, proposals=Proposal.objects.filter(workspace=workspace, proposer_id__in=lost),
-                    reason="workspace restricted",
-                )
     return Updated(workspace, diff, elevations, proposals)
+
+
+def _proposers_who_may_delete(workspace: Workspace) -> set[int]:
+    """Of the agents and service accounts with a pending proposal in `workspace`, those
+    that may delete there (as if active: a paused agent's proposal waits for its resuming)."""
+    proposers = set(
+        Proposal.objects.filter(workspace=workspace, status=ProposalStatus.PENDING).values_list("proposer_id", flat=True)
+    )
+    return {pk for pk in proposers if access.check_if_active(pk, workspace.pk).allows(capabilities.DELETE)}
 
 
 # Memberships --------------------------------------------------------------------------

@@ -179,7 +179,8 @@ def test_the_page_says_who_loses_access_before_saving(team, login):
     assert "keeps only read (org visibility)" in html
     # Dana is in Acme and not a member: members only would take her reading away.
     assert response.context["org_readers"] == 1
-    assert "the 1 person of Acme who is not a member stop reading here at once" in html
+    assert "the 1 person of Acme who is not a member stops reading here at once, and so do their agents." in html
+    assert response.context["visibility_impact"] == []  # members' agents read by their owner's role
 
 
 def test_saving_restricts_at_once_and_says_what_went_with_it(team, login):
@@ -213,6 +214,7 @@ def test_cli_updates_settings_as_the_system(team):
     mark = audit_mark()
     answer = dock("workspace", "update", "Roadmap", "--unrestricted", "--visibility", "members", "--name", "Plans")
     assert answer["workspace"]["slug"] == "roadmap"
+    assert answer["agents_affected"] == []  # Scribe was elevated; Builder works by Bob's role, unrestricted
     assert answer["changed"] == {
         "name": {"from": "Roadmap", "to": "Plans"},
         "visibility": {"from": "org", "to": "members"},
@@ -237,3 +239,87 @@ def test_cli_refuses_bad_input_in_one_line(team, capsys, monkeypatch, args, mess
     mark = audit_mark()
     assert message in fails("workspace", "update", *args, capsys=capsys, monkeypatch=monkeypatch)
     assert actions_since(mark) == []
+
+
+def test_members_only_in_a_restricted_workspace_lists_the_agents_that_read_through_org_visibility(team, login):
+    """Restricted, Scribe and Builder are not elevated: they read only because the
+    workspace is open to Acme. The page says members only takes that too."""
+    workspace = team["workspace"]
+    services.workspace_update(actor=team["alice"], workspace=workspace, restricted=True)
+    alice = login(team["alice"])
+    response = alice.get(_settings_url())
+    assert [(i.agent, i.now, i.after) for i in response.context["visibility_impact"]] == [
+        (team["scribe"], ["read"], []), (team["builder"], ["read"], []),
+    ]
+    html = response.content.decode()
+    assert "These members' agents, which read here through org visibility, lose it too:" in html
+    assert alice.post(_settings_url(), _form(Workspace.objects.get(pk=workspace.pk), visibility="members")).status_code == 302
+    assert _caps(team["scribe"], workspace) == [] and _caps(team["builder"], workspace) == []
+
+
+def test_restricting_a_workspace_where_no_agent_would_lose_anything_says_so(make, login):
+    acme = make.org("acme", "Acme")
+    alice = make.human(acme, "Alice Adams")
+    make.workspace(acme, "notes", name="Notes")
+    make.member(Workspace.objects.get(slug="notes"), alice, "admin")
+    make.agent(alice, "Quiet")  # read, by Alice's role; restricted, org visibility gives none (members only)
+    make.member(Workspace.objects.get(slug="notes"), make.human(acme, "Vic Viewer"), "viewer")
+    html = login(alice).get(_settings_url("notes")).content.decode()
+    assert "Restricting: 1 agent loses access here at once" in html
+    Workspace.objects.filter(slug="notes").update(visibility="org")
+    html = login(alice).get(_settings_url("notes")).content.decode()
+    assert "Restricting: no member's agent would lose access here." in html  # Quiet keeps read (org visibility)
+
+
+def test_a_guest_admin_is_not_told_the_host_orgs_headcount(team, make, login):
+    globex = make.org("globex", "Globex")
+    gina = make.human(globex, "Gina Guest")
+    make.member(team["workspace"], gina, "admin")
+    response = login(gina).get(_settings_url())
+    assert response.context["org_readers"] is None
+    assert "the people of Acme who are not members stop reading here at once" in response.content.decode()
+
+
+def test_restricting_keeps_a_proposal_that_could_not_run_before_it(team):
+    """Builder's scope no longer holds delete: its proposal could not run before the
+    restriction either, and is left as it was (approving it refuses)."""
+    from identity import capabilities
+    from identity.services.agents import agent_set_scope
+
+    agent_set_scope(actor=team["bob"], agent=team["builder"], scope=capabilities.parse("read,write"))
+    result = services.workspace_update(actor=team["alice"], workspace=team["workspace"], restricted=True)
+    assert result.proposals_cancelled == 0
+    assert Proposal.objects.get(pk=team["proposal"].pk).status == ProposalStatus.PENDING
+
+
+def test_restricting_cancels_a_paused_agents_proposal_it_takes_the_ground_from(team):
+    from identity.services.agents import agent_pause
+
+    agent_pause(actor=team["bob"], agent=team["builder"])
+    result = services.workspace_update(actor=team["alice"], workspace=team["workspace"], restricted=True)
+    assert result.proposals_cancelled == 1
+
+
+def test_an_empty_post_is_a_form_error(team, login):
+    response = login(team["alice"]).post(_settings_url())
+    assert response.status_code == 400 and response.context["form"].has_error("name")
+
+
+def test_no_description_is_an_empty_one(team):
+    result = services.workspace_update(actor=SYSTEM, workspace=team["workspace"], description=None, name="Roadmap")
+    assert result.changed == {} and Workspace.objects.get(pk=team["workspace"].pk).description == ""
+
+
+def test_each_setting_is_read_out_with_what_changing_it_takes(team, login):
+    alice = login(team["alice"])
+    html = alice.get(_settings_url()).content.decode()
+    assert 'aria-describedby="id_restricted_helptext restriction-impact-summary"' in html
+    assert 'aria-describedby="id_visibility_helptext visibility-impact"' in html
+    html = alice.post(_settings_url(), _form(team["workspace"], name="")).content.decode()
+    assert 'aria-describedby="id_name_error"' in html  # Django's own, kept on the fields this page does not touch
+
+
+def test_cli_lists_the_agents_a_change_takes_access_from(team):
+    answer = dock("workspace", "update", "roadmap", "--restricted", "--visibility", "members")
+    assert answer["agents_affected"] == [team["scribe"].handle, team["builder"].handle]
+    assert _caps(team["scribe"], team["workspace"]) == [] and _caps(team["builder"], team["workspace"]) == []

@@ -94,6 +94,13 @@ def _settings_notice(result: services.Updated) -> str:
     return " ".join(parts)
 
 
+def _described_by(bound_field, *ids: str) -> None:
+    """Read out `ids` (what changing the field takes away) after the field's own help and
+    errors; once the form is validated, so that an error is among them."""
+    own = bound_field.aria_describedby or ""
+    bound_field.field.widget.attrs["aria-describedby"] = " ".join(filter(None, [own, *ids]))
+
+
 @workspace_view
 @require_http_methods(["GET", "POST"])
 def workspace_settings(request, workspace):
@@ -103,9 +110,7 @@ def workspace_settings(request, workspace):
     me = acting(request)
     need(workspace, caps.MANAGE)
     initial = {name: getattr(workspace, name) for name in ("name", "visibility", "restricted", "description")}
-    form = WorkspaceSettingsForm(request.POST or None, initial=initial)
-    # The checkbox is read out with what ticking or clearing it would take away.
-    form.fields["restricted"].widget.attrs["aria-describedby"] = "id_restricted_helptext restriction-impact"
+    form = WorkspaceSettingsForm(request.POST if request.method == "POST" else None, initial=initial)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -120,10 +125,14 @@ def workspace_settings(request, workspace):
                 messages.success(request, _settings_notice(result))
                 return redirect("workspace-settings", slug=workspace.slug)
         status = invalid_status(request)
+    _described_by(form["visibility"], "visibility-impact")
+    _described_by(form["restricted"], "restriction-impact-summary")
     context = {
         "workspace": workspace, "decision": workspace.decision, "form": form, "tab": "settings",
         "restriction_impact": selectors.restriction_impact(principal=me, workspace=workspace),
+        "visibility_impact": selectors.visibility_impact(principal=me, workspace=workspace),
         "elevations": selectors.elevation_count(principal=me, workspace=workspace),
-        "org_readers": selectors.org_readers(principal=me, workspace=workspace),
+        # A guest admin from another org is not told how many people the host org has.
+        "org_readers": selectors.org_readers(principal=me, workspace=workspace) if me.org_id == workspace.org_id else None,
     }
     return page(request, "workspaces/settings.html", context, status=status)

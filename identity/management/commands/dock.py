@@ -254,16 +254,23 @@ class Command(BaseCommand):
         return _workspace_json(workspace)
 
     def do_workspace_update(self, *, slug, name, description, visibility, restricted, **_):
-        """What lifting the restriction or restricting took with it is counted, as the page
-        says it: elevations removed, proposals cancelled."""
+        """Prints what changed and what went with it, as the page says it beforehand: the
+        members' agents that lost access, the elevations removed, the proposals cancelled."""
         given = {"name": name, "description": description, "visibility": visibility, "restricted": restricted}
         changes = {field: value for field, value in given.items() if value is not None}
         if not changes:
             raise Refusal("nothing to change: give --name, --description, --visibility, --restricted or --unrestricted")
-        result = ws.workspace_update(actor=SYSTEM, workspace=typed.workspace(slug), **changes)
+        workspace = typed.workspace(slug)
+        with transaction.atomic():
+            ws.workspace_lock(workspace.pk)  # as the update takes it: the preview is of this change
+            workspace.refresh_from_db()
+            settings = {name: changes[name] for name in ("visibility", "restricted") if name in changes}
+            affected = ws_selectors.operator_settings_impact(workspace=workspace, **settings) if settings else []
+            result = ws.workspace_update(actor=SYSTEM, workspace=workspace, **changes)
         return {
             "workspace": _workspace_json(result.workspace),
             "changed": result.changed,
+            "agents_affected": [item.agent.handle for item in affected],
             "elevations_removed": result.elevations_removed,
             "proposals_cancelled": result.proposals_cancelled,
         }
