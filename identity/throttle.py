@@ -1,5 +1,6 @@
 """Counting attempts in the cache: failed logins per account and per client address,
-sign-ups per client address, invitations per sender and per sender and address.
+sign-ups per client address, invitations per sender, per sender and address, and per
+address.
 
 Fixed windows: the first attempt opens a window of `window` seconds; once `limit`
 attempts are counted in it, the bucket is closed until the window ends. An attempt is
@@ -38,9 +39,10 @@ LOGIN_ACCOUNT = Bucket("login-account", getattr(settings, "DOCK_LOGIN_ACCOUNT_LI
 LOGIN_ADDRESS = Bucket("login-address", getattr(settings, "DOCK_LOGIN_ADDRESS_LIMIT", 30), 15 * 60)
 SIGNUP_ADDRESS = Bucket("signup-address", getattr(settings, "DOCK_SIGNUP_ADDRESS_LIMIT", 10), 60 * 60)
 # Each invitation sends an email: a workspace admin's account (or a stolen session) is not
-# to become a way to flood inboxes, nor one inbox.
+# to become a way to flood inboxes, nor one inbox; nor are many accounts, signed up for it.
 INVITE_SENDER = Bucket("invite-sender", getattr(settings, "DOCK_INVITE_SENDER_LIMIT", 50), 60 * 60)
 INVITE_ADDRESS = Bucket("invite-address", getattr(settings, "DOCK_INVITE_ADDRESS_LIMIT", 5), 60 * 60)
+INVITE_RECIPIENT = Bucket("invite-recipient", getattr(settings, "DOCK_INVITE_RECIPIENT_LIMIT", 10), 60 * 60)
 
 
 def _now() -> float:

@@ -520,4 +520,27 @@ def test_invitations_are_throttled_per_sender_and_per_address(team, login, htmx,
     assert not Invitation.objects.filter(email="gus@initech.test").exists()
     # Bob, another admin, has his own count.
     Membership.objects.filter(workspace=team["workspace"], principal=team["bob"]).update(role="admin")
-    assert login(team["bob"]).post(url, {"email": "gus@initech.test", "role": "viewer"}).status_code == 200
+    bob = login(team["bob"])
+    assert bob.post(url, {"email": "gus@initech.test", "role": "viewer"}).status_code == 200
+
+
+def test_one_inbox_gets_only_so_many_invitations_from_everyone(team, login, make, monkeypatch, private_cache):
+    """Each new account may invite an address a few times: many of them, signed up for it,
+    may not flood that inbox together."""
+    from identity import throttle
+
+    monkeypatch.setattr(throttle, "INVITE_RECIPIENT", throttle.Bucket("invite-recipient", 3, 3600))
+    senders = []
+    for n in range(4):
+        org = make.org(f"throwaway-{n}")
+        owner = make.human(org, f"Owner {n}")
+        make.member(make.workspace(org, f"spam-{n}"), owner, "admin")
+        senders.append((login(owner), f"spam-{n}"))
+    answers = [client.post(reverse("workspace-invite", args=[slug]), {"email": "victim@acme.test", "role": "viewer"})
+               for client, slug in senders]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert "victim@acme.test has been sent many invitations in the last hour." in answers[3].content.decode()
+    assert Invitation.objects.filter(email="victim@acme.test").count() == 3
+    # The refused sender's own counts were given back: another address goes out.
+    client, slug = senders[3]
+    assert client.post(reverse("workspace-invite", args=[slug]), {"email": "vic@acme.test", "role": "viewer"}).status_code == 200

@@ -74,13 +74,22 @@ def _invitations_throttled(me, email: str) -> str | None:
         n = throttle.minutes(wait)
         return (f"You have invited {address} {throttle.INVITE_ADDRESS.limit} times in the last hour. "
                 f"Try again in {n} minute{'s' if n != 1 else ''}.")
+    wait = throttle.take(throttle.INVITE_RECIPIENT, address)
+    if wait:
+        throttle.give_back(throttle.INVITE_SENDER, me.public_id)
+        throttle.give_back(throttle.INVITE_ADDRESS, f"{me.public_id}:{address}")
+        n = throttle.minutes(wait)
+        return (f"{address} has been sent many invitations in the last hour. "
+                f"Try again in {n} minute{'s' if n != 1 else ''}.")
     return None
 
 
 def _invitation_not_sent(me, email: str) -> None:
     """Uncount what _invitations_throttled counted: the invitation was refused, no email went."""
+    address = email.lower()
     throttle.give_back(throttle.INVITE_SENDER, me.public_id)
-    throttle.give_back(throttle.INVITE_ADDRESS, f"{me.public_id}:{email.lower()}")
+    throttle.give_back(throttle.INVITE_ADDRESS, f"{me.public_id}:{address}")
+    throttle.give_back(throttle.INVITE_RECIPIENT, address)
 
 
 @workspace_view
