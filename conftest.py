@@ -158,6 +158,20 @@ def pytest_configure(config):
 # Caches ----------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _throttles_of_this_test(monkeypatch):
+    """Throttle counts live in the cache, which the tests of a run share (and on Redis,
+    the runs of an hour): each test counts in buckets of its own, so that the sixth test
+    to invite one address is not refused for the five before it."""
+    import uuid
+
+    from identity import throttle
+
+    salt = uuid.uuid4().hex
+    key = throttle.Bucket.key
+    monkeypatch.setattr(throttle.Bucket, "key", lambda self, ident: key(self, f"{salt}:{ident}"))
+
+
 @pytest.fixture
 def private_cache(settings):
     """A local-memory cache of this test's own: throttle and rate-limit counts neither leak
