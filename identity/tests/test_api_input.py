@@ -383,4 +383,4 @@ def test_answers_are_never_stored_by_a_cache(setup, method, path, key, status):
 
 def test_the_openapi_document_may_be_cached(setup):
     client, ws, doc = setup
-    assert "no-store" not in client.get("/api/v1/openapi.json", key=None).get("Cache-Control", "")
+    assert client.get("/api/v1/openapi.json", key=None)["Cache-Control"] == "public, max-age=300"
