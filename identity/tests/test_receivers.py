@@ -6,7 +6,7 @@ from audit.models import AuditEvent
 from audit.refs import SYSTEM
 from conftest import refresh
 from dock.workspaces import services as ws
-from dock.workspaces.models import Elevation, Membership
+from dock.workspaces.models import Elevation, Invitation, Membership
 from dock.workspaces.signals import membership_removed
 from identity import receivers
 from identity.models import ApiKey, Status
@@ -47,9 +47,10 @@ def test_failing_receiver_rolls_back_member_removal_and_its_audit(make, failing)
     org = make.org()
     alice = make.human(org)
     space = make.workspace(org, restricted=True)
-    make.member(space, alice, "editor")
+    make.member(space, alice, "admin")
     bot, _ = make.agent(alice)
     ws.elevation_grant(actor=SYSTEM, workspace=space, agent=bot)
+    invitation, _ = ws.invitation_create(actor=alice, workspace=space, email="dee@elsewhere.test")
     failing(membership_removed, receivers.owner_left_workspace, "identity.owner_left_workspace")
     events_before = AuditEvent.objects.count()
 
@@ -58,6 +59,7 @@ def test_failing_receiver_rolls_back_member_removal_and_its_audit(make, failing)
 
     assert Membership.objects.filter(principal=alice, workspace=space).exists()
     assert Elevation.objects.filter(agent=bot, workspace=space).exists()
+    assert Invitation.objects.get(pk=invitation.pk).revoked_at is None
     assert AuditEvent.objects.count() == events_before
 
 
@@ -65,6 +67,9 @@ def test_failing_receiver_rolls_back_deactivation_and_its_audit(make, failing):
     org = make.org()
     alice = make.human(org)
     bot, _ = make.agent(alice)
+    space = make.workspace(org)
+    make.member(space, alice, "admin")
+    invitation, _ = ws.invitation_create(actor=alice, workspace=space, email="dee@elsewhere.test")
     failing(principal_deactivated, receivers.owner_deactivated, "identity.owner_deactivated")
     events_before = AuditEvent.objects.count()
 
@@ -74,6 +79,7 @@ def test_failing_receiver_rolls_back_deactivation_and_its_audit(make, failing):
     assert refresh(alice).status == Status.ACTIVE
     assert refresh(bot).status == Status.ACTIVE
     assert ApiKey.objects.filter(principal=bot, revoked_at__isnull=True).count() == 1
+    assert Invitation.objects.get(pk=invitation.pk).revoked_at is None
     assert AuditEvent.objects.count() == events_before
 
 
