@@ -264,8 +264,8 @@ class Command(BaseCommand):
         with transaction.atomic():
             ws.workspace_lock(workspace.pk)  # as the update takes it: the preview is of this change
             workspace.refresh_from_db()
-            settings = {name: changes[name] for name in ("visibility", "restricted") if name in changes}
-            affected = ws_selectors.operator_settings_impact(workspace=workspace, **settings) if settings else []
+            access_settings = {name: changes[name] for name in ("visibility", "restricted") if name in changes}
+            affected = ws_selectors.operator_settings_impact(workspace=workspace, **access_settings) if access_settings else []
             result = ws.workspace_update(actor=SYSTEM, workspace=workspace, **changes)
         return {
             "workspace": _workspace_json(result.workspace),
