@@ -390,3 +390,38 @@ def test_paging_the_documents_with_the_keyboard_lands_on_the_list(make, live_ser
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/w/notes/\?page=1$"))
     expect(page.locator("#documents-title")).to_be_focused()
+
+
+def test_restricting_a_workspace_in_its_settings_shows_who_loses_access_then_takes_it(make, live_server, logged_in_page):
+    """Alice opens Settings, reads which agent restricting would cut off, ticks Restricted
+    and saves: the agent's key answers 404 at once, and Members offers to elevate it."""
+    acme = make.org("acme", "Acme")
+    alice = make.human(acme, "Alice Adams", email="alice@acme.test")
+    bob = make.human(acme, "Bob Baker", email="bob@acme.test")
+    builder, builder_key = make.agent(bob, "Builder", scope="read,write")
+    workspace = make.workspace(acme, "roadmap", name="Roadmap")
+    make.member(workspace, alice, "admin")
+    make.member(workspace, bob, "editor")
+    assert api_get(live_server, "/workspaces/roadmap/documents", builder_key)[0] == 200
+
+    owner = logged_in_page(alice)
+    owner.goto("/w/roadmap/")
+    owner.get_by_role("navigation", name="Workspace").get_by_role("link", name="Settings").click()
+    restricted = owner.get_by_label("Restricted")
+    expect(restricted).not_to_be_checked()
+    note = owner.locator("#restriction-impact")
+    expect(note).to_contain_text("Restricting: 1 agent loses access here at once")
+    expect(note).to_contain_text("Builder")
+    expect(note).to_contain_text("loses read, write — no access left")
+    expect(restricted).to_have_attribute("aria-describedby", re.compile(r"\brestriction-impact-summary\b"))
+
+    restricted.check()
+    owner.get_by_role("button", name="Save settings").click()
+    expect(owner.get_by_text("Saved Roadmap's settings.")).to_be_visible()
+    expect(owner.get_by_label("Restricted")).to_be_checked()
+    expect(owner.locator(".page-sub")).to_contain_text("Restricted")
+    status, body = api_get(live_server, "/workspaces/roadmap/documents", builder_key)
+    assert status == 404 and body["error"] == "not_found"
+
+    owner.get_by_role("navigation", name="Workspace").get_by_role("link", name="Members").click()
+    expect(owner.locator("#member-bob-baker")).to_contain_text("not elevated")
