@@ -142,8 +142,10 @@ def decision_from_row(row) -> Decision:
     )
 
 
-def check(principal_id: int, workspace_id: int, *, lock: bool = False) -> Decision:
-    """What `principal_id` may do in `workspace_id`, from the database as it is now."""
+def check(principal_id: int, workspace_id: int, *, lock: bool = False, as_active: bool = False) -> Decision:
+    """What `principal_id` may do in `workspace_id`, from the database as it is now. With
+    `as_active`, judged as if the principal were active: what a paused agent gets back on
+    resuming (a pending proposal of its waits for that)."""
     with connection.cursor() as cursor:
         if lock and connection.vendor == "postgresql":
             cursor.execute(_LOCK_MEMBERSHIP, [workspace_id, principal_id])
@@ -158,18 +160,9 @@ def check(principal_id: int, workspace_id: int, *, lock: bool = False) -> Decisi
             row = cursor.fetchone()
     if row is None:
         return Decision(0, DENY)
+    if as_active:
+        row = (row[0], Status.ACTIVE, *row[2:])
     return decision_from_row(row)
-
-
-def check_if_active(principal_id: int, workspace_id: int) -> Decision:
-    """`check`, judged as if the principal were active: what a paused agent gets back on
-    resuming (a pending proposal of its waits for that)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_QUERY, [workspace_id, principal_id])
-        row = cursor.fetchone()
-    if row is None:
-        return Decision(0, DENY)
-    return decision_from_row((row[0], Status.ACTIVE, *row[2:]))
 
 
 def check_many(principal_id: int, workspace_ids) -> dict[int, Decision]:

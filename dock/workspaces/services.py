@@ -208,7 +208,7 @@ def _proposers_who_may_delete(workspace: Workspace) -> set[int]:
     proposers = set(
         Proposal.objects.filter(workspace=workspace, status=ProposalStatus.PENDING).values_list("proposer_id", flat=True)
     )
-    return {pk for pk in proposers if access.check_if_active(pk, workspace.pk).allows(capabilities.DELETE)}
+    return {pk for pk in proposers if access.check(pk, workspace.pk, as_active=True).allows(capabilities.DELETE)}
 
 
 # Memberships --------------------------------------------------------------------------
