@@ -302,36 +302,42 @@ def _losses(workspace: Workspace, rows: list[MemberRow], /, **changed) -> list[I
     return impact
 
 
-def _settings_losses(workspace: Workspace, **settings) -> list[Impact]:
-    """The members' agents that would lose access if `workspace` had these settings now:
+def _member_rows(workspace: Workspace) -> list[MemberRow]:
+    return _rows(workspace, list(_human_memberships(workspace).order_by("principal__display_name", "principal_id")))
+
+
+def _settings_losses(workspace: Workspace, rows: list[MemberRow], **settings) -> list[Impact]:
+    """The agents of `rows` that would lose access if `workspace` had these settings now:
     the same rules, applied with those facts changed."""
     changed = copy(workspace)
     for name, value in settings.items():
         setattr(changed, name, value)
-    rows = _rows(workspace, list(_human_memberships(workspace).order_by("principal__display_name", "principal_id")))
     return _losses(workspace, rows, workspace=changed)
 
 
-def restriction_impact(*, principal: Principal, workspace: Workspace) -> list[Impact]:
-    """The members' agents that would lose access if `workspace` were restricted now: those
-    not elevated keep at most what org visibility gives them."""
-    _require(principal, workspace, caps.MANAGE)
-    return [] if workspace.restricted else _settings_losses(workspace, restricted=True)
+@dataclass
+class SettingsImpact:
+    """What each setting, changed alone now, would take from the members' agents."""
+
+    restriction: list[Impact]  # restricting: those not elevated keep at most org visibility's read
+    visibility: list[Impact]  # members only: in a restricted workspace, the unelevated ones read by org visibility alone
 
 
-def visibility_impact(*, principal: Principal, workspace: Workspace) -> list[Impact]:
-    """The members' agents that would lose access if `workspace` became members only: in a
-    restricted workspace, those not elevated read through org visibility alone."""
+def settings_impact(*, principal: Principal, workspace: Workspace) -> SettingsImpact:
+    """The settings page's previews, from one reading of the members and their agents."""
     _require(principal, workspace, caps.MANAGE)
-    if workspace.visibility != Visibility.ORG:
-        return []
-    return _settings_losses(workspace, visibility=Visibility.MEMBERS)
+    restricting, members_only = not workspace.restricted, workspace.visibility == Visibility.ORG
+    rows = _member_rows(workspace) if restricting or members_only else []
+    return SettingsImpact(
+        restriction=_settings_losses(workspace, rows, restricted=True) if restricting else [],
+        visibility=_settings_losses(workspace, rows, visibility=Visibility.MEMBERS) if members_only else [],
+    )
 
 
 def operator_settings_impact(*, workspace: Workspace, **settings) -> list[Impact]:
     """The agents a change of settings takes access from, for the operator (`manage.py dock
     workspace update`, acting as the system): the same computation as the page's."""
-    return _settings_losses(workspace, **settings)
+    return _settings_losses(workspace, _member_rows(workspace), **settings)
 
 
 def elevation_count(*, principal: Principal, workspace: Workspace) -> int:

@@ -127,10 +127,11 @@ def workspace_settings(request, workspace):
         status = invalid_status(request)
     _described_by(form["visibility"], "visibility-impact")
     _described_by(form["restricted"], "restriction-impact-summary")
+    impact = selectors.settings_impact(principal=me, workspace=workspace)
     context = {
         "workspace": workspace, "decision": workspace.decision, "form": form, "tab": "settings",
-        "restriction_impact": selectors.restriction_impact(principal=me, workspace=workspace),
-        "visibility_impact": selectors.visibility_impact(principal=me, workspace=workspace),
+        "restriction_impact": impact.restriction,
+        "visibility_impact": impact.visibility,
         "elevations": selectors.elevation_count(principal=me, workspace=workspace),
         # A guest admin from another org is not told how many people the host org has.
         "org_readers": selectors.org_readers(principal=me, workspace=workspace) if me.org_id == workspace.org_id else None,
