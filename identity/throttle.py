@@ -100,5 +100,27 @@ def clear(bucket: Bucket, ident: str) -> None:
         cache.delete_many([key, key + ":opened"])
 
 
+def take_each(buckets: list[tuple[Bucket, str]]) -> tuple[int, Bucket | None]:
+    """`take` in each of `buckets` ((bucket, ident) pairs), in order. At the first that is
+    full, the attempts counted before it are given back: (seconds to wait, that bucket).
+    (0, None) when every one had room."""
+    for i, (bucket, ident) in enumerate(buckets):
+        wait = take(bucket, ident)
+        if wait:
+            give_back_each(buckets[:i])
+            return wait, bucket
+    return 0, None
+
+
+def give_back_each(buckets: list[tuple[Bucket, str]]) -> None:
+    for bucket, ident in buckets:
+        give_back(bucket, ident)
+
+
 def minutes(seconds: int) -> int:
     return max(1, math.ceil(seconds / 60))
+
+
+def try_again(seconds: int) -> str:
+    n = minutes(seconds)
+    return f"Try again in {n} minute{'s' if n != 1 else ''}."

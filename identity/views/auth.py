@@ -31,8 +31,7 @@ LOGIN_FAILED = "That email and password do not match an active account."
 
 
 def _too_many(seconds: int) -> str:
-    n = throttle.minutes(seconds)
-    return f"Too many attempts. Try again in {n} minute{'s' if n != 1 else ''}."
+    return f"Too many attempts. {throttle.try_again(seconds)}"
 
 
 def _next_url(request) -> str:

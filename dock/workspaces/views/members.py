@@ -60,36 +60,34 @@ def members(request, workspace):
     return page(request, "workspaces/members.html", _members_context(request, me, workspace), fragment="member-list")
 
 
-def _invitations_throttled(me, email: str) -> str | None:
-    """Count an invitation about to be sent (identity.throttle); the refusal to show, or None."""
-    wait = throttle.take(throttle.INVITE_SENDER, me.public_id)
-    if wait:
-        n = throttle.minutes(wait)
-        return (f"You have sent {throttle.INVITE_SENDER.limit} invitations in the last hour. "
-                f"Try again in {n} minute{'s' if n != 1 else ''}.")
+def _invitation_buckets(me, email: str) -> list:
+    """Where an invitation from `me` to `email` is counted (identity.throttle)."""
     address = email.lower()
-    wait = throttle.take(throttle.INVITE_ADDRESS, f"{me.public_id}:{address}")
-    if wait:
-        throttle.give_back(throttle.INVITE_SENDER, me.public_id)
-        n = throttle.minutes(wait)
-        return (f"You have invited {address} {throttle.INVITE_ADDRESS.limit} times in the last hour. "
-                f"Try again in {n} minute{'s' if n != 1 else ''}.")
-    wait = throttle.take(throttle.INVITE_RECIPIENT, address)
-    if wait:
-        throttle.give_back(throttle.INVITE_SENDER, me.public_id)
-        throttle.give_back(throttle.INVITE_ADDRESS, f"{me.public_id}:{address}")
-        n = throttle.minutes(wait)
-        return (f"{address} has been sent many invitations in the last hour. "
-                f"Try again in {n} minute{'s' if n != 1 else ''}.")
-    return None
+    return [
+        (throttle.INVITE_SENDER, me.public_id),
+        (throttle.INVITE_ADDRESS, f"{me.public_id}:{address}"),
+        (throttle.INVITE_RECIPIENT, address),
+    ]
+
+
+def _invitations_throttled(me, email: str) -> str | None:
+    """Count an invitation about to be sent; the refusal to show, or None."""
+    wait, full = throttle.take_each(_invitation_buckets(me, email))
+    if not wait:
+        return None
+    address = email.lower()
+    if full is throttle.INVITE_SENDER:
+        reason = f"You have sent {full.limit} invitations in the last hour."
+    elif full is throttle.INVITE_ADDRESS:
+        reason = f"You have invited {address} {full.limit} times in the last hour."
+    else:
+        reason = f"{address} has been sent many invitations in the last hour."
+    return f"{reason} {throttle.try_again(wait)}"
 
 
 def _invitation_not_sent(me, email: str) -> None:
     """Uncount what _invitations_throttled counted: the invitation was refused, no email went."""
-    address = email.lower()
-    throttle.give_back(throttle.INVITE_SENDER, me.public_id)
-    throttle.give_back(throttle.INVITE_ADDRESS, f"{me.public_id}:{address}")
-    throttle.give_back(throttle.INVITE_RECIPIENT, address)
+    throttle.give_back_each(_invitation_buckets(me, email))
 
 
 @workspace_view
