@@ -113,10 +113,13 @@ LEFT JOIN workspaces_elevation e ON e.workspace_id = w.id AND e.agent_id = p.id
 WHERE p.id = %s
 """
 
-# Check-and-act on PostgreSQL: share-lock the principal row and the membership the
-# decision rests on, so a concurrent pause, suspension, role change or removal waits for
-# this transaction (or, if it committed first, is seen by it).
-_LOCK_MEMBERSHIP = """
+# Check-and-act on PostgreSQL: share-lock the workspace row, the membership and the
+# principal row the decision rests on, so a concurrent restriction or visibility change,
+# pause, suspension, role change or removal waits for this transaction (or, if it
+# committed first, is seen by it). The workspace first: changes to its settings and
+# members lock it before anything else (workspace_lock), so they queue there.
+_LOCK_WORKSPACE_MEMBERSHIP = """
+SELECT w.id FROM workspaces_workspace w WHERE w.id = %s FOR SHARE;
 SELECT m.id FROM workspaces_membership m
 WHERE m.workspace_id = %s
   AND m.principal_id = (SELECT COALESCE(p.owner_id, p.id) FROM identity_principal p WHERE p.id = %s)
@@ -148,7 +151,7 @@ def check(principal_id: int, workspace_id: int, *, lock: bool = False, as_active
     resuming (a pending proposal of its waits for that)."""
     with connection.cursor() as cursor:
         if lock and connection.vendor == "postgresql":
-            cursor.execute(_LOCK_MEMBERSHIP, [workspace_id, principal_id])
+            cursor.execute(_LOCK_WORKSPACE_MEMBERSHIP, [workspace_id, workspace_id, principal_id])
             cursor.execute(_QUERY + " FOR SHARE OF p" + _LOCK_ELEVATION, [workspace_id, principal_id, workspace_id, principal_id])
             row = cursor.fetchone()
             cursor.nextset()

@@ -154,9 +154,10 @@ def workspace_update(*, actor, workspace: Workspace, **changes) -> Updated:
       and let their agents back in past whoever restricts the workspace next (which is why
       elevation_grant refuses an unrestricted workspace).
 
-    An agent's request whose access check ran just before the restriction commits may
-    still create its proposal after the cancelling: approving it then refuses, as for any
-    proposer that can no longer delete, until it expires."""
+    A write or delete request in flight here holds the workspace's row share-locked from
+    its access check to its commit (access.check with lock): the change waits for it, and
+    then finds the proposal it made; a request that comes later waits, and is judged by
+    the new settings."""
     allowed = {"name", "visibility", "restricted", "description"}
     unknown = set(changes) - allowed
     if unknown:
@@ -261,8 +262,8 @@ def workspace_lock(workspace_id: int) -> None:
     rule reads the other members' roles, and an elevation rests on its agent's owner
     being a member, which a concurrent change could undo. Taken before any membership or
     principal row, so such changes queue here instead of deadlocking on each other's rows.
-    (FOR NO KEY UPDATE: it does not wait for the key-share locks of foreign-key checks, so
-    writes of documents and comments in the workspace go on meanwhile.)"""
+    (FOR NO KEY UPDATE: it waits for the writes in flight here, whose access checks
+    share-lock the row, but not for the key-share locks of foreign-key checks alone.)"""
     Workspace.objects.select_for_update(no_key=True).filter(pk=workspace_id).exists()
 
 

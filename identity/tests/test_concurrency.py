@@ -219,17 +219,27 @@ def agent_write_events(world, write: str):
     return events_of(WRITE_EVENTS[write], actor_id=world.agent.public_id)
 
 
-# What takes the owner's rights away, and what the agent's write answers afterwards.
+# What takes the agent's rights away, what the agent's write answers afterwards, and
+# whom the change's audit event names.
 CHANGES = {
     "removal": (
         lambda w: ws.membership_remove(actor=w.admin, membership=w.membership),
         events.MEMBER_REMOVED,
         404,  # a members-only workspace the owner left is invisible to the agent
+        lambda w: w.owner.public_id,
     ),
     "lowering": (
         lambda w: ws.membership_set_role(actor=w.admin, membership=w.membership, role=Role.VIEWER),
         events.MEMBER_ROLE_CHANGED,
         403,  # still visible (read), no longer writable or commentable
+        lambda w: w.owner.public_id,
+    ),
+    "restriction": (
+        # The workspace's own row: the access rule reads it, so the write locks it too.
+        lambda w: ws.workspace_update(actor=w.admin, workspace=w.space, restricted=True),
+        events.WORKSPACE_UPDATED,
+        404,  # members only, and the agent is not elevated: invisible to it
+        lambda w: w.space.slug,
     ),
 }
 
@@ -242,7 +252,7 @@ CHANGES = {
 def test_change_waits_for_the_write_in_flight_and_later_writes_are_refused(world, hold, write, change):
     """The write holds its locks first: the removal (or role lowering) waits for it. The
     write that committed before the change is fine; none commits after it."""
-    do_change, change_event, refused_status = CHANGES[change]
+    do_change, change_event, refused_status, _target = CHANGES[change]
     held = hold(access, "require")  # parked after the access check, before the service writes
     mark = audit_mark()
 
@@ -271,7 +281,7 @@ def test_change_waits_for_the_write_in_flight_and_later_writes_are_refused(world
 @pytest.mark.parametrize("change", list(CHANGES))
 def test_write_waits_for_the_change_in_flight_and_is_refused(world, write, change):
     """The change holds its locks first: the agent's write waits for it, then sees it."""
-    do_change, change_event, refused_status = CHANGES[change]
+    do_change, change_event, refused_status, target = CHANGES[change]
     held, run = held_transaction(lambda: do_change(world))
     documents_before = set(Document.objects.values_list("pk", "title", "body"))
     comments_before = Comment.objects.count()
@@ -286,7 +296,7 @@ def test_write_waits_for_the_change_in_flight_and_is_refused(world, write, chang
     assert agent_write_events(world, write) == []
     assert set(Document.objects.values_list("pk", "title", "body")) == documents_before
     assert Comment.objects.count() == comments_before
-    assert len(events_of(change_event, target_id=world.owner.public_id)) == 1
+    assert len(events_of(change_event, target_id=target(world))) == 1
     assert verify_chain().ok
 
 
@@ -581,6 +591,9 @@ def run_action(stress: Stress, rng: random.Random, me: int) -> tuple[str, list[t
             # Change any writer's role somewhere: racing that writer's agent's access checks.
             kind = "membership_set_role"
             pk = rng.choice(stress.memberships)
+            # Locked in the order every change to members takes: the workspace, then the
+            # membership (the agents' access checks share-lock them in that order too).
+            ws.workspace_lock(Membership.objects.values_list("workspace_id", flat=True).get(pk=pk))
             membership = Membership.objects.select_for_update().select_related("principal").get(pk=pk)
             new_role = Role.VIEWER if membership.role == Role.EDITOR else Role.EDITOR
             ws.membership_set_role(actor=stress.admin, membership=membership, role=new_role)

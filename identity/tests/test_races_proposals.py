@@ -1,7 +1,7 @@
 """Deciding proposals under real concurrency, on PostgreSQL.
 
 Every transaction that touches proposals takes its locks in one order: the access rows
-(principals, memberships), then the document, then proposals (several in id order), and
+(the workspace, memberships, principals), then the document, then proposals (several in id order), and
 the audit chain head last. Each test parks one side inside its transaction holding its
 proposal, shows the other side waiting on a lock, releases the first and checks what
 both left behind: who won, what the loser was told, and an audit log that still verifies.
@@ -16,14 +16,14 @@ from audit.selectors import verify_chain
 from conftest import Maker
 from dock.workspaces import services as ws
 from dock.workspaces.models import Document, Proposal, ProposalStatus, Role
-from identity import consent
+from identity import access, consent
 from identity.errors import InvalidTransition, NotFound
 from identity.services import agents as agent_services
 from identity.services import service_accounts as service_services
 from identity.services import users as user_services
 
 from . import test_concurrency
-from .test_concurrency import Worker, events_of
+from .test_concurrency import Worker, events_of, held_transaction
 
 # The threads, hooks and world of the concurrency tests, shared rather than copied.
 world = test_concurrency.world
@@ -294,5 +294,55 @@ def test_an_approval_waits_for_an_elevation_removal_and_finds_the_proposal_cance
         approver.outcome()
     assert status_of(proposal) == ProposalStatus.CANCELLED
     assert cancel_reasons(proposal) == ["elevation removed"]
+    assert Document.objects.filter(pk=document.pk).exists()
+    assert verify_chain().ok
+
+
+# A workspace restricted while an agent asks to delete there ------------------------------------
+
+
+def _unrestricted_world():
+    """Omar (editor) owns an unelevated agent with delete, in a workspace not yet restricted."""
+    make = Maker()
+    org = make.org(slug="vaultco")
+    admin = make.human(org, "Vera Admin", email="vera@vaultco.test")
+    owner = make.human(org, "Omar Owner", email="omar@vaultco.test")
+    space = make.workspace(org, "vault")
+    make.member(space, admin, "admin")
+    make.member(space, owner, "editor")
+    agent, _ = make.agent(owner, "Vaulter", scope="read,delete")
+    document = make.document(space, owner, title="Vault plan")
+    return admin, space, agent, document
+
+
+def test_a_restriction_waits_for_a_delete_request_in_flight_and_cancels_it(hold):
+    """The request took its access locks (the workspace's row among them) before the
+    restriction: the restriction waits, then finds the proposal and cancels it. Before the
+    workspace's row was locked, the proposal committed after the cancelling, pending."""
+    admin, space, agent, document = _unrestricted_world()
+    held = hold(access, "require")  # parked after the access check, before the proposal is written
+    requester = Worker("the agent asks", lambda: consent.document_delete_request(actor=agent, document=document)).begin()
+    restricter = held.then_waiting(
+        "vera restricts", lambda: ws.workspace_update(actor=admin, workspace=space, restricted=True)
+    )
+
+    proposal = requester.outcome()
+    assert restricter.outcome().proposals_cancelled == 1
+    assert status_of(proposal) == ProposalStatus.CANCELLED
+    assert cancel_reasons(proposal) == ["workspace restricted"]
+    assert story_of(proposal) == [events.PROPOSAL_CREATED, events.PROPOSAL_CANCELLED]
+    assert verify_chain().ok
+
+
+def test_a_delete_request_waits_for_a_restriction_in_flight_and_is_refused():
+    admin, space, agent, document = _unrestricted_world()
+    held, run = held_transaction(lambda: ws.workspace_update(actor=admin, workspace=space, restricted=True))
+    restricter = Worker("vera restricts", run).begin()
+    requester = held.then_waiting("the agent asks", lambda: consent.document_delete_request(actor=agent, document=document))
+
+    assert restricter.outcome().proposals_cancelled == 0
+    with pytest.raises(access.NotVisible):  # members only, and the agent is not elevated
+        requester.outcome()
+    assert not Proposal.objects.filter(proposer=agent).exists()
     assert Document.objects.filter(pk=document.pk).exists()
     assert verify_chain().ok
