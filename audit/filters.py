@@ -297,11 +297,13 @@ class AuditFilterSet(django_filters.FilterSet):
             form = super().form
             form.scope_org = self.org
             form.now = self.now
-            if form.data.get("range") != "custom":
-                # Dates only take part with "Custom dates"; picking it (HTMX re-renders
-                # the form on change, or Apply without JavaScript) enables them.
-                for name in ("since", "until"):
-                    form.fields[name].widget.attrs["disabled"] = True
+            # Dates only take part with "Custom dates". The page's script greys them out
+            # under any other choice (and before the choice's change is sent, so that a
+            # preset picked after custom dates is not sent with them); without it they stay
+            # open, so that choosing Custom dates and typing them needs one Apply.
+            ids = " ".join(form[name].auto_id for name in ("since", "until"))
+            form.fields["range"].widget.attrs = {**form.fields["range"].widget.attrs, "data-enables-when": "custom",
+                                                 "aria-controls": ids}
         return self._form
 
     def _noop(self, queryset, name, value):

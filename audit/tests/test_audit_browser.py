@@ -4,7 +4,7 @@ days", pages through the result, exports the same set, and sees the chain verify
 import csv
 import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -195,6 +195,45 @@ def test_custom_dates_can_be_typed_and_apply_when_asked(live_server, page: Page,
     expect(page.get_by_role("link", name="Export CSV")).to_have_attribute("href", re.compile(rf"since={day.isoformat()}"))
     want = AuditEvent.objects.filter(occurred_at__gte=datetime.combine(day, datetime.min.time(), tzinfo=UTC), org="acme")
     expect(page.locator("tbody.audit-event")).to_have_count(min(want.count(), PAGE_SIZE))
+
+
+def test_dates_are_closed_under_a_preset_and_not_sent_with_one(live_server, page: Page, story):
+    log_in_as(page, live_server, story["auditor"])
+    page.goto(f"{live_server.url}/audit/")
+    since, until = page.get_by_label("From", exact=True), page.get_by_label("To", exact=True)
+    expect(since).to_be_disabled()
+    expect(until).to_be_disabled()
+    day = (datetime.now(UTC).date() - timedelta(days=3)).isoformat()
+    page.goto(f"{live_server.url}/audit/?range=custom&since={day}")
+    expect(since).to_be_enabled()
+    page.get_by_label("Time", exact=True).select_option("7d")  # sent at once, by htmx
+    expect(page).to_have_url(re.compile(r"range=7d"))
+    settled(page)
+    assert "since=" not in page.url
+    expect(since).to_be_disabled()
+    expect(since).to_have_value("")
+
+
+def test_without_javascript_custom_dates_take_one_apply(live_server, browser, story):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        log_in_as(page, live_server, story["auditor"])
+        page.goto(f"{live_server.url}/audit/")
+        # (In <noscript>, which Playwright's text search passes over.)
+        expect(page.locator("p.audit-hint")).to_have_text("From and To count with Time set to Custom dates.")
+        expect(page.locator("p.audit-hint")).to_be_visible()
+        page.get_by_label("Time", exact=True).select_option("custom")
+        day = (datetime.now(UTC).date() - timedelta(days=3)).isoformat()
+        page.get_by_label("From", exact=True).fill(day)
+        page.get_by_role("button", name="Apply").click()
+        expect(page).to_have_url(re.compile(rf"range=custom.*since={day}"))
+        expect(page.get_by_label("From", exact=True)).to_have_value(day)
+        want = AuditEvent.objects.filter(occurred_at__gte=datetime.combine(date.fromisoformat(day), datetime.min.time(), tzinfo=UTC),
+                                         org="acme")
+        expect(page.locator("tbody.audit-event")).to_have_count(min(want.count(), PAGE_SIZE))
+    finally:
+        context.close()
 
 
 def test_the_log_fits_the_window_at_every_width(live_server, page: Page, story):

@@ -897,3 +897,14 @@ def test_a_transferred_agents_row_says_its_owner_now_beside_its_owner_then(world
     assert "Alice Adams" in owner_cell[:owner_cell.index("</td>")]
     mine = client_for(world.alice).get(world.alice.get_absolute_url()).content.decode()
     assert re.search(r"now owned by <a [^>]*>Bob Brown</a>", mine)
+
+
+def test_dates_are_open_for_the_page_script_to_close(world):
+    """Disabled fields are not sent: greyed out by the server, custom dates needed two
+    Applies without JavaScript. The page's script closes them under a preset instead."""
+    body = get(client_for(world.auditor)).content.decode()
+    since = re.search(r'<input[^>]*name="since"[^>]*>', body).group(0)
+    assert "disabled" not in since
+    select = re.search(r'<select[^>]*name="range"[^>]*>', body).group(0)
+    assert 'data-enables-when="custom"' in select and 'aria-controls="id_since id_until"' in select
+    assert "<noscript><p class=\"audit-hint\">From and To count with Time set to Custom dates.</p></noscript>" in body

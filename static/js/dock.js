@@ -19,6 +19,8 @@
                         applied, its [data-unapplied-note] shows, and links marked
                         data-needs-applied (in the form's parent) refuse to follow,
                         e.g. an export that would carry the filter still applied.
+  - Fields one choice opens: <select data-enables-when="custom" aria-controls="id_a id_b">
+                        keeps those fields disabled under any other value.
 */
 (function () {
   "use strict";
@@ -209,6 +211,31 @@
     var apply = form.querySelector("[type=submit]");
     if (apply) apply.focus();
   });
+
+  /* ---- fields that one choice opens ---- */
+
+  // <select data-enables-when="custom" aria-controls="id_a id_b">: the controlled fields
+  // are disabled (and so not sent) unless the select has that value. Checked on load,
+  // after every swap, and on change in the capture phase, before htmx sends the form.
+  function syncEnables(select) {
+    var ids = (select.getAttribute("aria-controls") || "").split(/\s+/);
+    var open = select.value === select.getAttribute("data-enables-when");
+    for (var i = 0; i < ids.length; i++) {
+      var field = ids[i] && document.getElementById(ids[i]);
+      if (field) field.disabled = !open;
+    }
+  }
+
+  function syncAllEnables() {
+    var selects = document.querySelectorAll("select[data-enables-when]");
+    for (var i = 0; i < selects.length; i++) syncEnables(selects[i]);
+  }
+
+  document.addEventListener("DOMContentLoaded", syncAllEnables);
+  document.addEventListener("htmx:afterSettle", syncAllEnables);
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("select[data-enables-when]")) syncEnables(event.target);
+  }, true);
 
   /* ---- focus after a swap ---- */
 
