@@ -908,3 +908,18 @@ def test_dates_are_open_for_the_page_script_to_close(world):
     select = re.search(r'<select[^>]*name="range"[^>]*>', body).group(0)
     assert 'data-enables-when="custom"' in select and 'aria-controls="id_since id_until"' in select
     assert "<noscript><p class=\"audit-hint\">From and To count with Time set to Custom dates.</p></noscript>" in body
+
+
+def test_the_chart_says_which_days_it_shows(world):
+    """Without a start date the list reaches back to the first event but the chart shows
+    the last 30 days: its heading names them, for "Any time" as for Custom dates left empty."""
+    activity(world)
+    today = datetime.now(UTC).date()
+    first = today - timedelta(days=29)
+    expected_span = f"{first:%-d %b}{'' if first.year == today.year else f' {first:%Y}'} to {today:%-d %b %Y}"
+    for params in ({}, {"range": "custom"}):
+        body = get(client_for(world.auditor), **params).content.decode()
+        assert f"Events per day by actor kind (UTC), {expected_span}</span>" in body, params
+    since = today - timedelta(days=3)
+    body = get(client_for(world.auditor), range="custom", since=since.isoformat()).content.decode()
+    assert f"Events per day by actor kind (UTC), {since:%-d %b} to {today:%-d %b %Y}</span>" in body
