@@ -923,3 +923,15 @@ def test_the_chart_says_which_days_it_shows(world):
     since = today - timedelta(days=3)
     body = get(client_for(world.auditor), range="custom", since=since.isoformat()).content.decode()
     assert f"Events per day by actor kind (UTC), {since:%-d %b} to {today:%-d %b %Y}</span>" in body
+
+
+def test_details_show_ids_and_hashes_whole(world):
+    """Read and compared there: the whole value on the page, not only in a title or the
+    copy button."""
+    made = activity(world)
+    event = made["scribe_today"]
+    body = get(client_for(world.auditor), actor="scribe").content.decode()
+    block = body[body.index(f'id="event-{event.id}"'):]
+    block = block[block.index('<div class="audit-detail-body">'): block.index("</tbody>")]
+    for value in (event.hash, event.prev_hash, event.actor_id, event.owner_id):
+        assert f">{value}</code>" in block, value
