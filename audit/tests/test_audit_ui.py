@@ -935,3 +935,15 @@ def test_details_show_ids_and_hashes_whole(world):
     block = block[block.index('<div class="audit-detail-body">'): block.index("</tbody>")]
     for value in (event.hash, event.prev_hash, event.actor_id, event.owner_id):
         assert f">{value}</code>" in block, value
+
+
+def test_an_actor_from_another_org_says_so_in_its_row(world):
+    made = activity(world)
+    body = get(client_for(world.auditor), actor="courier").content.decode()
+    cross = made["courier_in_acme_1d"]
+    row = body[body.index(f'id="event-{cross.id}"'):]
+    actor_cell = row[row.index('class="audit-who audit-actor"'):]
+    actor_cell = actor_cell[: actor_cell.index("</td>")]
+    assert ">from globex</span>" in actor_cell
+    home = get(client_for(world.auditor), actor="scribe").content.decode()
+    assert ">from acme</span>" not in home and ">from globex</span>" not in home
