@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
@@ -97,6 +97,7 @@ def _page_context(request, org, filterset) -> dict:
         "events": page.events if page else [],
         "cursor_error": error,
         "query": query,
+        "back": query,
         "first_url": f"{base}?{query}" if query else base,
         "next_url": f"{more}after={page.next_cursor}" if page and page.next_cursor else "",
         "prev_url": f"{more}before={page.prev_cursor}" if page and page.prev_cursor else "",
@@ -143,10 +144,21 @@ def export(request, org, fmt: str):
     return response
 
 
+def _log_query(text: str) -> str:
+    """The audit log's filter from `back` (the log the reader came from, sent along by the
+    Verify form without JavaScript), keeping only the filter's own fields."""
+    query = QueryDict(text[:2000], mutable=True)
+    for name in list(query):
+        if name not in AuditFilterSet.base_filters:
+            query.pop(name)
+    return _query_without(query)
+
+
 @require_GET
 @_guarded
 def integrity(request, org):
     """Recompute the whole hash chain and show the head to copy off the machine."""
+    back = _log_query(request.GET.get("back", ""))
     started = time.perf_counter()
     head = chain_head()  # the head shown is the one verified, however many events came since
     result = verify_chain(head)
@@ -160,6 +172,8 @@ def integrity(request, org):
         # Pressed Verify again (htmx names the element that asked): the result is marked
         # as new, since in the same second it reads exactly as before.
         "again": request.htmx.trigger == "verify-chain",
+        "back": back,
+        "log_url": reverse("audit") + (f"?{back}" if back else ""),
     }
     template = "audit/integrity.html#panel" if wants_fragment(request) else "audit/integrity.html"
     return render(request, template, context)

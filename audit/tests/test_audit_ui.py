@@ -947,3 +947,15 @@ def test_an_actor_from_another_org_says_so_in_its_row(world):
     assert ">from globex</span>" in actor_cell
     home = get(client_for(world.auditor), actor="scribe").content.decode()
     assert ">from acme</span>" not in home and ">from globex</span>" not in home
+
+
+def test_integrity_without_javascript_keeps_the_way_back_to_the_filtered_log(world):
+    activity(world)
+    client = client_for(world.auditor)
+    log = get(client, kind="agent", range="7d").content.decode()
+    assert '<input type="hidden" name="back" value="kind=agent&amp;range=7d">' in log
+    body = client.get("/audit/integrity/", {"back": "kind=agent&range=7d&evil=1&after=x"}).content.decode()
+    assert '<li><a href="/audit/?kind=agent&amp;range=7d">Audit log</a></li>' in body
+    assert '<input type="hidden" name="back" value="kind=agent&amp;range=7d">' in body
+    plain = client.get("/audit/integrity/").content.decode()
+    assert '<li><a href="/audit/">Audit log</a></li>' in plain and 'name="back"' not in plain
