@@ -959,3 +959,12 @@ def test_integrity_without_javascript_keeps_the_way_back_to_the_filtered_log(wor
     assert '<input type="hidden" name="back" value="kind=agent&amp;range=7d">' in body
     plain = client.get("/audit/integrity/").content.decode()
     assert '<li><a href="/audit/">Audit log</a></li>' in plain and 'name="back"' not in plain
+
+
+def test_a_profile_links_auditors_to_its_events_in_the_log(world):
+    path = reverse("profile", args=[world.alice.handle])
+    body = client_for(world.auditor).get(path).content.decode()
+    assert f'<a href="/audit/?owner={world.alice.public_id}">In the audit log</a>' in body
+    agent = client_for(world.auditor).get(reverse("profile", args=[world.scribe.handle])).content.decode()
+    assert f'<a href="/audit/?actor={world.scribe.public_id}">In the audit log</a>' in agent
+    assert "In the audit log" not in client_for(world.alice).get(path).content.decode()  # not an auditor
