@@ -113,13 +113,28 @@ LEFT JOIN workspaces_elevation e ON e.workspace_id = w.id AND e.agent_id = p.id
 WHERE p.id = %s
 """
 
-# Check-and-act on PostgreSQL: share-lock the workspace row, the membership and the
-# principal row the decision rests on, so a concurrent restriction or visibility change,
-# pause, suspension, role change or removal waits for this transaction (or, if it
-# committed first, is seen by it). The workspace first: changes to its settings and
-# members lock it before anything else (workspace_lock), so they queue there.
+# Each workspace's settings and members, as a PostgreSQL advisory lock keyed by its id,
+# in a key space of Dock's own ("dock" in the high 32 bits). A locked access check holds
+# it shared until commit; a change of the workspace's settings or members holds it
+# exclusive (workspaces.services.workspace_lock). Not the workspace's row: PostgreSQL
+# queues lock requests behind a waiting one that they conflict with, so a change waits
+# for the writes already in flight and the writes that come after it wait for it, where
+# share locks on a row let a stream of overlapping writes starve the change. The row is
+# left to the updates and foreign-key checks that need it.
+_WORKSPACE_KEY_SPACE = 0x646F636B << 32
+
+
+def workspace_key(workspace_id: int) -> int:
+    return _WORKSPACE_KEY_SPACE | int(workspace_id)
+
+
+# Check-and-act on PostgreSQL: hold the workspace shared (above), and share-lock the
+# membership and the principal row the decision rests on, so a concurrent restriction or
+# visibility change, pause, suspension, role change or removal waits for this
+# transaction (or, if it committed first, is seen by it). The workspace first, as every
+# change to its settings and members takes it first.
 _LOCK_WORKSPACE_MEMBERSHIP = """
-SELECT w.id FROM workspaces_workspace w WHERE w.id = %s FOR SHARE;
+SELECT pg_advisory_xact_lock_shared(%s);
 SELECT m.id FROM workspaces_membership m
 WHERE m.workspace_id = %s
   AND m.principal_id = (SELECT COALESCE(p.owner_id, p.id) FROM identity_principal p WHERE p.id = %s)
@@ -151,7 +166,7 @@ def check(principal_id: int, workspace_id: int, *, lock: bool = False, as_active
     resuming (a pending proposal of its waits for that)."""
     with connection.cursor() as cursor:
         if lock and connection.vendor == "postgresql":
-            cursor.execute(_LOCK_WORKSPACE_MEMBERSHIP, [workspace_id, workspace_id, principal_id])
+            cursor.execute(_LOCK_WORKSPACE_MEMBERSHIP, [workspace_key(workspace_id), workspace_id, principal_id])
             cursor.execute(_QUERY + " FOR SHARE OF p" + _LOCK_ELEVATION, [workspace_id, principal_id, workspace_id, principal_id])
             row = cursor.fetchone()
             cursor.nextset()

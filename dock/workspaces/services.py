@@ -154,10 +154,10 @@ def workspace_update(*, actor, workspace: Workspace, **changes) -> Updated:
       and let their agents back in past whoever restricts the workspace next (which is why
       elevation_grant refuses an unrestricted workspace).
 
-    A write or delete request in flight here holds the workspace's row share-locked from
-    its access check to its commit (access.check with lock): the change waits for it, and
-    then finds the proposal it made; a request that comes later waits, and is judged by
-    the new settings."""
+    A write or delete request in flight here holds the workspace shared from its access
+    check to its commit (access.check with lock; workspace_lock): the change waits for
+    it, and then finds the proposal it made; a request that comes later waits, and is
+    judged by the new settings."""
     allowed = {"name", "visibility", "restricted", "description"}
     unknown = set(changes) - allowed
     if unknown:
@@ -256,15 +256,34 @@ def _check_grant_role(role: str) -> None:
         raise InvalidInput("Service accounts are granted viewer or editor, never admin.", fields={"role": "viewer or editor"})
 
 
+_WORKSPACE_LOCK = (
+    "SELECT pg_advisory_xact_lock(%s); "
+    f"SELECT 1 FROM {Workspace._meta.db_table} WHERE id = %s FOR NO KEY UPDATE"
+)
+
+
 def workspace_lock(workspace_id: int) -> None:
-    """Lock the row of the workspace `workspace_id` until commit. Changes to one workspace's members, grants,
-    invitations and elevations take it first, so they run one at a time: the last-admin
-    rule reads the other members' roles, and an elevation rests on its agent's owner
-    being a member, which a concurrent change could undo. Taken before any membership or
-    principal row, so such changes queue here instead of deadlocking on each other's rows.
-    (FOR NO KEY UPDATE: it waits for the writes in flight here, whose access checks
-    share-lock the row, but not for the key-share locks of foreign-key checks alone.)"""
-    Workspace.objects.select_for_update(no_key=True).filter(pk=workspace_id).exists()
+    """Lock the workspace `workspace_id` until commit. Changes to one workspace's settings,
+    members, grants, invitations and elevations take it first, so they run one at a time:
+    the last-admin rule reads the other members' roles, and an elevation rests on its
+    agent's owner being a member, which a concurrent change could undo. Taken before any
+    membership or principal row, so such changes queue here instead of deadlocking on
+    each other's rows. On PostgreSQL it is first the workspace's advisory lock, exclusive
+    (see access.workspace_key): it waits for the writes in flight here, whose access
+    checks hold it shared, and the writes that come later wait for it. Then the row (FOR
+    NO KEY UPDATE, which foreign-key checks do not wait for)."""
+    if connection.vendor != "postgresql":
+        Workspace.objects.select_for_update(no_key=True).filter(pk=workspace_id).exists()
+        return
+    with connection.cursor() as cursor:  # one round trip, as the row lock alone took
+        cursor.execute(_WORKSPACE_LOCK, [access.workspace_key(workspace_id), workspace_id])
+
+
+def workspaces_lock(workspace_ids) -> None:
+    """workspace_lock for several workspaces, in id order (the order every taker of
+    several uses, so that two cannot deadlock)."""
+    for workspace_id in sorted(set(workspace_ids)):
+        workspace_lock(workspace_id)
 
 
 @contextmanager

@@ -300,6 +300,29 @@ def test_write_waits_for_the_change_in_flight_and_is_refused(world, write, chang
     assert verify_chain().ok
 
 
+def test_a_change_waiting_for_a_write_goes_before_the_writes_that_come_after_it(world, hold):
+    """Writes overlapping one another must not starve a change of the workspace: a write
+    that comes while the change waits for the write in flight queues behind the change,
+    and is then judged by it (writes hold the workspace as a shared advisory lock, which
+    PostgreSQL queues fairly; share locks on its row would let the second write through)."""
+    held = hold(access, "require")  # the first write, parked after its locked access check
+    first = Worker("first write", lambda: api_write(world, "comment")).begin()
+    held.wait_reached()
+    restricter = Worker(
+        "ada restricts", lambda: ws.workspace_update(actor=world.admin, workspace=world.space, restricted=True)
+    ).begin()
+    wait_until_blocked(restricter)
+    second = Worker("second write", lambda: api_write(world, "comment")).begin()
+    wait_until_blocked(second)
+
+    held.release.set()
+    assert first.outcome().status_code == 201
+    assert restricter.outcome().changed == {"restricted": {"from": False, "to": True}}
+    assert second.outcome().status_code == 404  # members only, and Scout is not elevated
+    assert len(agent_write_events(world, "comment")) == 1
+    assert verify_chain().ok
+
+
 # Key rotation --------------------------------------------------------------------------------------
 
 
