@@ -58,7 +58,15 @@ def service_adopt(
 
     if scope is not None:
         check_scope(scope)
+    from dock.workspaces.models import Membership
+    from dock.workspaces.services import workspaces_lock
+
     with transaction.atomic(), batch():
+        # The workspaces of the account's grants first, as every change to members takes
+        # them: its grants go, and a write of the account's in flight there holds the
+        # workspace, then the grant, then the account's row (access.check). Locking the
+        # account's row first deadlocked with such a write.
+        workspaces_lock(Membership.objects.filter(principal=service).values_list("workspace_id", flat=True))
         # The new owner's row before the account's: an agent's access rests on its owner's,
         # and a grant in flight holds the granting admin's access rows (share) before it
         # locks the account. When that admin is the new owner, the other order deadlocked.

@@ -166,7 +166,19 @@ def user_reactivate(*, actor, user: User) -> User:
 
 def user_delete(*, actor, user: User) -> None:
     """Delete a human and, by cascade, their agents. Audit events stay."""
+    from django.db.models import Q
+
+    from dock.workspaces.models import Workspace
+    from dock.workspaces.services import workspaces_lock
+
     with transaction.atomic(), batch():
+        # The workspaces the deletion changes first (their memberships go, their creator
+        # is cleared), as every change to members takes them: a write of the person's or
+        # their agents' in flight there holds the workspace before their membership.
+        workspaces_lock(
+            Workspace.objects.filter(Q(memberships__principal_id=user.principal_id) | Q(created_by_id=user.principal_id))
+            .values_list("pk", flat=True)
+        )
         principal = Principal.objects.select_related("org").get(pk=user.principal_id)
         agents = list(principal.agents.values_list("public_id", flat=True))
         principal_deleting.send(sender=User, principal=principal, actor=actor)

@@ -5,7 +5,7 @@ writes that rest on them, on PostgreSQL: each order is forced as in test_concurr
 import time
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 
@@ -14,7 +14,7 @@ from audit.selectors import verify_chain
 from conftest import Maker
 from dock.workspaces import services as ws
 from dock.workspaces.models import Elevation, Membership, Role
-from identity import access
+from identity import access, capabilities
 from identity.api.testing import ApiClient
 from identity.errors import InvalidTransition
 from identity.models import Kind, Principal, Status
@@ -252,6 +252,53 @@ def test_an_admin_adopting_a_service_account_as_their_own_while_granting_it_take
     assert adopted.kind == Kind.AGENT and adopted.owner_id == oscar.pk
     assert not Membership.objects.filter(principal=adopted).exists()
     assert len(events_of(events.MEMBER_ADDED, target_id=service.public_id)) == 1
+    assert verify_chain().ok
+
+
+def test_adopting_a_service_account_waits_for_its_write_in_flight(world):
+    """The account's write takes the workspace and its grant, then its own row, in two
+    round trips (access.check). The adoption deletes the grants: it takes their workspaces
+    first, so it waits for the write; holding the account's row, it deadlocked with it."""
+    service, _ = Maker().service(world.org, "Nightly Digest")
+    ws.membership_add(actor=world.admin, workspace=world.space, principal=service, role=Role.EDITOR)
+    between = Hold()
+
+    def write():
+        with transaction.atomic():
+            with connection.cursor() as cursor:  # the check's first round trip, as it sends it
+                cursor.execute(access._LOCK_WORKSPACE_MEMBERSHIP, [access.workspace_key(world.space.pk), world.space.pk, service.pk])
+            between.reached.set()
+            assert between.release.wait(WAIT)
+            access.require(service, world.space, capabilities.WRITE, lock=True)
+            return ws.document_create(actor=service, workspace=world.space, title="Nightly digest", body="All quiet.")
+
+    writer = Worker("the account writes", write).begin()
+    adopter = between.then_waiting(
+        "its adoption as Olive's agent",
+        lambda: service_services.service_adopt(actor=world.admin, service=service, owner=world.owner, issue_key=False),
+    )
+
+    assert writer.outcome().title == "Nightly digest"
+    adopter.outcome()
+    adopted = Principal.objects.get(pk=service.pk)
+    assert adopted.kind == Kind.AGENT and adopted.owner_id == world.owner.pk
+    assert not Membership.objects.filter(principal=adopted).exists()
+    assert verify_chain().ok
+
+
+def test_deleting_a_person_waits_for_their_agents_write_in_flight(world, hold):
+    from dock.workspaces.models import Document, Workspace
+    from identity.services.users import user_delete
+
+    Workspace.objects.filter(pk=world.space.pk).update(created_by=world.owner)
+    held = hold(access, "require")  # Scout's write, parked after its locked access check
+    writer = Worker("scout writes", lambda: test_concurrency.api_write(world, "create")).begin()
+    deleter = held.then_waiting("olive is deleted", lambda: user_delete(actor=world.admin, user=world.owner.user))
+
+    assert writer.outcome().status_code == 201
+    deleter.outcome()
+    assert not Principal.objects.filter(pk__in=[world.owner.pk, world.agent.pk]).exists()
+    assert Document.objects.get(title="Plan B").author_id is None  # the document stays; its author is gone
     assert verify_chain().ok
 
 
