@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import TooManyFieldsSent
 from django.http import Http404, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -147,7 +148,10 @@ def export(request, org, fmt: str):
 def _log_query(text: str) -> str:
     """The audit log's filter from `back` (the log the reader came from, sent along by the
     Verify form without JavaScript), keeping only the filter's own fields."""
-    query = QueryDict(text[:2000], mutable=True)
+    try:
+        query = QueryDict(text[:2000], mutable=True)
+    except TooManyFieldsSent:  # not a filter the log wrote: back to the whole log
+        return ""
     for name in list(query):
         if name not in AuditFilterSet.base_filters:
             query.pop(name)

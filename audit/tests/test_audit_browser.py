@@ -221,7 +221,7 @@ def test_without_javascript_custom_dates_take_one_apply(live_server, browser, st
         log_in_as(page, live_server, story["auditor"])
         page.goto(f"{live_server.url}/audit/")
         # (In <noscript>, which Playwright's text search passes over.)
-        expect(page.locator("p.audit-hint")).to_have_text("From and To count with Time set to Custom dates.")
+        expect(page.locator("p.audit-hint")).to_have_text("From and To count unless Time is Today or Last 7 or 30 days, which replace them.")
         expect(page.locator("p.audit-hint")).to_be_visible()
         page.get_by_label("Time", exact=True).select_option("custom")
         day = (datetime.now(UTC).date() - timedelta(days=3)).isoformat()

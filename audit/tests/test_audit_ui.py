@@ -907,7 +907,7 @@ def test_dates_are_open_for_the_page_script_to_close(world):
     assert "disabled" not in since
     select = re.search(r'<select[^>]*name="range"[^>]*>', body).group(0)
     assert 'data-enables-when="custom"' in select and 'aria-controls="id_since id_until"' in select
-    assert "<noscript><p class=\"audit-hint\">From and To count with Time set to Custom dates.</p></noscript>" in body
+    assert "<noscript><p class=\"audit-hint\">From and To count unless Time is Today or Last 7 or 30 days, which replace them.</p></noscript>" in body
 
 
 def test_the_chart_says_which_days_it_shows(world):
@@ -957,6 +957,8 @@ def test_integrity_without_javascript_keeps_the_way_back_to_the_filtered_log(wor
     body = client.get("/audit/integrity/", {"back": "kind=agent&range=7d&evil=1&after=x"}).content.decode()
     assert '<li><a href="/audit/?kind=agent&amp;range=7d">Audit log</a></li>' in body
     assert '<input type="hidden" name="back" value="kind=agent&amp;range=7d">' in body
+    flooded = client.get("/audit/integrity/", {"back": "&".join(["a"] * 1500)})
+    assert flooded.status_code == 200 and '<li><a href="/audit/">Audit log</a></li>' in flooded.content.decode()
     plain = client.get("/audit/integrity/").content.decode()
     assert '<li><a href="/audit/">Audit log</a></li>' in plain and 'name="back"' not in plain
 
@@ -964,7 +966,7 @@ def test_integrity_without_javascript_keeps_the_way_back_to_the_filtered_log(wor
 def test_a_profile_links_auditors_to_its_events_in_the_log(world):
     path = reverse("profile", args=[world.alice.handle])
     body = client_for(world.auditor).get(path).content.decode()
-    assert f'<a href="/audit/?owner={world.alice.public_id}">In the audit log</a>' in body
+    assert f'<a href="/audit/?owner={world.alice.public_id}" aria-label="Alice Adams’s activity in the audit log">In the audit log</a>' in body
     agent = client_for(world.auditor).get(reverse("profile", args=[world.scribe.handle])).content.decode()
-    assert f'<a href="/audit/?actor={world.scribe.public_id}">In the audit log</a>' in agent
+    assert f'<a href="/audit/?actor={world.scribe.public_id}" aria-label="Scribe’s activity in the audit log">In the audit log</a>' in agent
     assert "In the audit log" not in client_for(world.alice).get(path).content.decode()  # not an auditor
