@@ -297,8 +297,8 @@ class AuditFilterSet(django_filters.FilterSet):
             form = super().form
             form.scope_org = self.org
             form.now = self.now
-            # Dates only take part with "Custom dates". The page's script greys them out
-            # under any other choice (and before the choice's change is sent, so that a
+            # A preset replaces the dates (__init__). The page's script greys them out
+            # unless Time is "Custom dates" (and before a change of it is sent, so that a
             # preset picked after custom dates is not sent with them); without it they stay
             # open, so that choosing Custom dates and typing them needs one Apply.
             ids = " ".join(form[name].auto_id for name in ("since", "until"))

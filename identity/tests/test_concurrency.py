@@ -235,7 +235,7 @@ CHANGES = {
         lambda w: w.owner.public_id,
     ),
     "restriction": (
-        # The workspace's own row: the access rule reads it, so the write locks it too.
+        # The workspace's own settings: the access rule reads them, so the write holds the workspace too.
         lambda w: ws.workspace_update(actor=w.admin, workspace=w.space, restricted=True),
         events.WORKSPACE_UPDATED,
         404,  # members only, and the agent is not elevated: invisible to it
@@ -615,7 +615,7 @@ def run_action(stress: Stress, rng: random.Random, me: int) -> tuple[str, list[t
             kind = "membership_set_role"
             pk = rng.choice(stress.memberships)
             # Locked in the order every change to members takes: the workspace, then the
-            # membership (the agents' access checks share-lock them in that order too).
+            # membership (the agents' access checks take them in that order too).
             ws.workspace_lock(Membership.objects.values_list("workspace_id", flat=True).get(pk=pk))
             membership = Membership.objects.select_for_update().select_related("principal").get(pk=pk)
             new_role = Role.VIEWER if membership.role == Role.EDITOR else Role.EDITOR

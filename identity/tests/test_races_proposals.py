@@ -316,9 +316,9 @@ def _unrestricted_world():
 
 
 def test_a_restriction_waits_for_a_delete_request_in_flight_and_cancels_it(hold):
-    """The request took its access locks (the workspace's row among them) before the
+    """The request took its access locks (the workspace among them) before the
     restriction: the restriction waits, then finds the proposal and cancels it. Before the
-    workspace's row was locked, the proposal committed after the cancelling, pending."""
+    workspace was locked, the proposal committed after the cancelling, pending."""
     admin, space, agent, document = _unrestricted_world()
     held = hold(access, "require")  # parked after the access check, before the proposal is written
     requester = Worker("the agent asks", lambda: consent.document_delete_request(actor=agent, document=document)).begin()
