@@ -236,6 +236,21 @@ def test_without_javascript_custom_dates_take_one_apply(live_server, browser, st
         context.close()
 
 
+def test_a_keyboard_reaches_the_pages_past_the_rows_in_one_step(live_server, page: Page, story):
+    """Each row holds a few links (actor, owner, workspace, details): a page of them is a
+    long way to Tab to Older. The first stop of the events skips there."""
+    log_in_as(page, live_server, story["auditor"])
+    page.goto(f"{live_server.url}/audit/")
+    skip = page.get_by_role("link", name="Skip to the pages")
+    page.get_by_role("link", name="Export CSV").focus()
+    page.keyboard.press("Shift+Tab")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_visible()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Older →")).to_be_focused()
+
+
 def test_the_log_fits_the_window_at_every_width(live_server, page: Page, story):
     """The table's seven columns need about 1,000 pixels: narrower (a tablet), each event
     is a block, as on a phone. Between 721 and 1,000 pixels the table scrolled sideways,

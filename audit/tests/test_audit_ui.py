@@ -970,3 +970,12 @@ def test_a_profile_links_auditors_to_its_events_in_the_log(world):
     agent = client_for(world.auditor).get(reverse("profile", args=[world.scribe.handle])).content.decode()
     assert f'<a href="/audit/?actor={world.scribe.public_id}" aria-label="Scribe’s activity in the audit log">In the audit log</a>' in agent
     assert "In the audit log" not in client_for(world.alice).get(path).content.decode()  # not an auditor
+
+
+def test_the_events_begin_with_a_way_past_them_to_the_pages(world):
+    activity(world)
+    body = get(client_for(world.auditor)).content.decode()
+    assert '<a class="audit-skip small" href="#audit-pager">Skip to the pages</a>' in body
+    assert '<nav class="pager" id="audit-pager" tabindex="-1" aria-label="Pages">' in body
+    empty = get(client_for(world.auditor), range="custom", since="2001-01-01", until="2001-01-02").content.decode()
+    assert "Skip to the pages" not in empty  # no rows, nothing to skip
