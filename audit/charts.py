@@ -51,6 +51,17 @@ def _long_day(day: date) -> str:
     return f"{day.day} {day:%b %Y}"
 
 
+def span(days: list[date]) -> str:
+    """The days a chart covers, its year said once where it is one: "1 Nov to 30 Nov 2026"."""
+    if not days:
+        return ""
+    first, last = days[0], days[-1]
+    if first == last:
+        return _long_day(first)
+    start = _long_day(first) if first.year != last.year else f"{first.day} {first:%b}"
+    return f"{start} to {_long_day(last)}"
+
+
 def _number(n: int) -> str:
     return f"{n:,}"
 
@@ -83,6 +94,7 @@ class Chart:
     svg: SafeString
     legend: tuple[tuple[str, str, str], ...]
     summary: str  # the totals in words, shown under the bars (the SVG's <desc> says the same)
+    span: str  # the days it covers, for a heading: without a start date, not all that is listed
 
 
 def activity_chart(daily, *, title: str = "Events per day by actor kind") -> Chart:
@@ -91,7 +103,7 @@ def activity_chart(daily, *, title: str = "Events per day by actor kind") -> Cha
     totals = daily.by_kind()
     legend = tuple((css, opacity, label) for kind, css, opacity, label in SERIES if totals.get(kind))
     summary = describe(daily)
-    return Chart(activity_svg(daily, title=title, description=summary), legend, summary)
+    return Chart(activity_svg(daily, title=title, description=summary), legend, summary, span(daily.days))
 
 
 def activity_svg(daily, *, title: str = "Events per day by actor kind", description: str | None = None) -> SafeString:

@@ -7,7 +7,7 @@ org. Reading is not a state change, so nothing here records an audit event.
 
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
@@ -79,14 +79,12 @@ def _page_context(request, org, filterset) -> dict:
                                before=request.GET.get("before") or None)
         except InvalidCursor as exc:
             error = str(exc)
-    chart = chart_days = None
+    chart = None
     if page is not None:
         for event in page.events:  # a workspace links to its events in this log, by name where listed
             event.workspace_name = filterset.workspace_names.get(event.workspace) or event.workspace
         daily = daily_counts(filters, org=org.slug)
         chart = charts.activity_chart(daily, title=f"{org.name}: events per day by actor kind")
-        # Said with the chart: without a start date it shows the last 30 days, not the list's all of time.
-        chart_days = (daily.first, daily.end - timedelta(days=1))
     head = chain_head()
     base = reverse("audit")
     more = f"{base}?{query}{'&' if query else ''}"
@@ -105,7 +103,6 @@ def _page_context(request, org, filterset) -> dict:
         "export_csv": reverse("audit-export", args=["csv"]) + (f"?{query}" if query else ""),
         "export_jsonl": reverse("audit-export", args=["jsonl"]) + (f"?{query}" if query else ""),
         "chart": chart,
-        "chart_days": chart_days,
         "head": head,
         "auto_verify": head["count"] <= AUTO_VERIFY_MAX,
         "custom_range": filterset.form.data.get("range") == "custom",

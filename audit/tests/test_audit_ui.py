@@ -681,6 +681,15 @@ def test_chart_counts_one_event_in_the_singular():
     assert ">1 event from 27 Nov 2026 to 27 Nov 2026: 1 by humans." in one
 
 
+def test_a_charts_span_says_its_year_once_where_it_is_one():
+    from audit.charts import span
+
+    assert span([date(2026, 11, 1), date(2026, 11, 30)]) == "1 Nov to 30 Nov 2026"
+    assert span([date(2025, 12, 20), date(2026, 1, 18)]) == "20 Dec 2025 to 18 Jan 2026"
+    assert span([date(2026, 11, 30)]) == "30 Nov 2026"
+    assert span([]) == ""
+
+
 def test_chart_legend_names_only_the_kinds_it_draws(world):
     """An agent's profile has no humans in its chart, so its legend names none; a log
     filtered to nothing draws no bars and has no legend."""
