@@ -96,7 +96,6 @@ def _page_context(request, org, filterset) -> dict:
         "events": page.events if page else [],
         "cursor_error": error,
         "query": query,
-        "back": query,
         "first_url": f"{base}?{query}" if query else base,
         "next_url": f"{more}after={page.next_cursor}" if page and page.next_cursor else "",
         "prev_url": f"{more}before={page.prev_cursor}" if page and page.prev_cursor else "",
@@ -173,7 +172,7 @@ def integrity(request, org):
         # Pressed Verify again (htmx names the element that asked): the result is marked
         # as new, since in the same second it reads exactly as before.
         "again": request.htmx.trigger == "verify-chain",
-        "back": back,
+        "query": back,  # the log's filter, as on the log's page: the Verify form carries it on
         "log_url": reverse("audit") + (f"?{back}" if back else ""),
     }
     template = "audit/integrity.html#panel" if wants_fragment(request) else "audit/integrity.html"
