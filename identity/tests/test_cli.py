@@ -252,6 +252,15 @@ def test_audit_export_actor_is_read_as_the_audit_log_reads_a_handle(acme, make, 
     assert "no principal" in fails("audit", "export", "--actor", "alice-adamz", capsys=capsys, monkeypatch=monkeypatch)
 
 
+@pytest.mark.parametrize("option", ["--actor", "--owner", "--workspace", "--action", "--since", "--until"])
+@pytest.mark.parametrize("value", ["", "  "])
+def test_audit_export_refuses_an_empty_filter_rather_than_exporting_without_it(acme, capsys, monkeypatch, option, value):
+    """`--actor "$AGENT"` with the variable unset gave the whole log: an export handed on
+    as one agent's activity would carry everyone's."""
+    err = fails("audit", "export", option, value, capsys=capsys, monkeypatch=monkeypatch)
+    assert option in err and capsys.readouterr().out == ""
+
+
 def test_audit_export_action_takes_a_name_or_a_group_as_the_audit_log_offers_them(acme, capsys):
     dock("agent", "create", "--owner", "alice@acme.test", "--name", "Scout")
     for action, want in (("agent.created", {"agent.created"}), ("agent.*", {"agent.created", "agent.key.issued"})):

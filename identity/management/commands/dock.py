@@ -394,6 +394,11 @@ class Command(BaseCommand):
     # audit ----------------------------------------------------------------------------------
 
     def do_audit_export(self, *, format, actor, owner, kind, workspace, event, since, until, **_):
+        given = (("--actor", actor), ("--owner", owner), ("--workspace", workspace), ("--action", event))
+        for option, value in (*given, ("--since", since), ("--until", until)):
+            # `--actor "$AGENT"` with the variable unset must not export every actor's events.
+            if value is not None and not value.strip():
+                raise Refusal(f"{option} is empty: leave it out to export without that filter")
         actor_id = typed.actor_id(actor) if actor else None
         # Only registered names are ever recorded: any other would silently match nothing.
         group = event.endswith(".*") and event[:-2] in audit_events.grouped() if event else False
