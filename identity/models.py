@@ -55,6 +55,9 @@ class Principal(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="principals")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # Agents only, while suspended: the status the owner's deactivation took it from
+    # (active or paused). Restoring returns it there: an owner's pause outlives the suspension.
+    suspended_from = models.CharField(max_length=16, blank=True, default="")
     # Agents only: a bit set of capabilities (see identity.capabilities).
     scope = models.PositiveSmallIntegerField(default=0)
     # Agents only, and required for them: deleting the owner deletes their agents.

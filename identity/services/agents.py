@@ -68,8 +68,8 @@ def _transition(*, actor, agent: Principal, allowed: set[str], to: str, event: s
             reason = refusal.get(agent.status) or f"{agent.handle} is {agent.status}."
             raise InvalidTransition(reason)
         previous = agent.status
-        agent.status = to
-        agent.save(update_fields=["status"])
+        agent.status, agent.suspended_from = to, ""
+        agent.save(update_fields=["status", "suspended_from"])
         record(event, actor=actor, target=agent, details={"from": previous, "to": to})
         if to == Status.REVOKED:
             keys_revoke_all(actor=actor, principal=agent, reason="agent revoked")
@@ -114,14 +114,16 @@ def agent_suspend(*, actor, agent: Principal, reason: str, owner: Principal | No
         if owner is not None and agent.owner_id != owner.pk:
             return agent
         previous = agent.status
-        agent.status = Status.SUSPENDED
-        agent.save(update_fields=["status"])
+        agent.status, agent.suspended_from = Status.SUSPENDED, previous
+        agent.save(update_fields=["status", "suspended_from"])
         record(events.AGENT_SUSPENDED, actor=actor, target=agent, details={"from": previous, "reason": reason})
     return agent
 
 
 def agent_restore(*, actor, agent: Principal) -> Principal:
-    """Only an org admin lifts a suspension, and only once the owner is active again."""
+    """Only an org admin lifts a suspension, and only once the owner is active again. The
+    agent goes back to the status the suspension found it in: one its owner had paused
+    stays paused until someone who may resume it does."""
     with transaction.atomic():
         agent = _locked(agent)
         if agent.status != Status.SUSPENDED:
@@ -130,9 +132,10 @@ def agent_restore(*, actor, agent: Principal) -> Principal:
             raise InvalidTransition(
                 f"{agent.handle}'s owner {agent.owner.display_name} is not active: reactivate them or transfer the agent first."
             )
-        agent.status = Status.ACTIVE
-        agent.save(update_fields=["status"])
-        record(events.AGENT_RESTORED, actor=actor, target=agent)
+        agent.status = Status.PAUSED if agent.suspended_from == Status.PAUSED else Status.ACTIVE
+        agent.suspended_from = ""
+        agent.save(update_fields=["status", "suspended_from"])
+        record(events.AGENT_RESTORED, actor=actor, target=agent, details={"to": agent.status})
     return agent
 
 

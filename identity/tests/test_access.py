@@ -3,6 +3,7 @@
 import pytest
 from django.db import transaction
 
+from audit.models import AuditEvent
 from audit.refs import SYSTEM
 from conftest import actions_since, audit_mark, refresh
 from dock.workspaces import services as ws
@@ -350,9 +351,26 @@ def test_suspended_agent_cannot_resume_only_restore_after_owner_returns(world):
     assert caps_of(bot, roadmap) == caps.READ | caps.COMMENT | caps.WRITE
 
 
-def test_deleted_owner_deletes_agents_and_audit_stays(world):
-    from audit.models import AuditEvent
+def test_restore_returns_an_agent_its_owner_had_paused_to_paused(make, world):
+    """Restoring set every suspended agent active: one its owner had paused (say, because
+    it misbehaved) came back working on an admin's restore, which lifts only the suspension."""
+    _, alice, roadmap, bot, _ = world
+    running, _ = make.agent(alice, "Runner")
+    agents.agent_pause(actor=alice, agent=bot)
+    users.user_deactivate(actor=SYSTEM, user=alice.user)
+    users.user_reactivate(actor=SYSTEM, user=refresh(alice).user)
+    mark = audit_mark()
+    agents.agent_restore(actor=SYSTEM, agent=bot)
+    agents.agent_restore(actor=SYSTEM, agent=running)
+    assert (refresh(bot).status, refresh(running).status) == (Status.PAUSED, Status.ACTIVE)
+    assert caps_of(bot, roadmap) == 0
+    restored = AuditEvent.objects.filter(id__gt=mark, action="agent.restored").order_by("id")
+    assert [event.details for event in restored] == [{"to": "paused"}, {"to": "active"}]
+    agents.agent_resume(actor=alice, agent=refresh(bot))
+    assert caps_of(bot, roadmap) == caps.READ | caps.COMMENT | caps.WRITE
 
+
+def test_deleted_owner_deletes_agents_and_audit_stays(world):
     _, alice, _, bot, _ = world
     bot_id = bot.public_id
     users.user_delete(actor=SYSTEM, user=alice.user)

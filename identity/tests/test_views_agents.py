@@ -12,7 +12,8 @@ from audit.refs import SYSTEM
 from conftest import actions_since, audit_mark, refresh
 from identity import access, capabilities, keys
 from identity.models import ApiKey, Kind, Principal, Status
-from identity.services.users import user_deactivate
+from identity.services.agents import agent_pause
+from identity.services.users import user_deactivate, user_reactivate
 from identity.views.once import SESSION_KEY as ONCE_KEY
 
 from .views_support import HTMX, Team, logged_in, png_bytes
@@ -377,6 +378,18 @@ def test_admin_transfers_then_restores_after_the_owner_is_deactivated(team, scou
     assert b'data-status="active"' in restored.content
     assert refresh(agent).status == Status.ACTIVE
     assert actions_since(mark) == ["agent.transferred", "agent.restored"]
+
+
+def test_restoring_an_agent_its_owner_had_paused_says_it_stays_paused(team, scout):
+    agent, _ = scout
+    agent_pause(actor=team.alice, agent=agent)
+    user_deactivate(actor=SYSTEM, user=team.alice.user)
+    user_reactivate(actor=SYSTEM, user=refresh(team.alice).user)
+    admin = logged_in(team.admin)
+    assert b"It was paused then, and restoring leaves it paused." in admin.get(agent.get_absolute_url()).content
+    restored = admin.post(reverse("agent-restore", args=[agent.handle]), headers=HTMX)
+    assert b"is restored, and paused as it was." in restored.content and b'data-status="paused"' in restored.content
+    assert refresh(agent).status == Status.PAUSED
 
 
 @pytest.mark.parametrize("choice", ["", "999999", "stranger", "owner"])

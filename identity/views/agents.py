@@ -184,10 +184,11 @@ def _admin_only(request, handle):
 def agent_restore(request, handle):
     viewer, agent = _admin_only(request, handle)
     try:
-        agent_services.agent_restore(actor=viewer, agent=agent)
+        restored = agent_services.agent_restore(actor=viewer, agent=agent)
     except ServiceError as exc:
         return _respond(request, viewer, agent, error=exc.detail, status=exc.status)
-    return _respond(request, viewer, agent, done=f"{agent.display_name} is restored.", focus_done=True)
+    done = f"{agent.display_name} is restored" + (", and paused as it was." if restored.status == Status.PAUSED else ".")
+    return _respond(request, viewer, agent, done=done, focus_done=True)
 
 
 @login_required
