@@ -167,11 +167,12 @@ def invitation_revoke(request, workspace, public_id: str):
     return redirect(_members_url(workspace))
 
 
-def _member_response(request, me, workspace, handle: str, *, error: str | None = None, status: int = 200):
+def _member_response(request, me, workspace, handle: str, *, error: str | None = None, done: str | None = None,
+                     status: int = 200):
     row = selectors.member_get(principal=me, workspace=workspace, handle=handle)
     context = {
         "workspace": workspace, "decision": workspace.decision, "row": row, "roles": Role.choices,
-        "manage": workspace.decision.allows(caps.MANAGE), "row_error": error, "tab": "members",
+        "manage": workspace.decision.allows(caps.MANAGE), "row_error": error, "row_done": done, "tab": "members",
     }
     return page(request, "workspaces/member.html", context, fragment=MEMBER_ROW, status=status)
 
@@ -190,7 +191,7 @@ def member_role(request, workspace, handle: str):
     need(workspace, caps.MANAGE)
     row = selectors.member_get(principal=me, workspace=workspace, handle=handle)
     form = RoleForm(request.POST)
-    error = None
+    error = done = None
     if not form.is_valid():
         error = "Choose one of the roles: " + ", ".join(Role.values) + "."
     else:
@@ -201,16 +202,19 @@ def member_role(request, workspace, handle: str):
             if exc.status == 403:
                 raise
             error = exc.detail
+        else:
+            done = f"{row.principal.display_name} is now {form.cleaned_data['role']}."
     if request.htmx:
         # The acting admin may just have lowered themselves: the row then shows no controls.
         workspace.decision = access.check(me.pk, workspace.pk)
         if not workspace.decision.visible:
             return HttpResponseClientRedirect(reverse("home"))
-        return _member_response(request, me, workspace, handle, error=error, status=200)
+        # Said in the row, as a status: the select already showed the role chosen.
+        return _member_response(request, me, workspace, handle, error=error, done=done, status=200)
     if error:
         messages.error(request, error)
     else:
-        messages.success(request, f"{row.principal.display_name} is now {form.cleaned_data['role']}.")
+        messages.success(request, done)
     return redirect(_members_url(workspace))
 
 
