@@ -220,6 +220,15 @@ def test_rotate_over_htmx_shows_the_new_key_once_and_keeps_the_old_one_in_grace(
     assert KEY_RE.search(page.content) is None
 
 
+def test_a_paused_agents_key_in_grace_is_not_said_to_work(team, scout):
+    """Every key of a paused agent is refused: its rotated-away key only runs out."""
+    agent, _ = scout
+    client = logged_in(team.alice)
+    assert b"Works for <time" in client.post(reverse("agent-rotate", args=[agent.handle]), headers=HTMX).content
+    paused = client.post(reverse("agent-pause", args=[agent.handle]), headers=HTMX).content
+    assert b"Works for" not in paused and b'data-state="grace"' in paused and b"Retires in <time" in paused
+
+
 def test_rotate_by_plain_form_carries_the_key_across_one_redirect(team, scout):
     agent, _ = scout
     client = logged_in(team.alice)
