@@ -39,6 +39,8 @@ def focus_first_error(form: forms.Form, fallback: str | None = None) -> None:
     replaces the button that sent it, and keyboard focus goes to what needs mending."""
     first = next((name for name in form.fields if form.has_error(name)), fallback)
     if first:
+        for field in form.fields.values():  # a field focused on a fresh form (the first) gives way
+            field.widget.attrs.pop("autofocus", None)
         form.fields[first].widget.attrs["autofocus"] = True
 
 

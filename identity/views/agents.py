@@ -16,7 +16,7 @@ from dock.middleware import no_store
 
 from .. import access, capabilities, selectors
 from ..errors import Forbidden, ServiceError
-from ..forms import AgentForm, AgentScopeForm, TransferForm, add_service_error
+from ..forms import AgentForm, AgentScopeForm, TransferForm, add_service_error, focus_first_error
 from ..models import Status
 from ..services import agents as agent_services
 from ..services import keys as key_services
@@ -45,6 +45,7 @@ def agent_new(request):
             else:
                 messages.success(request, f"{agent.display_name} is ready. Copy its key now: it is shown only once.")
                 return carry_key(request, redirect(agent.get_absolute_url()), agent, plaintext)
+        focus_first_error(form)
     return render(request, "identity/agent_new.html", {"form": form, "viewer": viewer}, status=status)
 
 

@@ -72,6 +72,7 @@ def signup(request):
                 return redirect("home")
         else:
             status = 400
+        focus_first_error(form)
     return render(request, "identity/signup.html", {"form": form}, status=status)
 
 

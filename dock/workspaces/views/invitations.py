@@ -17,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from identity.errors import Conflict, InvalidTransition, NotFound, ServiceError
+from identity.forms import focus_first_error
 from identity.services.sessions import session_login
 from identity.services.users import user_create
 
@@ -111,6 +112,7 @@ def invite_accept(request, token: str):
                 login(request, new_user, backend=settings.AUTHENTICATION_BACKENDS[0])
                 session_login(actor=new_user.principal)
                 return _after_accept(request, membership)
+        focus_first_error(form)
     context["form"] = form
     context["joining_org"] = invitation.joining_org()
     return page(request, "workspaces/invite.html", context, status=status)

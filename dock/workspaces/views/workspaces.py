@@ -7,6 +7,7 @@ from django.views.decorators.http import require_http_methods
 from identity import access
 from identity import capabilities as caps
 from identity.errors import Conflict, ServiceError
+from identity.forms import focus_first_error
 
 from .. import selectors, services
 from ..forms import NewDocumentForm, WorkspaceForm, WorkspaceSettingsForm, add_service_error
@@ -43,6 +44,8 @@ def workspace_new(request):
             messages.success(request, f"{workspace.name} is ready. Invite your team from Members.")
             return redirect("workspace", slug=workspace.slug)
     status = invalid_status(request) if form.is_bound else 200
+    if form.is_bound:
+        focus_first_error(form)
     return page(request, "workspaces/workspace_new.html", {"form": form}, status=status)
 
 
@@ -70,6 +73,7 @@ def workspace(request, workspace):
             else:
                 return redirect("document", slug=workspace.slug, doc_id=document.public_id)
         status = invalid_status(request)
+        focus_first_error(form)
     documents = selectors.document_page(principal=me, workspace=workspace, page=request.GET.get("page"))
     with_profile_links(me, [p for doc in documents for p in (doc.author, doc.updated_by)])
     return page(
