@@ -325,6 +325,8 @@ def test_on_the_members_page_the_keyboard_stays_where_the_work_is(make, live_ser
 
     row.get_by_role("link", name="Remove…").click()
     expect(row.locator(".impact")).to_be_visible()
+    # Focus goes to the question, as Revoke's and Approve's do, not left on the trigger.
+    expect(row.get_by_text("Remove Bob Baker from Vault?")).to_be_focused()
     settled(page)
     row.get_by_role("link", name="Cancel").focus()
     page.keyboard.press("Enter")
