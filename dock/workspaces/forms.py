@@ -53,7 +53,8 @@ class WorkspaceSettingsForm(Form):
 class WorkspaceForm(WorkspaceSettingsForm):
     slug = forms.SlugField(
         max_length=64, required=False,
-        help_text="The workspace's address: /w/your-slug/. Lowercase letters, digits and hyphens; leave it blank to derive one from the name.",
+        help_text="The workspace's address: /w/your-slug/. Lowercase letters, digits, hyphens and underscores; leave it blank to derive one from the name.",
+        error_messages={"invalid": "Use lowercase letters, digits, hyphens and underscores."},
     )
     field_order = ["name", "slug", "visibility", "restricted", "description"]
 

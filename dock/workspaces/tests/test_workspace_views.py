@@ -27,7 +27,7 @@ def test_creator_becomes_admin_of_new_workspace(make, login):
 
 @pytest.mark.parametrize("data, field, message", [
     ({"name": "", "slug": "x", "visibility": "members"}, "name", "This field is required."),
-    ({"name": "Ok", "slug": "Not A Slug!", "visibility": "members"}, "slug", "Enter a valid “slug”"),
+    ({"name": "Ok", "slug": "Not A Slug!", "visibility": "members"}, "slug", "Use lowercase letters, digits, hyphens and underscores."),
     ({"name": "Ok", "slug": "new", "visibility": "members"}, "slug", "reserved"),
     ({"name": "Ok", "slug": "ok", "visibility": "everyone"}, "visibility", "Select a valid choice"),
     ({"name": "!!!", "slug": "", "visibility": "members"}, "slug", "Choose a slug"),
@@ -248,3 +248,14 @@ def test_the_slug_rule_names_what_it_takes(make):
     with pytest.raises(InvalidInput) as refused:
         workspace_create(actor=SYSTEM, org=org, slug="no way!", name="No")
     assert refused.value.fields == {"slug": "Use lowercase letters, digits, hyphens and underscores."}
+
+
+def test_the_new_workspace_form_says_the_slug_rule_the_service_keeps(make, login):
+    """The help said letters, digits and hyphens, the error letters, numbers, underscores or
+    hyphens, and the service took underscores: one rule, said the same way."""
+    alice = make.human(make.org("acme", "Acme"), "Alice Adams")
+    response = login(alice).post(reverse("workspace-new"), {"name": "Plans", "slug": "no way!", "visibility": "members"})
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Lowercase letters, digits, hyphens and underscores;" in html
+    assert "Use lowercase letters, digits, hyphens and underscores." in html and "numbers" not in html
