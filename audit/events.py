@@ -71,7 +71,8 @@ KEY_ISSUED = register("agent.key.issued", "An API key was issued")
 KEY_ROTATED = register("agent.key.rotated", "An API key was rotated; the old one runs out after the grace window")
 KEY_REVOKED = register("agent.key.revoked", "An API key was revoked")
 KEY_RETIRED = register(
-    "agent.key.retired", "An API key was set to run out with no successor: whoever keeps its principal issues the next one"
+    "agent.key.retired",
+    "An API key was set to run out with no successor: whoever looks after its agent or service account issues the next one",
 )
 ORG_KEYS_ROTATED = register(
     "org.keys.rotated",
@@ -86,8 +87,8 @@ SERVICE_ADOPTED = register("service.adopted", "A service account was adopted as 
 # Workspaces
 WORKSPACE_CREATED = register("workspace.created", "A workspace was created")
 WORKSPACE_UPDATED = register("workspace.updated", "A workspace's settings changed")
-MEMBER_ADDED = register("workspace.member.added", "A principal was added to a workspace")
-MEMBER_REMOVED = register("workspace.member.removed", "A principal was removed from a workspace")
+MEMBER_ADDED = register("workspace.member.added", "Someone was added to a workspace")
+MEMBER_REMOVED = register("workspace.member.removed", "Someone was removed from a workspace")
 MEMBER_ROLE_CHANGED = register("workspace.member.role_changed", "A member's workspace role changed")
 INVITATION_CREATED = register("workspace.invitation.created", "An invitation was sent")
 INVITATION_ACCEPTED = register("workspace.invitation.accepted", "An invitation was accepted")

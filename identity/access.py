@@ -260,7 +260,8 @@ def explain(principal: Principal, workspace: Workspace, decision: Decision | Non
     name = principal.display_name
     steps: list[str] = []
     if decision.rule == INACTIVE:
-        steps.append(f"{name} is {principal.status}: an inactive principal can do nothing (rule 1).")
+        noun = {Kind.AGENT: "agent", Kind.SERVICE: "service account"}.get(principal.kind, "person")
+        steps.append(f"{name} is {principal.status}, and only an active {noun} can do anything, anywhere.")
         return Explanation(decision, steps)
     role_caps = ", ".join(caps.names(ROLE_CAPS[decision.role])) if decision.role else ""
     if principal.kind == Kind.AGENT:
@@ -292,7 +293,7 @@ def explain(principal: Principal, workspace: Workspace, decision: Decision | Non
     if principal.kind == Kind.AGENT and decision.rule in (OWNER_MEMBERSHIP, ELEVATION, ORG_VISIBILITY):
         steps.append(f"Capped by the agent's scope → {', '.join(decision.names) or 'nothing'}.")
     if decision.rule == DENY:
-        steps.append("No rule grants access: denied by default, and the workspace is hidden (404).")
+        steps.append(f"No rule grants access: denied by default, so {workspace.name} is hidden from {name} altogether.")
     else:
         steps.append(f"Effective: {', '.join(decision.names) or 'nothing'}.")
     return Explanation(decision, steps)
