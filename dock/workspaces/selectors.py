@@ -238,6 +238,15 @@ def invitations_open_to(*, principal: Principal, workspace: Workspace, email: st
     ))
 
 
+def invitation_sent_again(invitation: Invitation) -> bool:
+    """Whether a newer invitation to the same workspace went to the same address: the link
+    of a withdrawn one was then replaced, not taken back."""
+    return (
+        Invitation.objects.filter(workspace_id=invitation.workspace_id, email__iexact=invitation.email, id__gt=invitation.id)
+        .exists()
+    )
+
+
 def invitation_get(*, principal: Principal, workspace: Workspace, public_id: str) -> Invitation:
     _require(principal, workspace, caps.MANAGE)
     invitation = Invitation.objects.filter(workspace=workspace, public_id=public_id).first()

@@ -256,6 +256,22 @@ def test_accepted_twice_replayed_expired_withdrawn_and_bogus_links(invite, clien
     assert actions_since(mark) == []
 
 
+def test_a_link_replaced_by_sending_again_points_to_the_newer_one(invite, client, login):
+    """Inviting the same address again withdraws the earlier link; its page said only
+    "withdrawn", with the newer link already in the same inbox."""
+    _, _, first_url = invite["create"]("gus@globex.test")
+    login(invite["alice"]).post(reverse("workspace-invite", args=["roadmap"]), {"email": "Gus@globex.test", "role": "editor"})
+    client.logout()
+    page = client.get(first_url)
+    html = page.content.decode()
+    assert page.status_code == 410 and "A newer invitation to this workspace was sent to the same address" in html
+    assert "withdrawn" not in html
+    # Withdrawn and not sent again: said as before.
+    withdrawn, _, withdrawn_url = invite["create"]("hal@globex.test")
+    services.invitation_revoke(actor=invite["alice"], invitation=withdrawn)
+    assert "This invitation was withdrawn." in client.get(withdrawn_url).content.decode()
+
+
 def test_page_is_the_same_whether_or_not_the_address_has_an_account(invite, client, make):
     """No account enumeration: an inviter opening their own link learns nothing."""
     make.human(make.org(), "Has Account", email="known@initech.test")

@@ -21,7 +21,7 @@ from identity.forms import focus_first_error
 from identity.services.sessions import session_login
 from identity.services.users import user_create
 
-from .. import services
+from .. import selectors, services
 from ..forms import InviteSignupForm, add_service_error
 from .common import page
 
@@ -48,6 +48,10 @@ def _problem(request, invitation) -> tuple[str, int] | None:
         return (f"{invitation.invited_by.display_name} can no longer invite people to {invitation.workspace.name}. "
                 "Ask someone in the workspace for a new invitation."), 410
     if invitation.revoked_at is not None:
+        if selectors.invitation_sent_again(invitation):
+            # Sending again withdraws the earlier link: the newer one is in the same inbox.
+            return ("A newer invitation to this workspace was sent to the same address since: "
+                    "use the link in the latest email."), 410
         return "This invitation was withdrawn. Ask for a new one if you still need access.", 410
     return None
 
