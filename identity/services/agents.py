@@ -4,11 +4,11 @@ from audit import events
 from audit.services import batch, record
 
 from .. import access, capabilities
-from ..errors import Forbidden, InvalidInput, InvalidTransition
+from ..errors import Conflict, Forbidden, InvalidInput, InvalidTransition
 from ..models import Kind, Principal, Status
 from ..signals import agent_revoked, agent_transferred
 from .keys import _new_key, keys_revoke_all
-from .principals import locked_active_human, principal_build, store_avatar
+from .principals import clean_display_name, locked_active_human, principal_build, store_avatar
 
 
 def check_scope(scope: int) -> int:
@@ -38,6 +38,18 @@ def agent_create(
         if owner_now is None:
             raise InvalidTransition(f"{owner.display_name} is not active and cannot own new agents.")
         owner = owner_now
+        # Under the owner's lock: two agents of one person by one name could not be told
+        # apart where only names show (the org chart, the owner's list of agents).
+        name = clean_display_name(name)
+        same = Principal.objects.filter(owner=owner, kind=Kind.AGENT, display_name__iexact=name)
+        twin = same.exclude(status=Status.REVOKED).values_list("handle", flat=True).first()
+        if twin:
+            mine = isinstance(actor, Principal) and actor.pk == owner.pk
+            whose = "You already have" if mine else f"{owner.display_name} already has"
+            raise Conflict(
+                f"{owner.display_name} already has an agent called {name!r} (@{twin}): choose another name.",
+                fields={"name": f"{whose} an agent called “{name}”: choose another name."},
+            )
         agent = principal_build(
             kind=Kind.AGENT, org=owner.org, display_name=name, handle=handle, owner=owner, scope=scope, bio=bio[:280]
         )

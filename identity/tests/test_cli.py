@@ -268,6 +268,12 @@ def test_audit_export_action_takes_a_name_or_a_group_as_the_audit_log_offers_the
         assert got == want & set(AuditEvent.objects.values_list("action", flat=True)) and "agent.created" in got
 
 
+def test_agent_create_refuses_a_second_agent_of_one_name_for_one_owner(acme, capsys, monkeypatch):
+    first = dock("agent", "create", "--owner", "alice@acme.test", "--name", "Scout")
+    err = fails("agent", "create", "--owner", "alice@acme.test", "--name", "scout", capsys=capsys, monkeypatch=monkeypatch)
+    assert f"already has an agent called 'scout' (@{first['handle']})" in err
+
+
 def test_password_stdin_takes_the_line_without_its_crlf_ending(db, monkeypatch):
     """A password piped from a CRLF file (or a Windows terminal) kept its "\r": the user
     could never sign in with the password they had typed."""

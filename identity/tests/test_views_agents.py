@@ -424,8 +424,26 @@ def test_control_query_count(team, scout, django_assert_max_num_queries):
         client.post(reverse("agent-rotate", args=[agent.handle]), headers=HTMX)
     with django_assert_max_num_queries(4):
         client.get(reverse("agent-new"))
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(14):  # 13, and one for a same-named agent of the owner's
         client.post(reverse("agent-new"), {"name": "Counted", "scope": ["read"]})
+
+
+def test_an_owner_cannot_make_two_agents_of_one_name(team, scout):
+    """Both showed as "Scout · agent · owned by Alice Adams" wherever only names show (the
+    org chart, her list of agents); a revoked one's name is free again."""
+    agent, _ = scout
+    client = logged_in(team.alice)
+    mark = audit_mark()
+    response = client.post(reverse("agent-new"), {"name": f"  {agent.display_name.upper()} ", "scope": ["read"]})
+    assert response.status_code == 409
+    assert f"You already have an agent called “{agent.display_name.upper()}”: choose another name." in html.unescape(
+        response.content.decode()
+    )
+    assert actions_since(mark) == [] and Principal.objects.filter(owner=team.alice, kind=Kind.AGENT).count() == 1
+    # Someone else's agent may share the name; a revoked one's is free again.
+    assert logged_in(team.bob).post(reverse("agent-new"), {"name": agent.display_name, "scope": ["read"]}).status_code == 302
+    client.post(reverse("agent-revoke", args=[agent.handle]))
+    assert client.post(reverse("agent-new"), {"name": agent.display_name, "scope": ["read"]}).status_code == 302
 
 
 def test_the_transfer_form_names_people_by_public_id_never_by_database_key(team, scout):
