@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from audit.selectors import filtered_events
 from dock.workspaces.models import Workspace
 from identity import capabilities
-from identity.models import Kind, Org, Principal, User
+from identity.models import Kind, Org, Principal, Status, User
 
 
 def org(slug: str) -> Org:
@@ -37,21 +37,29 @@ def workspace(slug: str) -> Workspace:
 
 
 def principal(handle: str, kind: str) -> Principal:
-    """A handle (with or without its @, in any case, as the pages show it), a public id,
-    or for a service account its name when no other account has it."""
+    """A public id, a handle (with or without its @, in any case, as the pages show it), or
+    for a service account its name. A text that could mean two accounts is refused, naming
+    their ids: `service revoke alpha` must not revoke one org's `alpha` when another org's
+    account is called "alpha"."""
+    text = handle.strip()
     qs = Principal.objects.select_related("org", "owner").filter(kind=kind)
-    principal = (
-        qs.filter(handle=handle.strip().removeprefix("@").lower()).first() or qs.filter(public_id=handle.strip()).first()
-    )
-    if principal is None and kind == Kind.SERVICE:
-        named = list(qs.filter(display_name=handle)[:2])
-        if len(named) > 1:
-            raise Refusal(f"more than one service account is named {handle!r}: use its handle")
-        principal = named[0] if named else None
-    if principal is None:
+    by_id = qs.filter(public_id=text).first()
+    if by_id is not None:
+        return by_id
+    found = qs.filter(handle=text.removeprefix("@").lower()).first()
+    if kind == Kind.SERVICE:
+        named = [p for p in qs.filter(display_name=text).order_by("id")[:10] if found is None or p.pk != found.pk]
+        candidates = ([found] if found else []) + named
+        if len(candidates) > 1:  # a revoked account's name or handle may be another's now
+            candidates = [p for p in candidates if p.status != Status.REVOKED] or candidates
+        if len(candidates) > 1:
+            ids = ", ".join(f"{p.public_id} (@{p.handle} of {p.org.slug})" for p in candidates)
+            raise Refusal(f"{text!r} could be more than one service account: give its id, one of {ids}")
+        found = candidates[0] if candidates else None
+    if found is None:
         noun = "agent" if kind == Kind.AGENT else "service account"
         raise Refusal(f"no {noun} {handle!r}")
-    return principal
+    return found
 
 
 def scope(text: str) -> int:

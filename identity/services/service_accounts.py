@@ -3,16 +3,28 @@ from django.db import transaction
 from audit import events
 from audit.services import batch, record
 
-from ..errors import InvalidInput, InvalidTransition
+from ..errors import Conflict, InvalidInput, InvalidTransition
 from ..models import Kind, Org, Principal, Status
 from ..signals import service_adopted, service_revoked
 from .keys import _new_key, keys_revoke_all
-from .principals import locked_active_human, principal_build
+from .principals import clean_display_name, locked_active_human, principal_build
 
 
 def service_create(*, actor, org: Org, name: str, handle: str | None = None) -> tuple[Principal, str]:
-    """An org-owned automation: no human owner, access only by explicit grants."""
+    """An org-owned automation: no human owner, access only by explicit grants. Its name is
+    its own in the org (the CLI and the tells name it so)."""
+    name = clean_display_name(name)
     with transaction.atomic():
+        Org.objects.select_for_update().filter(pk=org.pk).first()  # one name, one account: creations in turn
+        twin = (
+            Principal.objects.filter(org=org, kind=Kind.SERVICE, display_name__iexact=name)
+            .exclude(status=Status.REVOKED).values_list("handle", flat=True).first()
+        )
+        if twin:
+            raise Conflict(
+                f"{org.slug} already has a service account called {name!r} (@{twin}): choose another name.",
+                fields={"name": f"{org.name} already has a service account called “{name}”: choose another name."},
+            )
         service = principal_build(kind=Kind.SERVICE, org=org, display_name=name, handle=handle)
         key, plaintext = _new_key(actor=actor, principal=service)
         record(events.SERVICE_CREATED, actor=actor, target=service, details={"key": key.prefix})

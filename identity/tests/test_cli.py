@@ -274,6 +274,30 @@ def test_agent_create_refuses_a_second_agent_of_one_name_for_one_owner(acme, cap
     assert f"already has an agent called 'scout' (@{first['handle']})" in err
 
 
+def test_a_service_accounts_name_is_its_own_in_its_org(acme, capsys, monkeypatch):
+    dock("service", "create", "Nightly Digest", "--org", "acme")
+    err = fails("service", "create", "nightly digest", "--org", "acme", capsys=capsys, monkeypatch=monkeypatch)
+    assert "acme already has a service account called 'nightly digest' (@nightly-digest)" in err
+    dock("org", "create", "globex", "--name", "Globex")
+    assert dock("service", "create", "Nightly Digest", "--org", "globex")["handle"] == "nightly-digest-2"
+
+
+def test_a_service_named_what_could_be_two_accounts_is_refused_with_their_ids(acme, capsys, monkeypatch):
+    """`service revoke alpha` revoked acme's @alpha while globex's account is called
+    "alpha": a permanent change to the account the operator may not have meant."""
+    dock("org", "create", "globex", "--name", "Globex")
+    acmes = dock("service", "create", "Alpha", "--org", "acme")
+    globexs = dock("service", "create", "alpha", "--org", "globex")
+    assert (acmes["handle"], globexs["handle"]) == ("alpha", "alpha-2")
+    err = fails("service", "revoke", "alpha", capsys=capsys, monkeypatch=monkeypatch)
+    assert "could be more than one service account" in err
+    assert f"{acmes['id']} (@alpha of acme)" in err and f"{globexs['id']} (@alpha-2 of globex)" in err
+    assert set(Principal.objects.filter(kind="service").values_list("status", flat=True)) == {"active"}
+    assert dock("service", "revoke", globexs["id"])["status"] == "revoked"
+    # Revoked, it is out of the way: "alpha" is acme's account again, by handle or by name.
+    assert dock("service", "rotate", "alpha")["handle"] == "alpha"
+
+
 def test_password_stdin_takes_the_line_without_its_crlf_ending(db, monkeypatch):
     """A password piped from a CRLF file (or a Windows terminal) kept its "\r": the user
     could never sign in with the password they had typed."""

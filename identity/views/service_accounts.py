@@ -154,6 +154,7 @@ def service_new(request):
             else:
                 messages.success(request, f"{service.display_name} is ready. Copy its key now: it is shown only once.")
                 return carry_key(request, redirect("service-admin", service.public_id), service, plaintext)
+        focus_first_error(form)
     return render(request, "identity/services/new.html", {"viewer": viewer, "form": form}, status=status)
 
 
