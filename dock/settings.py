@@ -118,13 +118,19 @@ TEMPLATES = [
 ]
 
 _sqlite_default = f"sqlite:///{VAR_DIR / 'dock.sqlite3'}"
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", _sqlite_default),
+_DATABASES_KNOWN = ("django.db.backends.postgresql", "django.db.backends.sqlite3")
+try:
+    _database = dj_database_url.parse(
+        os.environ.get("DATABASE_URL", "").strip() or _sqlite_default,
         conn_max_age=env_int("DOCK_CONN_MAX_AGE", 600),
         conn_health_checks=True,
     )
-}
+except ValueError:
+    _database = {}
+if _database.get("ENGINE") not in _DATABASES_KNOWN:
+    # Not the URL itself in the message: it may carry a password.
+    raise ImproperlyConfigured("DATABASE_URL must be a postgres://user@host:port/name or a sqlite:///path URL.")
+DATABASES = {"default": _database}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers queue on BEGIN IMMEDIATE instead of failing with "database is locked".
     # Connections persist as on PostgreSQL (DOCK_CONN_MAX_AGE): opening one and reading

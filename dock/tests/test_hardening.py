@@ -40,9 +40,16 @@ def test_production_settings_turn_on_hsts_and_secure_cookies(tmp_path):
     assert out.stdout.split() == ["31536000", "True", "True", "True", "DENY"], out.stderr
 
 
+DATABASE_URL_RULE = "DATABASE_URL must be a postgres://user@host:port/name or a sqlite:///path URL."
+
+
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("DOCK_KEY_GRACE_SECONDS", "abc", "DOCK_KEY_GRACE_SECONDS must be a whole number, not 'abc'."),
     ("DOCK_RATE_LIMIT", "0", "DOCK_RATE_LIMIT must be at least 1, not 0."),
+    # dj_database_url's own errors were tracebacks; a MySQL URL parsed, and failed later.
+    ("DATABASE_URL", "bogus", DATABASE_URL_RULE),
+    ("DATABASE_URL", "postgres://u:secret@h:notaport/db", DATABASE_URL_RULE),
+    ("DATABASE_URL", "mysql://u:secret@h/db", DATABASE_URL_RULE),
 ])
 def test_a_setting_that_cannot_be_used_is_one_line_not_a_traceback(tmp_path, name, value, message):
     env = {**os.environ, "DOCK_VAR_DIR": str(tmp_path), name: value}
