@@ -59,6 +59,20 @@ def test_a_setting_that_cannot_be_used_is_one_line_not_a_traceback(tmp_path, nam
     assert result.stderr.strip() == f"Dock is misconfigured: {message}"
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["audit_verify"], "database error: no such table: audit_chainhead (has `manage.py migrate` run?)"),
+    (["seed_demo"], "database error: no such table: identity_org (has `manage.py migrate` run?)"),
+    (["seed_demo", "--days", "1000000"], "--scale must be positive, and --days from 1 to 3650"),
+])
+def test_a_command_on_a_database_it_cannot_use_says_so_in_one_line(tmp_path, args, message):
+    """An unmigrated database, or a history reaching back before the year 1: tracebacks."""
+    env = {**os.environ, "DOCK_VAR_DIR": str(tmp_path)}
+    env.pop("DATABASE_URL", None)  # a new SQLite database under tmp_path, never migrated
+    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"CommandError: {message}"
+
+
 def test_every_page_has_a_self_only_content_security_policy(client, db):
     for path in ("/healthz", "/login/"):
         response = client.get(path)

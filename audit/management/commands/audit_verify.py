@@ -3,9 +3,10 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.selectors import verify_chain
+from dock.commands import DatabaseErrorsInOneLine
 
 
-class Command(BaseCommand):
+class Command(DatabaseErrorsInOneLine, BaseCommand):
     help = "Recompute the audit hash chain; exit non-zero naming the first bad event."
 
     def handle(self, *args, **options):

@@ -18,6 +18,7 @@ from audit import events as audit_events
 from audit.export import FORMATS, stream
 from audit.refs import SYSTEM
 from audit.selectors import chain_head, filtered_events
+from dock.commands import database_refusal
 from dock.workspaces import selectors as ws_selectors
 from dock.workspaces import services as ws
 from dock.workspaces.models import Membership, Proposal, Role, Visibility, Workspace
@@ -175,7 +176,7 @@ class Command(BaseCommand):
         except ServiceError as exc:
             raise CommandError(exc.detail) from None
         except DatabaseError as exc:
-            raise CommandError(f"database error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+            raise database_refusal(exc) from None
 
     def emit(self, data) -> None:
         self.stdout.write(json.dumps(data, ensure_ascii=False))

@@ -15,6 +15,7 @@ from django.utils import timezone
 from audit import events
 from audit.refs import SYSTEM
 from audit.services import record
+from dock.commands import DatabaseErrorsInOneLine
 from dock.workspaces import services as ws
 from identity import access, consent
 from identity import capabilities as caps
@@ -23,6 +24,7 @@ from identity.models import Kind, Org
 from identity.services import agents, keys, service_accounts, users
 
 PASSWORD = "dock-demo-password"
+MAX_DAYS = 3650  # ten years of history (a million days reached back before the year 1)
 
 HUMANS = [
     ("acme", "alice@acme.test", "Alice Adams", "owner"),
@@ -61,7 +63,7 @@ COMMENTS = [
 ]
 
 
-class Command(BaseCommand):
+class Command(DatabaseErrorsInOneLine, BaseCommand):
     help = "Seed a believable demo org; --scale N adds benchmark-sized data in bulk."
 
     def add_arguments(self, parser):
@@ -70,8 +72,8 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=30)
 
     def handle(self, *args, if_empty, scale, days, **options):
-        if scale < 0 or days < 1:
-            raise CommandError("--scale and --days must be positive")
+        if scale < 0 or not 1 <= days <= MAX_DAYS:
+            raise CommandError(f"--scale must be positive, and --days from 1 to {MAX_DAYS}")
         if if_empty and Org.objects.exists():
             self.stdout.write("demo data already present")
             return
