@@ -17,6 +17,9 @@ admin.site.login = views.admin_login
 admin.site.logout = views.admin_logout
 admin.site.password_change = views.admin_password_change
 
+handler400 = "dock.views.bad_request"
+handler500 = "dock.views.server_error"
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("a/<seg:public_id>.png", avatar, name="avatar"),

@@ -3,6 +3,7 @@ from django.db import connection
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.views import defaults
 from django.views.decorators.http import require_GET
 
 
@@ -43,3 +44,28 @@ def admin_password_change(request, extra_context=None):
     """The admin's password change (admin.site.password_change): the site's page, which
     locks the account against guessing the current password and records the change."""
     return redirect("password-change")
+
+
+# What Django answers itself, before any view (a Host header not in ALLOWED_HOSTS, a
+# request it cannot read) or after one failed: in the API's shape on the API's paths,
+# where the caller is a program that parses JSON, and a page everywhere else.
+
+
+def _on_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def bad_request(request, exception):
+    if _on_api(request):
+        from identity.api.errors import INVALID, error_response
+
+        return error_response(400, INVALID, "Bad request.")
+    return defaults.bad_request(request, exception)
+
+
+def server_error(request):
+    if _on_api(request):
+        from identity.api.errors import error_response
+
+        return error_response(500, "server_error", "Something went wrong on our side; nothing was changed.")
+    return defaults.server_error(request)

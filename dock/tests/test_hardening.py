@@ -1,3 +1,4 @@
+import json
 import os
 import secrets
 import subprocess
@@ -71,6 +72,25 @@ def test_a_command_on_a_database_it_cannot_use_says_so_in_one_line(tmp_path, arg
     result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip() == f"CommandError: {message}"
+
+
+def test_what_django_answers_itself_on_the_apis_paths_is_in_the_apis_shape(client, db):
+    """A Host header not in ALLOWED_HOSTS got Django's HTML 400 page (with a CSRF cookie)
+    on /api/v1/; a failure after a view, its HTML 500."""
+    from django.test import RequestFactory
+
+    from dock import urls, views
+
+    api = client.get("/api/v1/me", HTTP_HOST="evil.example")
+    assert api.status_code == 400 and api["Content-Type"] == "application/json"
+    assert api.json() == {"error": "invalid", "detail": "Bad request."} and "csrftoken" not in api.cookies
+    page = client.get("/login/", HTTP_HOST="evil.example")
+    assert page.status_code == 400 and page["Content-Type"].startswith("text/html")
+    assert urls.handler500 == "dock.views.server_error"
+    failed = views.server_error(RequestFactory().get("/api/v1/documents/doc_x"))
+    assert failed.status_code == 500 and failed["Content-Type"] == "application/json"
+    assert json.loads(failed.content)["error"] == "server_error"
+    assert b"Something went wrong on our side" in views.server_error(RequestFactory().get("/w/roadmap/")).content
 
 
 def test_every_page_has_a_self_only_content_security_policy(client, db):
