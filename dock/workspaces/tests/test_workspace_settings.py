@@ -271,6 +271,18 @@ def test_restricting_a_workspace_where_no_agent_would_lose_anything_says_so(make
     assert "Restricting: no member's agent would lose access here." in html  # Quiet keeps read (org visibility)
 
 
+def test_the_restriction_note_counts_a_paused_agents_loss_as_from_its_resuming(team, login):
+    """"2 agents lose access here at once" while one of them, paused, had none now."""
+    from identity.services.agents import agent_pause
+
+    agent_pause(actor=team["bob"], agent=team["builder"])
+    html = login(team["alice"]).get(_settings_url("roadmap")).content.decode()
+    assert "Restricting: 2 agents lose access here (1 of them not active: from when it is resumed), until" in html
+    agent_pause(actor=team["alice"], agent=team["scribe"])
+    html = login(team["alice"]).get(_settings_url("roadmap")).content.decode()
+    assert "Restricting: 2 agents lose access here (they are not active: from when they are resumed), until" in html
+
+
 def test_a_guest_admin_is_not_told_the_host_orgs_headcount(team, make, login):
     globex = make.org("globex", "Globex")
     gina = make.human(globex, "Gina Guest")

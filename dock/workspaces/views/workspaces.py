@@ -135,6 +135,7 @@ def workspace_settings(request, workspace):
     context = {
         "workspace": workspace, "decision": workspace.decision, "form": form, "tab": "settings",
         "restriction_impact": impact.restriction,
+        "restriction_dormant": sum(1 for item in impact.restriction if item.dormant),
         "visibility_impact": impact.visibility,
         "elevations": selectors.elevation_count(principal=me, workspace=workspace),
         # A guest admin from another org is not told how many people the host org has.
