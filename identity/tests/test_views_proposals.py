@@ -55,6 +55,16 @@ def test_approve_over_htmx_swaps_the_row_and_deletes_as_the_agent(team, proposal
     proposal.refresh_from_db()
     assert proposal.status == ProposalStatus.APPROVED and proposal.decided_by == team.alice
     assert actions_since(mark) == ["proposal.approved", "document.deleted"]
+    assert "<span>“Old plan”</span>" in body  # gone: named, not linked
+
+
+def test_a_rejected_proposals_document_stays_a_link_to_it(team, proposal):
+    """Rejected, the document is still there: its title stopped being a link."""
+    client = logged_in(team.alice)
+    document = reverse("document", args=[team.ws.slug, proposal.document.public_id])
+    body = client.post(reverse("proposal-reject", args=[proposal.public_id]), headers=HTMX).content.decode()
+    assert "Rejected" in body and f'<a href="{document}">“Old plan”</a>' in body
+    assert f'<a href="{document}">“Old plan”</a>' in client.get(reverse("proposals")).content.decode()
 
 
 def test_reject_by_plain_form_redirects_back(team, proposal):
