@@ -36,6 +36,18 @@ def test_dashboard_shows_my_workspaces_agents_proposals_and_activity(team, make)
     assert "HX-Request" in response["Vary"]
 
 
+def test_a_revoked_agent_is_not_listed_with_the_scope_it_can_no_longer_use(team, make):
+    from identity.services.agents import agent_revoke
+
+    gone, _ = make.agent(team.alice, "Gone bot", scope="read,write")
+    agent_revoke(actor=team.alice, agent=gone)
+    make.agent(team.alice, "Live bot", scope="read,write")
+    html = logged_in(team.alice).get(reverse("home")).content.decode()
+    agents = html.split('class="rows home-agents"')[1].split("</ul>")[0]
+    assert agents.count('<span class="principal-sub">read, write</span>') == 1
+    assert '<span class="principal-sub">can do nothing, for good</span>' in agents
+
+
 def test_empty_dashboard_says_what_to_do_next(make):
     org = make.org()
     newcomer = make.human(org, "Nora New")
