@@ -274,8 +274,11 @@ class Impact:
 def removal_impact(*, principal: Principal, workspace: Workspace, row: MemberRow) -> list[Impact]:
     """The agents that lose access if `row`'s member is removed (computed, not guessed:
     the same rules with the membership gone). A paused agent is listed too: resuming it
-    would no longer bring its access back."""
-    _require(principal, workspace, caps.MANAGE)
+    would no longer bring its access back. A member may see their own (to leave)."""
+    if row.principal.pk == principal.pk:
+        _decision(principal, workspace)
+    else:
+        _require(principal, workspace, caps.MANAGE)
     return _impact(workspace, row)
 
 

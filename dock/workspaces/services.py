@@ -16,7 +16,7 @@ from audit import events
 from audit.refs import SYSTEM, TargetRef, as_actor
 from audit.services import batch, record
 from identity import access, capabilities
-from identity.errors import Conflict, InvalidInput, InvalidTransition, NotFound, ProposalExpired
+from identity.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound, ProposalExpired
 from identity.ids import new_public_id
 from identity.models import Kind, Org, Principal, Status
 from identity.services.agents import may_manage_agent
@@ -362,6 +362,14 @@ def membership_remove(*, actor, membership: Membership, allow_last_admin: bool =
             details={"role": membership.role},
         )
         membership.delete()
+
+
+def membership_leave(*, actor: Principal, membership: Membership) -> None:
+    """A member leaves: their own removal, which needs no admin. The rule that a workspace
+    keeps an admin still holds."""
+    if membership.principal_id != actor.pk:
+        raise Forbidden("Only the member themselves can leave; an admin removes others.")
+    membership_remove(actor=actor, membership=membership)
 
 
 # Invitations --------------------------------------------------------------------------

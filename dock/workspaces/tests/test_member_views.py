@@ -374,6 +374,33 @@ def test_removing_myself_sends_me_home(team, login, htmx):
     assert not Membership.objects.filter(principal=team["alice"]).exists()
 
 
+def test_a_member_who_is_no_admin_can_leave_with_the_same_preview(team, login, htmx):
+    """Only admins had Leave…: an editor invited in could not leave a workspace."""
+    client = login(team["bob"])
+    html = client.get(_members_url()).content.decode()
+    mine = html[html.index('id="member-bob-baker"'):html.index('id="member-carol-')]
+    assert "Leave…" in mine and "Remove…" not in html  # and nobody else's row has it
+    preview = client.get(reverse("workspace-member-remove", args=["roadmap", "bob-baker"]), **htmx).content.decode()
+    assert "Remove yourself from Roadmap?" in preview and "Builder" in preview and "You will lose access yourself." in preview
+    whole = client.get(reverse("workspace-member-remove", args=["roadmap", "bob-baker"]))  # without JavaScript
+    assert whole.status_code == 200 and "<html" in whole.content.decode() and "Remove myself" in whole.content.decode()
+    # Nobody else's: an editor removes no one.
+    assert client.get(reverse("workspace-member-remove", args=["roadmap", "carol-chen"])).status_code == 403
+    assert client.post(reverse("workspace-member-remove", args=["roadmap", "carol-chen"])).status_code == 403
+    mark = audit_mark()
+    response = client.post(reverse("workspace-member-remove", args=["roadmap", "bob-baker"]), **htmx)
+    assert response.status_code == 200 and response["HX-Redirect"] == reverse("home")
+    assert not Membership.objects.filter(principal=team["bob"]).exists()
+    assert not access.check(team["builder"].pk, team["workspace"].pk).visible
+    assert actions_since(mark) == ["workspace.member.removed"]
+    assert Membership.objects.filter(principal=team["carol"]).exists()
+    from dock.workspaces.services import membership_leave
+    from identity.errors import Forbidden
+
+    with pytest.raises(Forbidden):  # the service holds the rule too, whatever calls it
+        membership_leave(actor=team["alice"], membership=Membership.objects.get(principal=team["carol"]))
+
+
 def test_member_row_page_and_fragment(team, login, htmx):
     client = login(team["carol"])
     page = client.get(reverse("workspace-member", args=["roadmap", "alice-adams"]))

@@ -222,21 +222,27 @@ def member_role(request, workspace, handle: str):
 @require_http_methods(["GET", "POST"])
 def member_remove(request, workspace, handle: str):
     """GET: the impact preview (the agents that will lose access), as a fragment in place
-    or as a confirm page. POST: remove, and with the membership goes the agents' access."""
+    or as a confirm page. POST: remove, and with the membership goes the agents' access.
+    Every member may do this to themselves (leave); only an admin to others."""
     me = acting(request)
-    need(workspace, caps.MANAGE)
     row = selectors.member_get(principal=me, workspace=workspace, handle=handle)
+    myself = row.principal.pk == me.pk
+    if not myself:
+        need(workspace, caps.MANAGE)
     impact = selectors.removal_impact(principal=me, workspace=workspace, row=row)
     context = {
         "workspace": workspace, "decision": workspace.decision, "row": row, "impact": impact,
-        "manage": True, "tab": "members", "myself": row.principal.pk == me.pk,
+        "manage": workspace.decision.allows(caps.MANAGE), "tab": "members", "myself": myself,
         "last_admin": selectors.is_last_admin(principal=me, workspace=workspace, membership=row.membership),
     }
     if request.method == "GET":
         return page(request, "workspaces/member_remove.html", context, fragment="impact")
     try:
-        with services.managing(actor=me, workspace=workspace):
-            services.membership_remove(actor=me, membership=row.membership)
+        if myself:
+            services.membership_leave(actor=me, membership=row.membership)
+        else:
+            with services.managing(actor=me, workspace=workspace):
+                services.membership_remove(actor=me, membership=row.membership)
     except InvalidTransition as exc:
         context["error"] = exc.detail
         return page(request, "workspaces/member_remove.html", context, fragment="impact", status=invalid_status(request))
