@@ -510,12 +510,19 @@ def test_the_owner_changes_the_scope_and_the_access_follows(team, scout):
 
 
 @pytest.mark.parametrize("scope", [[], ["manage"], ["read", "fly"]])
-def test_a_scope_that_is_not_one_is_refused_in_the_card(team, scout, scope):
+def test_a_scope_that_is_not_one_is_refused_beside_the_boxes(team, scout, scope):
+    """The refusal was at the top of the card, with focus left on Change scope below:
+    it is said under the boxes now, and focus goes to the first of them."""
     agent, _ = scout
     client = logged_in(team.alice)
     mark = audit_mark()
     response = client.post(reverse("agent-scope", args=[agent.handle]), {"scope": scope}, headers=HTMX)
-    assert response.status_code == 200 and b'class="flash flash-error"' in response.content
+    html = response.content.decode()
+    assert response.status_code == 200 and 'class="flash flash-error"' not in html
+    boxes, error = html.split('<div class="choices">')[1].split("</fieldset>")[0].split("</div>", 1)
+    assert '<p class="errors" role="alert" id="agent-scope-error">' in error
+    assert re.findall(r'<input [^>]*\bautofocus\b[^>]*>', html) == re.findall(r'<input [^>]*id="agent-scope-read"[^>]*>', boxes)
+    assert boxes.count('aria-describedby="agent-scope-error"') == 4
     assert client.post(reverse("agent-scope", args=[agent.handle]), {"scope": scope}).status_code == 400
     assert refresh(agent).scope_names == ["read", "write"] and actions_since(mark) == []
 

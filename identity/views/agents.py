@@ -58,11 +58,11 @@ def _agent_or_404(request, handle):
 
 
 def _respond(request, viewer, agent, *, done: str = "", new_key=None, error=None, transfer_form=None, status=200,
-             focus_done: bool = False, confirm_revoke: bool = False):
+             focus_done: bool = False, confirm_revoke: bool = False, scope_error=None):
     """`focus_done`: the control pressed is gone from the card, so keyboard focus goes to
     what was done. `confirm_revoke`: the card asks before revoking (a page without htmx)."""
     agent = selectors.managed_agent(viewer, agent.handle) or agent
-    card = {"error": error, "transfer_form": transfer_form, "confirm_revoke": confirm_revoke}
+    card = {"error": error, "transfer_form": transfer_form, "confirm_revoke": confirm_revoke, "scope_error": scope_error}
     if request.htmx:
         context = profile_context(request, viewer, agent, with_activity=False, new_key=new_key, **card)
         context["done"] = done
@@ -70,7 +70,7 @@ def _respond(request, viewer, agent, *, done: str = "", new_key=None, error=None
         # htmx swaps 2xx answers only: a refusal is shown inside the card, with a 200.
         response = fragment(request, "identity/_agent_swap.html", context)
         return no_store(response) if new_key else response
-    if error or transfer_form is not None or confirm_revoke:
+    if error or scope_error or transfer_form is not None or confirm_revoke:
         return render(request, "identity/profile.html", profile_context(request, viewer, agent, **card), status=status)
     if done:
         messages.success(request, done)
@@ -164,7 +164,7 @@ def agent_scope(request, handle):
         raise PermissionDenied(f"Only its owner, {agent.owner.display_name}, sets {agent.display_name}'s scope.")
     form = AgentScopeForm(request.POST)
     if not form.is_valid():
-        return _respond(request, viewer, agent, error=form.errors["scope"][0], status=400)
+        return _respond(request, viewer, agent, scope_error=form.errors["scope"][0], status=400)
     try:
         agent = agent_services.agent_set_scope(actor=viewer, agent=agent, scope=form.cleaned_data["scope"])
     except ServiceError as exc:

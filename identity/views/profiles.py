@@ -17,7 +17,7 @@ from .once import drop_pad, take_key
 
 
 def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, error=None, transfer_form=None,
-                       confirm_revoke=False) -> dict:
+                       confirm_revoke=False, scope_error=None) -> dict:
     manage = may_manage_agent(viewer, agent)
     admin = access.is_org_admin(viewer, agent.org_id)
     keys = selectors.keys_of(agent) if manage else []
@@ -39,6 +39,7 @@ def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, err
         "grace_minutes": grace_minutes(),
         "new_key": new_key,
         "card_error": error,
+        "scope_error": scope_error,  # said beside the boxes, where it is mended
         "can_transfer": admin and agent.status != Status.REVOKED,
         # Only a submitted form with errors is drawn in the card; the empty one (a list of
         # everyone in the org) is fetched when the admin asks for it.
