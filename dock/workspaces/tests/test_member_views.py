@@ -261,7 +261,7 @@ def test_change_role_swaps_the_row_and_narrows_agents_at_once(team, login, htmx)
     assert actions_since(mark) == ["workspace.member.role_changed"]
     assert "HX-Request" in response["Vary"]
     # The select already showed the role chosen: the row says it was saved.
-    assert '<p class="flash flash-success" role="status">Bob Baker is now viewer.</p>' in html
+    assert '<p class="flash flash-success" role="status">Bob Baker is now a viewer here.</p>' in html
 
 
 def test_last_admin_cannot_lower_themselves(team, login, htmx):

@@ -203,7 +203,8 @@ def member_role(request, workspace, handle: str):
                 raise
             error = exc.detail
         else:
-            done = f"{row.principal.display_name} is now {form.cleaned_data['role']}."
+            role = form.cleaned_data["role"]
+            done = f"{row.principal.display_name} is now {'an' if role[0] in 'aeiou' else 'a'} {role} here."
     if request.htmx:
         # The acting admin may just have lowered themselves: the row then shows no controls.
         workspace.decision = access.check(me.pk, workspace.pk)
