@@ -38,20 +38,20 @@ def workspace(slug: str) -> Workspace:
 
 def principal(handle: str, kind: str) -> Principal:
     """A public id, a handle (with or without its @, in any case, as the pages show it), or
-    for a service account its name. A text that could mean two accounts is refused, naming
-    their ids: `service revoke alpha` must not revoke one org's `alpha` when another org's
-    account is called "alpha"."""
+    for a service account its name (any case). A text that could mean two accounts is
+    refused, naming their ids: `service revoke alpha` must not revoke one org's @alpha when
+    another org's account is called "alpha", nor, once @alpha is revoked, the other one.
+    A revoked account's name no longer names it; its handle always does (never reused)."""
     text = handle.strip()
     qs = Principal.objects.select_related("org", "owner").filter(kind=kind)
     by_id = qs.filter(public_id=text).first()
     if by_id is not None:
         return by_id
     found = qs.filter(handle=text.removeprefix("@").lower()).first()
-    if kind == Kind.SERVICE:
-        named = [p for p in qs.filter(display_name=text).order_by("id")[:10] if found is None or p.pk != found.pk]
-        candidates = ([found] if found else []) + named
-        if len(candidates) > 1:  # a revoked account's name or handle may be another's now
-            candidates = [p for p in candidates if p.status != Status.REVOKED] or candidates
+    if kind == Kind.SERVICE and not text.startswith("@"):
+        named = qs.filter(display_name__iexact=text).exclude(status=Status.REVOKED)
+        others = [p for p in named.order_by("id")[:10] if found is None or p.pk != found.pk]
+        candidates = ([found] if found else []) + others
         if len(candidates) > 1:
             ids = ", ".join(f"{p.public_id} (@{p.handle} of {p.org.slug})" for p in candidates)
             raise Refusal(f"{text!r} could be more than one service account: give its id, one of {ids}")

@@ -293,9 +293,20 @@ def test_a_service_named_what_could_be_two_accounts_is_refused_with_their_ids(ac
     assert "could be more than one service account" in err
     assert f"{acmes['id']} (@alpha of acme)" in err and f"{globexs['id']} (@alpha-2 of globex)" in err
     assert set(Principal.objects.filter(kind="service").values_list("status", flat=True)) == {"active"}
-    assert dock("service", "revoke", globexs["id"])["status"] == "revoked"
-    # Revoked, it is out of the way: "alpha" is acme's account again, by handle or by name.
-    assert dock("service", "rotate", "alpha")["handle"] == "alpha"
+    # acme's revoked by its id: "alpha" still means it too, never only globex's (a retried
+    # `revoke alpha` revoked the account nobody named).
+    dock("service", "revoke", acmes["id"])
+    err = fails("service", "revoke", "alpha", capsys=capsys, monkeypatch=monkeypatch)
+    assert "could be more than one service account" in err and acmes["id"] in err and globexs["id"] in err
+    assert Principal.objects.get(public_id=globexs["id"]).status == "active"
+    # An @ means a handle, nothing else; a handle is never another account's.
+    assert "already revoked" in fails("service", "revoke", "@alpha", capsys=capsys, monkeypatch=monkeypatch)
+    assert dock("service", "rotate", "alpha-2")["handle"] == "alpha-2"
+    # A revoked account's name no longer names it, in any case.
+    gone = dock("service", "create", "Nightly Job", "--org", "acme")
+    dock("service", "revoke", gone["id"])
+    again = dock("service", "create", "nightly job", "--org", "globex")
+    assert dock("service", "rotate", "NIGHTLY JOB")["handle"] == again["handle"] != gone["handle"]
 
 
 def test_password_stdin_takes_the_line_without_its_crlf_ending(db, monkeypatch):
