@@ -120,14 +120,16 @@ TEMPLATES = [
 _sqlite_default = f"sqlite:///{VAR_DIR / 'dock.sqlite3'}"
 _DATABASES_KNOWN = ("django.db.backends.postgresql", "django.db.backends.sqlite3")
 try:
+    # Unset means the embedded default; set but blank (an unset ${VAR} in an env file) is
+    # refused: every host would quietly keep a database of its own.
     _database = dj_database_url.parse(
-        os.environ.get("DATABASE_URL", "").strip() or _sqlite_default,
+        os.environ.get("DATABASE_URL", _sqlite_default).strip(),
         conn_max_age=env_int("DOCK_CONN_MAX_AGE", 600),
         conn_health_checks=True,
     )
 except ValueError:
     _database = {}
-if _database.get("ENGINE") not in _DATABASES_KNOWN:
+if _database.get("ENGINE") not in _DATABASES_KNOWN or _database.get("NAME") in ("", ":memory:"):
     # Not the URL itself in the message: it may carry a password.
     raise ImproperlyConfigured("DATABASE_URL must be a postgres://user@host:port/name or a sqlite:///path URL.")
 DATABASES = {"default": _database}

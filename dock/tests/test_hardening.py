@@ -51,6 +51,10 @@ DATABASE_URL_RULE = "DATABASE_URL must be a postgres://user@host:port/name or a 
     ("DATABASE_URL", "bogus", DATABASE_URL_RULE),
     ("DATABASE_URL", "postgres://u:secret@h:notaport/db", DATABASE_URL_RULE),
     ("DATABASE_URL", "mysql://u:secret@h/db", DATABASE_URL_RULE),
+    # Set but blank, or a database that is not one: refused, not the local default.
+    ("DATABASE_URL", " ", DATABASE_URL_RULE),
+    ("DATABASE_URL", "sqlite://", DATABASE_URL_RULE),
+    ("DATABASE_URL", "postgres://u:secret@h:5432/", DATABASE_URL_RULE),
 ])
 def test_a_setting_that_cannot_be_used_is_one_line_not_a_traceback(tmp_path, name, value, message):
     env = {**os.environ, "DOCK_VAR_DIR": str(tmp_path), name: value}
