@@ -65,7 +65,9 @@ def bad_request(request, exception):
 
 def server_error(request):
     if _on_api(request):
-        from identity.api.errors import error_response
+        from identity.api.errors import SERVER_ERROR, SERVER_ERROR_DETAIL, error_response
 
-        return error_response(500, "server_error", "Something went wrong on our side; nothing was changed.")
+        # As the API's own (identity.api.api): a failure outside the view may come after
+        # its transaction committed, so nothing is said of what was done.
+        return error_response(500, SERVER_ERROR, SERVER_ERROR_DETAIL)
     return defaults.server_error(request)

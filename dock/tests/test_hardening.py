@@ -93,7 +93,9 @@ def test_what_django_answers_itself_on_the_apis_paths_is_in_the_apis_shape(clien
     assert urls.handler500 == "dock.views.server_error"
     failed = views.server_error(RequestFactory().get("/api/v1/documents/doc_x"))
     assert failed.status_code == 500 and failed["Content-Type"] == "application/json"
-    assert json.loads(failed.content)["error"] == "server_error"
+    assert json.loads(failed.content) == {  # as the API's own 500: nothing said of what was done
+        "error": "server_error", "detail": "Something went wrong on our side; the request id is in X-Request-ID."
+    }
     assert b"Something went wrong on our side" in views.server_error(RequestFactory().get("/w/roadmap/")).content
 
 

@@ -11,7 +11,7 @@ from ninja.security import HttpBearer
 from ..errors import ServiceError
 from . import denials, rendering
 from .auth import authenticate
-from .errors import FORBIDDEN, INVALID, NOT_FOUND, ApiError, error_response, from_api_error
+from .errors import FORBIDDEN, INVALID, NOT_FOUND, SERVER_ERROR, SERVER_ERROR_DETAIL, ApiError, error_response, from_api_error
 
 logger = logging.getLogger("dock.api")
 
@@ -134,4 +134,4 @@ def _not_found(request, exc):
 @api.exception_handler(Exception)
 def _unexpected(request, exc):
     logger.exception("API request failed", exc_info=exc)
-    return error_response(500, "server_error", "Something went wrong on our side; the request id is in X-Request-ID.")
+    return error_response(500, SERVER_ERROR, SERVER_ERROR_DETAIL)

@@ -16,6 +16,8 @@ NOT_FOUND = "not_found"  # 404
 INVALID = "invalid"  # 400, also for a body over the size cap
 RATE_LIMITED = "rate_limited"  # 429
 METHOD_NOT_ALLOWED = "method_not_allowed"  # 405
+SERVER_ERROR = "server_error"  # 500: nothing is promised of what was done; the request id finds out
+SERVER_ERROR_DETAIL = "Something went wrong on our side; the request id is in X-Request-ID."
 
 
 class ApiError(Exception):
