@@ -239,12 +239,12 @@ def invitations_open_to(*, principal: Principal, workspace: Workspace, email: st
 
 
 def invitation_sent_again(invitation: Invitation) -> bool:
-    """Whether a newer invitation to the same workspace went to the same address: the link
-    of a withdrawn one was then replaced, not taken back."""
-    return (
-        Invitation.objects.filter(workspace_id=invitation.workspace_id, email__iexact=invitation.email, id__gt=invitation.id)
-        .exists()
-    )
+    """Whether a newer invitation to the same workspace went to the same address, and its
+    link still works: the withdrawn one's was then replaced, not taken back."""
+    return Invitation.objects.filter(
+        workspace_id=invitation.workspace_id, email__iexact=invitation.email, id__gt=invitation.id,
+        accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now(),
+    ).exists()
 
 
 def invitation_get(*, principal: Principal, workspace: Workspace, public_id: str) -> Invitation:
