@@ -277,10 +277,10 @@ def test_the_restriction_note_counts_a_paused_agents_loss_as_from_its_resuming(t
 
     agent_pause(actor=team["bob"], agent=team["builder"])
     html = login(team["alice"]).get(_settings_url("roadmap")).content.decode()
-    assert "Restricting: 2 agents lose access here (1 of them not active: from when it is resumed), until" in html
+    assert "Restricting: 2 agents lose access here (1 of them only once active again: paused or suspended now), until" in html
     agent_pause(actor=team["alice"], agent=team["scribe"])
     html = login(team["alice"]).get(_settings_url("roadmap")).content.decode()
-    assert "Restricting: 2 agents lose access here (they are not active: from when they are resumed), until" in html
+    assert "Restricting: 2 agents lose access here (only once active again: paused or suspended now), until" in html
 
 
 def test_a_guest_admin_is_not_told_the_host_orgs_headcount(team, make, login):
