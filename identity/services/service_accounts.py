@@ -15,7 +15,10 @@ def service_create(*, actor, org: Org, name: str, handle: str | None = None) -> 
     its own in the org (the CLI and the tells name it so)."""
     name = clean_display_name(name)
     with transaction.atomic():
-        Org.objects.select_for_update().filter(pk=org.pk).first()  # one name, one account: creations in turn
+        # One name, one account: creations in the org take turns. FOR NO KEY UPDATE does not
+        # conflict with the key-share locks that inserting the org's principals and
+        # workspaces take on this row (their foreign keys), so those are not held up.
+        Org.objects.select_for_update(no_key=True).filter(pk=org.pk).first()
         twin = (
             Principal.objects.filter(org=org, kind=Kind.SERVICE, display_name__iexact=name)
             .exclude(status=Status.REVOKED).values_list("handle", flat=True).first()
