@@ -3,13 +3,19 @@ from django.db import migrations, models
 
 def from_the_log(apps, schema_editor):
     """Agents suspended before this column existed: the status their suspension took them
-    from is in its audit event ("from"), the one record of it."""
+    from is in its audit event ("from"), the one record of it. Read in one pass per chunk
+    of agents, the latest suspension of each."""
     Principal = apps.get_model("identity", "Principal")
     AuditEvent = apps.get_model("audit", "AuditEvent")
-    for agent in Principal.objects.filter(kind="agent", status="suspended").only("pk", "public_id"):
-        event = AuditEvent.objects.filter(action="agent.suspended", target_id=agent.public_id).order_by("-id").first()
-        if event is not None and event.details.get("from") == "paused":
-            Principal.objects.filter(pk=agent.pk).update(suspended_from="paused")
+    suspended = dict(Principal.objects.filter(kind="agent", status="suspended").values_list("public_id", "pk"))
+    ids = list(suspended)
+    for start in range(0, len(ids), 500):
+        latest = {}
+        events = AuditEvent.objects.filter(action="agent.suspended", target_id__in=ids[start:start + 500])
+        for target_id, details in events.order_by("id").values_list("target_id", "details").iterator():
+            latest[target_id] = details or {}
+        paused = [suspended[target] for target, details in latest.items() if details.get("from") == "paused"]
+        Principal.objects.filter(pk__in=paused).update(suspended_from="paused")
 
 
 class Migration(migrations.Migration):
