@@ -38,8 +38,9 @@ def agent_create(
         if owner_now is None:
             raise InvalidTransition(f"{owner.display_name} is not active and cannot own new agents.")
         owner = owner_now
-        # Under the owner's lock: two agents of one person by one name could not be told
-        # apart where only names show (the org chart, the owner's list of agents).
+        # Under the owner's lock: one person's agents by one name are told apart only by
+        # handle. A transfer or an adoption may still bring a second (there is no renaming
+        # to ask for first): the owner's lists show handles for that.
         name = clean_display_name(name)
         same = Principal.objects.filter(owner=owner, kind=Kind.AGENT, display_name__iexact=name)
         twin = same.exclude(status=Status.REVOKED).values_list("handle", flat=True).first()

@@ -44,8 +44,21 @@ def test_a_revoked_agent_is_not_listed_with_the_scope_it_can_no_longer_use(team,
     make.agent(team.alice, "Live bot", scope="read,write")
     html = logged_in(team.alice).get(reverse("home")).content.decode()
     agents = html.split('class="rows home-agents"')[1].split("</ul>")[0]
-    assert agents.count('<span class="principal-sub">read, write</span>') == 1
-    assert '<span class="principal-sub">can do nothing, for good</span>' in agents
+    assert agents.count(' · read, write</span>') == 1
+    assert f'<span class="principal-sub">@{gone.handle} · can do nothing, for good</span>' in agents
+
+
+def test_your_agents_are_told_apart_by_handle_when_a_transfer_brings_a_second_of_one_name(team, make):
+    """Creating refuses a second "Scout"; a transfer (or an adoption) may still bring one."""
+    from audit.refs import SYSTEM
+    from identity.services.agents import agent_transfer
+
+    mine, _ = make.agent(team.alice, "Scout", scope="read")
+    bobs, _ = make.agent(team.bob, "Scout", scope="read")
+    agent_transfer(actor=SYSTEM, agent=bobs, new_owner=team.alice)
+    for page in (reverse("home"), team.alice.get_absolute_url()):
+        html = logged_in(team.alice).get(page).content.decode()
+        assert f"@{mine.handle} · read</span>" in html and f"@{bobs.handle} · read</span>" in html, page
 
 
 def test_empty_dashboard_says_what_to_do_next(make):
