@@ -335,3 +335,50 @@ def test_removing_and_deactivating_the_same_person_at_once_take_turns(world, hol
     assert Proposal.objects.get(pk=proposal.pk).status == ProposalStatus.CANCELLED
     assert len(events_of(events.INVITATION_REVOKED)) == 1 and len(events_of(events.PROPOSAL_CANCELLED)) == 1
     assert verify_chain().ok
+
+
+# The last two admins leaving at once ----------------------------------------------------------------
+
+
+def test_the_last_two_admins_leaving_at_once_take_turns_and_one_stays(world, hold):
+    """Ada and Olive, the workspace's only admins, each leave (any member may now). Each
+    alone may go, since the other stays; at once, the second waits for the first and then
+    finds herself the last admin."""
+    ws.membership_set_role(actor=world.admin, membership=world.membership, role=Role.ADMIN)
+    ada_membership = Membership.objects.get(workspace=world.space, principal=world.admin)
+    gate = hold(ws, "record")  # Ada's leaving, past its last-admin check, before it commits
+
+    ada = Worker("ada leaves", lambda: ws.membership_leave(actor=world.admin, membership=ada_membership)).begin()
+    assert gate.reached.wait(WAIT)
+    olive = Worker("olive leaves", lambda: ws.membership_leave(actor=world.owner, membership=world.membership)).begin()
+    wait_until_blocked(olive)
+    gate.release.set()
+
+    ada.outcome()
+    with pytest.raises(InvalidTransition, match="at least one admin"):
+        olive.outcome()
+    assert list(Membership.objects.filter(workspace=world.space, role=Role.ADMIN).values_list("principal_id", flat=True)) == [
+        world.owner.pk
+    ]
+    assert [e.target_id for e in events_of(events.MEMBER_REMOVED)] == [world.admin.public_id]
+    assert verify_chain().ok
+
+
+def test_two_service_accounts_of_one_name_created_at_once_take_turns(world, hold):
+    """Two admins create "Nightly digest" in one org at once: the second waits for the
+    first, then finds the name taken, instead of both passing the check."""
+    from identity.errors import Conflict
+
+    gate = hold(service_services, "record")  # the first creation, past its check, before it commits
+    create = service_services.service_create
+    first = Worker("first", lambda: create(actor=world.admin, org=world.org, name="Nightly digest")).begin()
+    assert gate.reached.wait(WAIT)
+    second = Worker("second", lambda: create(actor=world.admin, org=world.org, name="nightly Digest")).begin()
+    wait_until_blocked(second)
+    gate.release.set()
+
+    first.outcome()
+    with pytest.raises(Conflict, match="already has a service account called"):
+        second.outcome()
+    assert Principal.objects.filter(org=world.org, kind=Kind.SERVICE).count() == 1
+    assert len(events_of(events.SERVICE_CREATED)) == 1 and verify_chain().ok
