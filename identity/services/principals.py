@@ -1,7 +1,7 @@
 import re
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from audit import events
@@ -61,17 +61,28 @@ def check_handle(handle: str) -> str:
 
 
 def principal_build(*, kind: str, org: Org, display_name: str, handle: str | None = None, **fields) -> Principal:
-    """Create the principal row; callers own the transaction and the audit event."""
+    """Create the principal row; callers own the transaction and the audit event.
+
+    A handle made from the name is the first one free when asked; another transaction may
+    be taking the same one (two "Scout"s created at once). Its insert then waits for that
+    one and fails on the unique index: the next free handle is taken instead. A handle
+    asked for by name is refused as taken."""
     display_name = clean_display_name(display_name)
-    handle = check_handle(handle) if handle else free_handle(display_name, kind)
-    return Principal.objects.create(
-        public_id=new_public_id(ID_PREFIX[kind]),
-        kind=kind,
-        org=org,
-        display_name=display_name,
-        handle=handle,
-        **fields,
-    )
+    chosen = check_handle(handle) if handle else free_handle(display_name, kind)
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():  # a savepoint: the caller's transaction goes on
+                return Principal.objects.create(
+                    public_id=new_public_id(ID_PREFIX[kind]), kind=kind, org=org, display_name=display_name,
+                    handle=chosen, **fields,
+                )
+        except IntegrityError:
+            if not Principal.objects.filter(handle=chosen).exists():
+                raise
+            if handle:
+                raise Conflict(f"The handle {chosen!r} is taken.", fields={"handle": "That handle is taken."}) from None
+            chosen = free_handle(display_name, kind)
+    raise Conflict("Could not find a free handle; try again.")
 
 
 def locked_principal(principal: Principal) -> Principal:

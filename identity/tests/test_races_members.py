@@ -382,3 +382,21 @@ def test_two_service_accounts_of_one_name_created_at_once_take_turns(world, hold
         second.outcome()
     assert Principal.objects.filter(org=world.org, kind=Kind.SERVICE).count() == 1
     assert len(events_of(events.SERVICE_CREATED)) == 1 and verify_chain().ok
+
+
+def test_two_agents_of_one_name_by_two_owners_created_at_once_get_two_handles(world, hold):
+    """Ada and Olive each create a "Digest" at once: both looked for a free handle before
+    either committed, took "digest", and the second insert failed on the unique index."""
+    gate = hold(agent_services, "record")  # Ada's agent, inserted, before it commits
+    ada = Worker("ada", lambda: agent_services.agent_create(actor=world.admin, owner=world.admin, name="Digest")).begin()
+    assert gate.reached.wait(WAIT)
+    olive = Worker("olive", lambda: agent_services.agent_create(actor=world.owner, owner=world.owner, name="Digest")).begin()
+    wait_until_blocked(olive)  # its insert, on the handle Ada's holds
+    gate.release.set()
+
+    (adas, _), (olives, _) = ada.outcome(), olive.outcome()
+    assert (adas.handle, olives.handle) == ("digest", "digest-2")
+    assert sorted(e.target_id for e in events_of(events.AGENT_CREATED) if e.target_name == "Digest") == sorted(
+        [adas.public_id, olives.public_id]
+    )
+    assert verify_chain().ok
