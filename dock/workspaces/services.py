@@ -114,20 +114,28 @@ def workspace_create(
         raise InvalidInput(f"Unknown visibility {visibility!r} (choose from {', '.join(Visibility.values)}).", fields={"visibility": "Unknown visibility."})
     name = _clean_title(name, field="name")
     description = _clean_description(description)
-    with transaction.atomic(), batch():
+    taken = Conflict(f"A workspace with the slug {slug!r} already exists.", fields={"slug": "That slug is taken."})
+    try:
+        with transaction.atomic(), batch():
+            if Workspace.objects.filter(slug=slug).exists():
+                raise taken
+            creator = actor if isinstance(actor, Principal) and actor.kind == Kind.HUMAN else None
+            workspace = Workspace.objects.create(
+                org=org, slug=slug, name=name, visibility=visibility, restricted=restricted,
+                description=description, created_by=creator,
+            )
+            record(
+                events.WORKSPACE_CREATED, actor=actor, target=workspace, workspace=workspace,
+                details={"visibility": visibility, "restricted": restricted},
+            )
+            if creator is not None:
+                _membership_insert(actor=actor, workspace=workspace, principal=creator, role=Role.ADMIN)
+    except IntegrityError:
+        # Another request (a double click) committed the slug while this one waited on the
+        # unique index, as org_create: refused as taken, not a server error.
         if Workspace.objects.filter(slug=slug).exists():
-            raise Conflict(f"A workspace with the slug {slug!r} already exists.", fields={"slug": "That slug is taken."})
-        creator = actor if isinstance(actor, Principal) and actor.kind == Kind.HUMAN else None
-        workspace = Workspace.objects.create(
-            org=org, slug=slug, name=name, visibility=visibility, restricted=restricted,
-            description=description, created_by=creator,
-        )
-        record(
-            events.WORKSPACE_CREATED, actor=actor, target=workspace, workspace=workspace,
-            details={"visibility": visibility, "restricted": restricted},
-        )
-        if creator is not None:
-            _membership_insert(actor=actor, workspace=workspace, principal=creator, role=Role.ADMIN)
+            raise taken from None
+        raise
     return workspace
 
 

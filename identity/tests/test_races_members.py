@@ -400,3 +400,24 @@ def test_two_agents_of_one_name_by_two_owners_created_at_once_get_two_handles(wo
         [adas.public_id, olives.public_id]
     )
     assert verify_chain().ok
+
+
+def test_two_workspaces_of_one_slug_created_at_once_refuse_the_second_as_taken(world, hold):
+    """A double click on Create workspace: the second waited on the slug's unique index,
+    then failed on it, a server error instead of "That slug is taken"."""
+    from identity.errors import Conflict
+
+    gate = hold(ws, "_membership_insert")  # the first, its row inserted, before it commits
+    create = ws.workspace_create
+    first = Worker("first", lambda: create(actor=world.admin, org=world.org, slug="launch", name="Launch")).begin()
+    assert gate.reached.wait(WAIT)
+    second = Worker("second", lambda: create(actor=world.admin, org=world.org, slug="launch", name="Launch")).begin()
+    wait_until_blocked(second)
+    gate.release.set()
+
+    first.outcome()
+    with pytest.raises(Conflict, match="already exists") as refused:
+        second.outcome()
+    assert refused.value.fields == {"slug": "That slug is taken."}
+    assert len(events_of(events.WORKSPACE_CREATED)) == 2  # the fixture's, and the first's
+    assert verify_chain().ok
