@@ -421,3 +421,24 @@ def test_two_workspaces_of_one_slug_created_at_once_refuse_the_second_as_taken(w
     assert refused.value.fields == {"slug": "That slug is taken."}
     assert len(events_of(events.WORKSPACE_CREATED)) == 2  # the fixture's, and the first's
     assert verify_chain().ok
+
+
+def test_a_sign_up_named_like_an_agent_being_created_takes_the_next_handle(world, hold):
+    """Olive creates an agent "Mira" while a person called Mira signs up. The sign-up
+    recorded its org's event (taking the audit head) before inserting its owner, whose
+    handle waited on the agent's uncommitted "mira"; the agent's event then waited on the
+    head. PostgreSQL called it a deadlock, and the sign-up failed."""
+    from identity.services.signup import org_signup
+
+    gate = hold(agent_services, "principal_build")  # the agent "Mira", inserted, before its events
+    agent = Worker("agent", lambda: agent_services.agent_create(actor=world.owner, owner=world.owner, name="Mira")).begin()
+    assert gate.reached.wait(WAIT)
+    signup = Worker("sign-up", lambda: org_signup(org_name="Mira Co", name="Mira", email="mira@mira.test",
+                                                  password="a sturdy passphrase 42")).begin()
+    wait_until_blocked(signup)  # on the handle the agent's row holds
+    gate.release.set()
+
+    created, _ = agent.outcome()
+    user = signup.outcome()
+    assert (created.handle, user.principal.handle) == ("mira", "mira-2")
+    assert verify_chain().ok
