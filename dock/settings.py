@@ -35,6 +35,16 @@ def env_int(name: str, default: int, *, least: int = 0) -> int:
     return value
 
 
+def env_text(name: str) -> str | None:
+    """A text setting, None when unset. Set but blank (an unset ${VAR} in an env file) is
+    refused: falling back to the local default would give each host its own secret, cache
+    or database, and nothing would say so."""
+    value = os.environ.get(name)
+    if value is not None and not value.strip():
+        raise ImproperlyConfigured(f"{name} is set but empty: give it a value, or unset it for the default.")
+    return value
+
+
 def _embedded_secret() -> str:
     # The embedded default keeps a generated secret beside the SQLite database, so a
     # fresh checkout runs without configuration; production sets DOCK_SECRET_KEY.
@@ -46,13 +56,13 @@ def _embedded_secret() -> str:
 
 
 DEBUG = env_bool("DOCK_DEBUG")
-SECRET_KEY = os.environ.get("DOCK_SECRET_KEY") or _embedded_secret()
+SECRET_KEY = env_text("DOCK_SECRET_KEY") or _embedded_secret()
 if len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("DOCK_SECRET_KEY must be at least 32 characters long.")
 
 # API keys are stored as HMAC-SHA256 under this pepper. Derived from the secret key when
 # unset, under its own label so the two never coincide.
-DOCK_KEY_PEPPER = os.environ.get("DOCK_KEY_PEPPER") or hashlib.sha256(
+DOCK_KEY_PEPPER = env_text("DOCK_KEY_PEPPER") or hashlib.sha256(
     b"dock-key-pepper:" + SECRET_KEY.encode()
 ).hexdigest()
 DOCK_KEY_GRACE_SECONDS = env_int("DOCK_KEY_GRACE_SECONDS", 900)
@@ -120,10 +130,9 @@ TEMPLATES = [
 _sqlite_default = f"sqlite:///{VAR_DIR / 'dock.sqlite3'}"
 _DATABASES_KNOWN = ("django.db.backends.postgresql", "django.db.backends.sqlite3")
 try:
-    # Unset means the embedded default; set but blank (an unset ${VAR} in an env file) is
-    # refused: every host would quietly keep a database of its own.
+    # Unset means the embedded default; set but blank is refused (env_text).
     _database = dj_database_url.parse(
-        os.environ.get("DATABASE_URL", _sqlite_default).strip(),
+        (env_text("DATABASE_URL") or _sqlite_default).strip(),
         conn_max_age=env_int("DOCK_CONN_MAX_AGE", 600),
         conn_health_checks=True,
     )
@@ -164,7 +173,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-REDIS_URL = os.environ.get("REDIS_URL")
+REDIS_URL = env_text("REDIS_URL")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:

@@ -51,8 +51,12 @@ DATABASE_URL_RULE = "DATABASE_URL must be a postgres://user@host:port/name or a 
     ("DATABASE_URL", "bogus", DATABASE_URL_RULE),
     ("DATABASE_URL", "postgres://u:secret@h:notaport/db", DATABASE_URL_RULE),
     ("DATABASE_URL", "mysql://u:secret@h/db", DATABASE_URL_RULE),
-    # Set but blank, or a database that is not one: refused, not the local default.
-    ("DATABASE_URL", " ", DATABASE_URL_RULE),
+    # Set but blank: refused, not the local default (each host its own secret, cache, database).
+    ("DATABASE_URL", " ", "DATABASE_URL is set but empty: give it a value, or unset it for the default."),
+    ("DOCK_SECRET_KEY", "", "DOCK_SECRET_KEY is set but empty: give it a value, or unset it for the default."),
+    ("DOCK_KEY_PEPPER", " ", "DOCK_KEY_PEPPER is set but empty: give it a value, or unset it for the default."),
+    ("REDIS_URL", "", "REDIS_URL is set but empty: give it a value, or unset it for the default."),
+    # A database that is not one.
     ("DATABASE_URL", "sqlite://", DATABASE_URL_RULE),
     ("DATABASE_URL", "postgres://u:secret@h:5432/", DATABASE_URL_RULE),
 ])
