@@ -469,7 +469,7 @@ def test_impact_counts_paused_agents_and_only_elevated_ones_in_restricted_worksp
     html = client.get(reverse("workspace-member-remove", args=["roadmap", "alice-adams"])).content.decode()
     # Reader is paused: it has nothing to lose now (the heading says "access here", not
     # "loses access at once", which its own line contradicted).
-    assert "paused, so none now; resumed, it would have none here" in html
+    assert "paused, so none now; once active again, it would have none here" in html
     assert "Your agents' access here, the moment you leave:" in html
     assert "loses read, comment, write — no access left" in html  # Scribe
 
