@@ -46,6 +46,8 @@ def test_a_revoked_agent_is_not_listed_with_the_scope_it_can_no_longer_use(team,
     agents = html.split('class="rows home-agents"')[1].split("</ul>")[0]
     assert agents.count(' · read, write</span>') == 1
     assert f'<span class="principal-sub">@{gone.handle} · can do nothing, for good</span>' in agents
+    profile = logged_in(team.alice).get(team.alice.get_absolute_url()).content.decode()  # her list there too
+    assert f'<span class="principal-sub">@{gone.handle} · can do nothing, for good</span>' in profile
 
 
 def test_your_agents_are_told_apart_by_handle_when_a_transfer_brings_a_second_of_one_name(team, make):
