@@ -68,6 +68,8 @@ def server_error(request):
         from identity.api.errors import SERVER_ERROR, SERVER_ERROR_DETAIL, error_response
 
         # As the API's own (identity.api.api): a failure outside the view may come after
-        # its transaction committed, so nothing is said of what was done.
-        return error_response(500, SERVER_ERROR, SERVER_ERROR_DETAIL)
+        # its transaction committed, so nothing is said of what was done. The request id
+        # is promised only where the request got one (not in the outermost middleware).
+        detail = SERVER_ERROR_DETAIL if hasattr(request, "request_id") else "Something went wrong on our side."
+        return error_response(500, SERVER_ERROR, detail)
     return defaults.server_error(request)

@@ -95,9 +95,12 @@ def test_what_django_answers_itself_on_the_apis_paths_is_in_the_apis_shape(clien
     page = client.get("/login/", HTTP_HOST="evil.example")
     assert page.status_code == 400 and page["Content-Type"].startswith("text/html")
     assert urls.handler500 == "dock.views.server_error"
-    failed = views.server_error(RequestFactory().get("/api/v1/documents/doc_x"))
-    assert failed.status_code == 500 and failed["Content-Type"] == "application/json"
-    assert json.loads(failed.content) == {  # as the API's own 500: nothing said of what was done
+    request = RequestFactory().get("/api/v1/documents/doc_x")
+    early = views.server_error(request)  # failed before the request had an id
+    assert early.status_code == 500 and early["Content-Type"] == "application/json"
+    assert json.loads(early.content) == {"error": "server_error", "detail": "Something went wrong on our side."}
+    request.request_id = "req_x"
+    assert json.loads(views.server_error(request).content) == {  # as the API's own 500: nothing said of what was done
         "error": "server_error", "detail": "Something went wrong on our side; the request id is in X-Request-ID."
     }
     assert b"Something went wrong on our side" in views.server_error(RequestFactory().get("/w/roadmap/")).content
