@@ -72,16 +72,13 @@ def user_create(
     try:
         return _user_insert(actor=actor, email=email, org=org, display_name=display_name, role=role, password=password,
                             handle=handle)
-    except IntegrityError as exc:
-        # A concurrent request (a double click on "Join") committed the same address, or
-        # the same free handle, while this one waited on a unique index; this one is
-        # rolled back (to its savepoint, when nested). The same address is a conflict; a
-        # free handle taken meanwhile is simply chosen again, once.
+    except IntegrityError:
+        # A concurrent request (a double click on "Join") committed the same address while
+        # this one waited on its unique index; this one is rolled back (to its savepoint,
+        # when nested). A free handle taken meanwhile is chosen again by principal_build.
         if User.objects.filter(email=email).exists():
             raise _registered(email) from None
-        if handle or "handle" not in str(exc):
-            raise
-        return _user_insert(actor=actor, email=email, org=org, display_name=display_name, role=role, password=password)
+        raise
 
 
 def _registered(email: str) -> Conflict:
