@@ -266,9 +266,11 @@ def test_a_link_replaced_by_sending_again_points_to_the_newer_one(invite, client
     html = page.content.decode()
     assert page.status_code == 410 and "A newer invitation to this workspace was sent to the same address" in html
     assert "withdrawn" not in html
-    # The newer one withdrawn too: both are, and the first says so.
-    services.invitation_revoke(actor=invite["alice"], invitation=Invitation.objects.filter(email="gus@globex.test").latest("id"))
-    assert "This invitation was withdrawn." in client.get(first_url).content.decode()
+    # The newer one withdrawn, used or run out too: the first says it was withdrawn.
+    newer = Invitation.objects.filter(email="gus@globex.test").latest("id")
+    for gone in ({"revoked_at": timezone.now()}, {"accepted_at": timezone.now()}, {"expires_at": timezone.now()}):
+        Invitation.objects.filter(pk=newer.pk).update(**{"revoked_at": None, "accepted_at": None, **gone})
+        assert "This invitation was withdrawn." in client.get(first_url).content.decode(), gone
     # Withdrawn and not sent again: said as before.
     withdrawn, _, withdrawn_url = invite["create"]("hal@globex.test")
     services.invitation_revoke(actor=invite["alice"], invitation=withdrawn)
