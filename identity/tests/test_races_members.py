@@ -442,3 +442,17 @@ def test_a_sign_up_named_like_an_agent_being_created_takes_the_next_handle(world
     user = signup.outcome()
     assert (created.handle, user.principal.handle) == ("mira", "mira-2")
     assert verify_chain().ok
+
+
+def test_a_service_account_being_created_holds_up_no_other_principal_of_the_org(world, hold):
+    """Its turn-taking lock on the org's row is FOR NO KEY UPDATE: inserting an agent of
+    the org (whose foreign key key-share locks that row) goes ahead meanwhile."""
+    gate = hold(service_services, "principal_build")  # its org row locked, before its event
+    create = service_services.service_create
+    service = Worker("service", lambda: create(actor=world.admin, org=world.org, name="Nightly digest")).begin()
+    assert gate.reached.wait(WAIT)
+    agent = Worker("agent", lambda: agent_services.agent_create(actor=world.owner, owner=world.owner, name="Helper")).begin()
+    created, _ = agent.outcome()  # finished while the service's transaction is still open
+    gate.release.set()
+    service.outcome()
+    assert created.org_id == world.org.pk and verify_chain().ok
