@@ -27,6 +27,7 @@ def autofocused(html: str) -> list[str]:
         ("alice", "/w/new/", {"name": "", "slug": ""}, "name"),
         ("alice", "/w/roadmap/", {"title": "", "body": "Notes"}, "title"),
         ("alice", "/agents/new/", {"name": "", "scope": ["read"]}, "name"),
+        ("admin", "/services/new/", {"name": "Nightly digest", "handle": "Not a handle!"}, "handle"),
     ],
 )
 def test_the_first_field_with_an_error_has_the_focus(team, who, path, data, first):
