@@ -21,7 +21,7 @@ from identity.ids import new_public_id
 from identity.models import Kind, Org, Principal, Status
 from identity.services.agents import may_manage_agent
 from identity.services.principals import locked_principal, without_controls
-from identity.services.users import clean_slug
+from identity.services.users import claiming, clean_slug
 
 from .models import (
     ROLE_RANK,
@@ -115,27 +115,18 @@ def workspace_create(
     name = _clean_title(name, field="name")
     description = _clean_description(description)
     taken = Conflict(f"A workspace with the slug {slug!r} already exists.", fields={"slug": "That slug is taken."})
-    try:
-        with transaction.atomic(), batch():
-            if Workspace.objects.filter(slug=slug).exists():
-                raise taken
-            creator = actor if isinstance(actor, Principal) and actor.kind == Kind.HUMAN else None
-            workspace = Workspace.objects.create(
-                org=org, slug=slug, name=name, visibility=visibility, restricted=restricted,
-                description=description, created_by=creator,
-            )
-            record(
-                events.WORKSPACE_CREATED, actor=actor, target=workspace, workspace=workspace,
-                details={"visibility": visibility, "restricted": restricted},
-            )
-            if creator is not None:
-                _membership_insert(actor=actor, workspace=workspace, principal=creator, role=Role.ADMIN)
-    except IntegrityError:
-        # Another request (a double click) committed the slug while this one waited on the
-        # unique index, as org_create: refused as taken, not a server error.
-        if Workspace.objects.filter(slug=slug).exists():
-            raise taken from None
-        raise
+    with claiming(Workspace.objects.filter(slug=slug), taken), transaction.atomic(), batch():
+        creator = actor if isinstance(actor, Principal) and actor.kind == Kind.HUMAN else None
+        workspace = Workspace.objects.create(
+            org=org, slug=slug, name=name, visibility=visibility, restricted=restricted,
+            description=description, created_by=creator,
+        )
+        record(
+            events.WORKSPACE_CREATED, actor=actor, target=workspace, workspace=workspace,
+            details={"visibility": visibility, "restricted": restricted},
+        )
+        if creator is not None:
+            _membership_insert(actor=actor, workspace=workspace, principal=creator, role=Role.ADMIN)
     return workspace
 
 

@@ -1,7 +1,10 @@
+from contextlib import contextmanager
+
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils.text import slugify
 
 from audit import events
@@ -37,22 +40,30 @@ def clean_slug(slug) -> str:
     return slug
 
 
+@contextmanager
+def claiming(existing: QuerySet, taken: Conflict):
+    """Around a block (its own transaction, or a savepoint when nested) that creates the
+    row `existing` finds: `taken` when there is one already, and also when a concurrent
+    request (a double click) commits it while this one waits on the unique index. The
+    insert then fails and the block is rolled back; the answer is the conflict, not a
+    server error."""
+    if existing.exists():
+        raise taken
+    try:
+        yield
+    except IntegrityError:
+        if existing.exists():
+            raise taken from None
+        raise
+
+
 def org_create(*, actor, slug: str, name: str) -> Org:
     slug = clean_slug(slug)
     name = clean_display_name(name)
     taken = Conflict(f"An org with the slug {slug!r} already exists.", fields={"slug": "That slug is taken."})
-    try:
-        with transaction.atomic():
-            if Org.objects.filter(slug=slug).exists():
-                raise taken
-            org = Org.objects.create(slug=slug, name=name)
-            record(events.ORG_CREATED, actor=actor, target=org, org=org.slug)
-    except IntegrityError:
-        # A concurrent request (a double click) committed the slug while this one waited
-        # on the unique index; this one is rolled back (to its savepoint, when nested).
-        if Org.objects.filter(slug=slug).exists():
-            raise taken from None
-        raise
+    with claiming(Org.objects.filter(slug=slug), taken), transaction.atomic():
+        org = Org.objects.create(slug=slug, name=name)
+        record(events.ORG_CREATED, actor=actor, target=org, org=org.slug)
     return org
 
 
@@ -69,26 +80,9 @@ def user_create(
     email = normalize_email(email)
     if role not in OrgRole.values:
         raise InvalidInput(f"Unknown org role {role!r} (choose from {', '.join(OrgRole.values)}).", fields={"role": "Unknown role."})
-    try:
-        return _user_insert(actor=actor, email=email, org=org, display_name=display_name, role=role, password=password,
-                            handle=handle)
-    except IntegrityError:
-        # A concurrent request (a double click on "Join") committed the same address while
-        # this one waited on its unique index; this one is rolled back (to its savepoint,
-        # when nested). A free handle taken meanwhile is chosen again by principal_build.
-        if User.objects.filter(email=email).exists():
-            raise _registered(email) from None
-        raise
-
-
-def _registered(email: str) -> Conflict:
-    return Conflict(f"A user with the email {email!r} already exists.", fields={"email": "That email is already registered."})
-
-
-def _user_insert(*, actor, email, org, display_name, role, password, handle=None) -> User:
-    with transaction.atomic():
-        if User.objects.filter(email=email).exists():
-            raise _registered(email)
+    registered = Conflict(f"A user with the email {email!r} already exists.", fields={"email": "That email is already registered."})
+    # A free handle taken meanwhile is chosen again by principal_build.
+    with claiming(User.objects.filter(email=email), registered), transaction.atomic():
         principal = principal_build(kind=Kind.HUMAN, org=org, display_name=display_name or email.split("@")[0], handle=handle)
         user = User(principal=principal, email=email, org_role=role)
         if password:
