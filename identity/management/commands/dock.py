@@ -10,7 +10,7 @@ import os
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from audit import context
@@ -18,7 +18,7 @@ from audit import events as audit_events
 from audit.export import FORMATS, stream
 from audit.refs import SYSTEM
 from audit.selectors import chain_head, filtered_events
-from dock.commands import database_refusal
+from dock.commands import DatabaseErrorsInOneLine
 from dock.workspaces import selectors as ws_selectors
 from dock.workspaces import services as ws
 from dock.workspaces.models import Membership, Proposal, Role, Visibility, Workspace
@@ -55,7 +55,7 @@ def _proposal_json(p: Proposal) -> dict:
     }
 
 
-class Command(BaseCommand):
+class Command(DatabaseErrorsInOneLine, BaseCommand):
     help = "Provision and operate Dock without a browser."
 
     def create_parser(self, prog_name, subcommand, **kwargs):
@@ -171,12 +171,8 @@ class Command(BaseCommand):
         try:
             with context.bound(request_id=f"cli-{context.new_request_id()}", ip=None):
                 return super().execute(*args, **options)
-        except CommandError:
-            raise
         except ServiceError as exc:
             raise CommandError(exc.detail) from None
-        except DatabaseError as exc:
-            raise database_refusal(exc) from None
 
     def emit(self, data) -> None:
         self.stdout.write(json.dumps(data, ensure_ascii=False))
