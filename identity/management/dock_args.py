@@ -12,7 +12,8 @@ from django.utils.dateparse import parse_date, parse_datetime
 from audit.selectors import filtered_events
 from dock.workspaces.models import Workspace
 from identity import capabilities
-from identity.models import Kind, Org, Principal, Status, User
+from identity.models import Kind, Org, Principal, User
+from identity.services.principals import named
 
 
 def org(slug: str) -> Org:
@@ -49,8 +50,7 @@ def principal(handle: str, kind: str) -> Principal:
         return by_id
     found = qs.filter(handle=text.removeprefix("@").lower()).first()
     if kind == Kind.SERVICE and not text.startswith("@"):
-        named = qs.filter(display_name__iexact=text).exclude(status=Status.REVOKED)
-        others = [p for p in named.order_by("id")[:10] if found is None or p.pk != found.pk]
+        others = [p for p in named(qs, text).order_by("id")[:10] if found is None or p.pk != found.pk]
         candidates = ([found] if found else []) + others
         if len(candidates) > 1:
             ids = ", ".join(f"{p.public_id} (@{p.handle} of {p.org.slug})" for p in candidates)

@@ -8,7 +8,7 @@ from ..errors import Conflict, Forbidden, InvalidInput, InvalidTransition
 from ..models import Kind, Principal, Status
 from ..signals import agent_revoked, agent_transferred
 from .keys import _new_key, keys_revoke_all
-from .principals import clean_display_name, locked_active_human, principal_build, store_avatar
+from .principals import clean_display_name, locked_active_human, named, principal_build, store_avatar
 
 
 def check_scope(scope: int) -> int:
@@ -42,8 +42,7 @@ def agent_create(
         # handle. A transfer or an adoption may still bring a second (there is no renaming
         # to ask for first): the owner's lists show handles for that.
         name = clean_display_name(name)
-        same = Principal.objects.filter(owner=owner, kind=Kind.AGENT, display_name__iexact=name)
-        twin = same.exclude(status=Status.REVOKED).values_list("handle", flat=True).first()
+        twin = named(Principal.objects.filter(owner=owner, kind=Kind.AGENT), name).values_list("handle", flat=True).first()
         if twin:
             mine = isinstance(actor, Principal) and actor.pk == owner.pk
             whose = "You already have" if mine else f"{owner.display_name} already has"

@@ -2,6 +2,7 @@ import re
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils.text import slugify
 
 from audit import events
@@ -58,6 +59,12 @@ def check_handle(handle: str) -> str:
     if Principal.objects.filter(handle=handle).exists():
         raise Conflict(f"The handle {handle!r} is taken.", fields={"handle": "That handle is taken."})
     return handle
+
+
+def named(principals: QuerySet, name: str) -> QuerySet:
+    """Those of `principals` a name names: called so in any case, and not revoked (a
+    revoked one's name is free again). Handles, never reused, name the revoked too."""
+    return principals.filter(display_name__iexact=name).exclude(status=Status.REVOKED)
 
 
 def principal_build(*, kind: str, org: Org, display_name: str, handle: str | None = None, **fields) -> Principal:

@@ -7,7 +7,7 @@ from ..errors import Conflict, InvalidInput, InvalidTransition
 from ..models import Kind, Org, Principal, Status
 from ..signals import service_adopted, service_revoked
 from .keys import _new_key, keys_revoke_all
-from .principals import clean_display_name, locked_active_human, principal_build
+from .principals import clean_display_name, locked_active_human, named, principal_build
 
 
 def service_create(*, actor, org: Org, name: str, handle: str | None = None) -> tuple[Principal, str]:
@@ -19,10 +19,7 @@ def service_create(*, actor, org: Org, name: str, handle: str | None = None) -> 
         # conflict with the key-share locks that inserting the org's principals and
         # workspaces take on this row (their foreign keys), so those are not held up.
         Org.objects.select_for_update(no_key=True).filter(pk=org.pk).first()
-        twin = (
-            Principal.objects.filter(org=org, kind=Kind.SERVICE, display_name__iexact=name)
-            .exclude(status=Status.REVOKED).values_list("handle", flat=True).first()
-        )
+        twin = named(Principal.objects.filter(org=org, kind=Kind.SERVICE), name).values_list("handle", flat=True).first()
         if twin:
             raise Conflict(
                 f"{org.slug} already has a service account called {name!r} (@{twin}): choose another name.",
