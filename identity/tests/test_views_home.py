@@ -61,6 +61,14 @@ def test_your_agents_are_told_apart_by_handle_when_a_transfer_brings_a_second_of
     for page in (reverse("home"), team.alice.get_absolute_url()):
         html = logged_in(team.alice).get(page).content.decode()
         assert f"@{mine.handle} · read</span>" in html and f"@{bobs.handle} · read</span>" in html, page
+    # Where only names and faces showed: the org chart, and what leaving a workspace takes
+    # from her agents.
+    chart = logged_in(team.bob).get(reverse("people"), {"view": "chart"}).content.decode()
+    leave = logged_in(team.alice).get(reverse("workspace-member-remove", args=[team.ws.slug, team.alice.handle]))
+    impact = leave.content.decode().split('class="comments impact-agents"')[1].split("</ul>")[0]
+    for html in (chart, impact):
+        assert f'<span class="principal-sub">@{mine.handle}</span>' in html
+        assert f'<span class="principal-sub">@{bobs.handle}</span>' in html
 
 
 def test_empty_dashboard_says_what_to_do_next(make):
