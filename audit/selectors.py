@@ -197,8 +197,15 @@ def encode_cursor(occurred_at: datetime, event_id: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+# A cursor the log writes is about 70 characters (an ISO time and an id). Anything much
+# longer is not one of ours, and is refused before the JSON parser recurses into it.
+CURSOR_MAX = 128
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
+        if len(cursor) > CURSOR_MAX:
+            raise ValueError
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         when, event_id = json.loads(raw)
         occurred_at = datetime.fromisoformat(when)

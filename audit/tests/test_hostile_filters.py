@@ -254,7 +254,11 @@ def test_globex_reads_nothing_of_acme_whatever_it_names(world):
 
 
 def cursor(value) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+    return cursor_text(json.dumps(value))
+
+
+def cursor_text(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 NOW = datetime.now(UTC).isoformat()
@@ -263,6 +267,8 @@ BAD_CURSORS = {
     "not-base64": "!!!***",
     "nul": "abc\x00def",
     "huge": "A" * 100_000,
+    # Base64 of 1,200 "[": the json module recurses once a level and ran out of stack (a 500).
+    "nested-deep": cursor_text("[" * 1200),
     "empty-list": cursor([]),
     "object": cursor({"at": NOW, "id": 1}),
     "null": cursor(None),
