@@ -71,10 +71,18 @@ def test_a_setting_that_cannot_be_used_is_one_line_not_a_traceback(tmp_path, nam
 @pytest.mark.parametrize(("args", "message"), [
     (["audit_verify"], "database error: no such table: audit_chainhead (has `manage.py migrate` run?)"),
     (["seed_demo"], "database error: no such table: identity_org (has `manage.py migrate` run?)"),
-    (["seed_demo", "--days", "1000000"], "--scale must be positive, and --days from 1 to 3650"),
+    (["seed_demo", "--days", "1000000"], "--scale goes from 0 to 1000 (100 is about a million events), --days from 1 to 3650"),
+    # Ran for as long as it was let, holding the write lock: the app's writes failed meanwhile.
+    (["seed_demo", "--scale", "99999999999999999999"],
+     "--scale goes from 0 to 1000 (100 is about a million events), --days from 1 to 3650"),
+    # argparse's own refusals: a usage block over several lines, and exit 2.
+    (["seed_demo", "--scale", "abc"], "manage.py seed_demo: argument --scale: invalid int value: 'abc'"),
+    (["audit_verify", "--bogus"], "manage.py audit_verify: unrecognized arguments: --bogus"),
+    (["audit_db_role", "--apply", "--check"], "manage.py audit_db_role: argument --check: not allowed with argument --apply"),
 ])
 def test_a_command_on_a_database_it_cannot_use_says_so_in_one_line(tmp_path, args, message):
-    """An unmigrated database, or a history reaching back before the year 1: tracebacks."""
+    """An unmigrated database, a history reaching back before the year 1, or arguments that
+    are not the command's: tracebacks, or argparse's usage block."""
     env = {**os.environ, "DOCK_VAR_DIR": str(tmp_path)}
     env.pop("DATABASE_URL", None)  # a new SQLite database under tmp_path, never migrated
     result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection, transaction
 
 from audit.models import AuditEvent, ChainHead
+from dock.commands import ErrorsInOneLine
 
 AUDIT_TABLE = AuditEvent._meta.db_table
 HEAD_TABLE = ChainHead._meta.db_table
@@ -110,7 +111,7 @@ def problems(role: str) -> list[str]:
     return found
 
 
-class Command(BaseCommand):
+class Command(ErrorsInOneLine, BaseCommand):
     help = "Print (or --apply) the SQL for an application role that cannot UPDATE, DELETE or TRUNCATE audit events."
 
     def add_arguments(self, parser):

@@ -3,10 +3,10 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.selectors import verify_chain
-from dock.commands import DatabaseErrorsInOneLine
+from dock.commands import ErrorsInOneLine
 
 
-class Command(DatabaseErrorsInOneLine, BaseCommand):
+class Command(ErrorsInOneLine, BaseCommand):
     help = "Recompute the audit hash chain; exit non-zero naming the first bad event."
 
     def handle(self, *args, **options):

@@ -4,7 +4,6 @@ Every subcommand calls the same services as the dashboard, acts as the system (a
 prints JSON on stdout, and answers bad input with one line on stderr and exit 1.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -18,7 +17,7 @@ from audit import events as audit_events
 from audit.export import FORMATS, stream
 from audit.refs import SYSTEM
 from audit.selectors import chain_head, filtered_events
-from dock.commands import DatabaseErrorsInOneLine
+from dock.commands import ErrorsInOneLine, OneLineParser
 from dock.workspaces import selectors as ws_selectors
 from dock.workspaces import services as ws
 from dock.workspaces.models import Membership, Proposal, Role, Visibility, Workspace
@@ -30,11 +29,6 @@ from identity.presenters import principal_detail
 from identity.services import agents, keys, service_accounts, users
 
 Refusal = CommandError
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise Refusal(f"{self.prog}: {message}")
 
 
 def _workspace_json(w: Workspace) -> dict:
@@ -55,18 +49,13 @@ def _proposal_json(p: Proposal) -> dict:
     }
 
 
-class Command(DatabaseErrorsInOneLine, BaseCommand):
+class Command(ErrorsInOneLine, BaseCommand):
     help = "Provision and operate Dock without a browser."
 
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.error = _Parser.error.__get__(parser)
-        return parser
-
     def add_arguments(self, parser):
-        groups = parser.add_subparsers(dest="group", required=True, parser_class=_Parser)
+        groups = parser.add_subparsers(dest="group", required=True, parser_class=OneLineParser)
 
-        org = groups.add_parser("org").add_subparsers(dest="action", required=True, parser_class=_Parser)
+        org = groups.add_parser("org").add_subparsers(dest="action", required=True, parser_class=OneLineParser)
         p = org.add_parser("create")
         p.add_argument("slug")
         p.add_argument("--name", required=True)
@@ -74,7 +63,7 @@ class Command(DatabaseErrorsInOneLine, BaseCommand):
         p.add_argument("slug")
         p.add_argument("--now", action="store_true", help="the old keys stop working at once (default: after the grace window)")
 
-        user = groups.add_parser("user").add_subparsers(dest="action", required=True, parser_class=_Parser)
+        user = groups.add_parser("user").add_subparsers(dest="action", required=True, parser_class=OneLineParser)
         p = user.add_parser("create")
         p.add_argument("email")
         p.add_argument("--org", required=True)
@@ -84,7 +73,7 @@ class Command(DatabaseErrorsInOneLine, BaseCommand):
         for verb in ("deactivate", "reactivate"):
             user.add_parser(verb).add_argument("email")
 
-        workspace = groups.add_parser("workspace").add_subparsers(dest="action", required=True, parser_class=_Parser)
+        workspace = groups.add_parser("workspace").add_subparsers(dest="action", required=True, parser_class=OneLineParser)
         p = workspace.add_parser("create")
         p.add_argument("slug")
         p.add_argument("--org", required=True)
@@ -100,7 +89,7 @@ class Command(DatabaseErrorsInOneLine, BaseCommand):
         restriction.add_argument("--restricted", dest="restricted", action="store_const", const=True)
         restriction.add_argument("--unrestricted", dest="restricted", action="store_const", const=False)
 
-        member = groups.add_parser("member").add_subparsers(dest="action", required=True, parser_class=_Parser)
+        member = groups.add_parser("member").add_subparsers(dest="action", required=True, parser_class=OneLineParser)
         p = member.add_parser("add")
         p.add_argument("workspace")
         p.add_argument("email")
@@ -109,7 +98,7 @@ class Command(DatabaseErrorsInOneLine, BaseCommand):
         p.add_argument("workspace")
         p.add_argument("email")
 
-        agent = groups.add_parser("agent").add_subparsers(dest="action", required=True, parser_class=_Parser)
+        agent = groups.add_parser("agent").add_subparsers(dest="action", required=True, parser_class=OneLineParser)
         p = agent.add_parser("create")
         p.add_argument("--owner", required=True)
         p.add_argument("--name", required=True)
@@ -120,7 +109,7 @@ class Command(DatabaseErrorsInOneLine, BaseCommand):
         p.add_argument("handle")
         p.add_argument("workspace")
 
-        proposal = groups.add_parser("proposal").add_subparsers(dest="action", required=True, parser_class=_Parser)
+        proposal = groups.add_parser("proposal").add_subparsers(dest="action", required=True, parser_class=OneLineParser)
         p = proposal.add_parser("list")
         p.add_argument("--as", dest="as_email")
         p.add_argument("--all", action="store_true", help="include decided proposals")
@@ -129,7 +118,7 @@ class Command(DatabaseErrorsInOneLine, BaseCommand):
             p.add_argument("id")
             p.add_argument("--as", dest="as_email")
 
-        service = groups.add_parser("service").add_subparsers(dest="action", required=True, parser_class=_Parser)
+        service = groups.add_parser("service").add_subparsers(dest="action", required=True, parser_class=OneLineParser)
         p = service.add_parser("create")
         p.add_argument("name")
         p.add_argument("--org", required=True)
@@ -143,7 +132,7 @@ class Command(DatabaseErrorsInOneLine, BaseCommand):
         p.add_argument("name")
         p.add_argument("--owner", required=True)
 
-        audit = groups.add_parser("audit").add_subparsers(dest="action", required=True, parser_class=_Parser)
+        audit = groups.add_parser("audit").add_subparsers(dest="action", required=True, parser_class=OneLineParser)
         p = audit.add_parser("export")
         p.add_argument("--format", default="jsonl", choices=sorted(FORMATS))
         p.add_argument("--actor")
@@ -154,18 +143,6 @@ class Command(DatabaseErrorsInOneLine, BaseCommand):
         p.add_argument("--since")
         p.add_argument("--until")
         audit.add_parser("head")
-
-    def run_from_argv(self, argv):
-        try:
-            for arg in argv:  # bytes that are not UTF-8 arrive as lone surrogates
-                try:
-                    arg.encode()
-                except UnicodeEncodeError:
-                    raise CommandError(f"an argument is not valid UTF-8: {arg.encode(errors='backslashreplace').decode()}") from None
-            return super().run_from_argv(argv)
-        except CommandError as exc:  # raised while parsing, before Django's own handler
-            self.stderr.write(f"CommandError: {exc}")
-            sys.exit(1)
 
     def execute(self, *args, **options):
         try:

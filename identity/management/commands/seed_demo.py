@@ -15,7 +15,7 @@ from django.utils import timezone
 from audit import events
 from audit.refs import SYSTEM
 from audit.services import record
-from dock.commands import DatabaseErrorsInOneLine
+from dock.commands import ErrorsInOneLine
 from dock.workspaces import services as ws
 from identity import access, consent
 from identity import capabilities as caps
@@ -25,6 +25,7 @@ from identity.services import agents, keys, service_accounts, users
 
 PASSWORD = "dock-demo-password"
 MAX_DAYS = 3650  # ten years of history (a million days reached back before the year 1)
+MAX_SCALE = 1000  # ten million events, in one transaction: a typo's extra digits ran for hours
 
 HUMANS = [
     ("acme", "alice@acme.test", "Alice Adams", "owner"),
@@ -63,7 +64,7 @@ COMMENTS = [
 ]
 
 
-class Command(DatabaseErrorsInOneLine, BaseCommand):
+class Command(ErrorsInOneLine, BaseCommand):
     help = "Seed a believable demo org; --scale N adds benchmark-sized data in bulk."
 
     def add_arguments(self, parser):
@@ -72,8 +73,8 @@ class Command(DatabaseErrorsInOneLine, BaseCommand):
         parser.add_argument("--days", type=int, default=30)
 
     def handle(self, *args, if_empty, scale, days, **options):
-        if scale < 0 or not 1 <= days <= MAX_DAYS:
-            raise CommandError(f"--scale must be positive, and --days from 1 to {MAX_DAYS}")
+        if not 0 <= scale <= MAX_SCALE or not 1 <= days <= MAX_DAYS:
+            raise CommandError(f"--scale goes from 0 to {MAX_SCALE} (100 is about a million events), --days from 1 to {MAX_DAYS}")
         if if_empty and Org.objects.exists():
             self.stdout.write("demo data already present")
             return
