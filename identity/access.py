@@ -204,7 +204,8 @@ def require(principal: Principal, workspace: Workspace, capability: int, *, lock
     if not decision.visible:
         raise NotVisible("Not found.")
     if not decision.allows(capability):
-        raise Forbidden(f"This needs the {', '.join(caps.names(capability))} capability here.")
+        missing = caps.names(capability & ~decision.caps)  # of those asked for, what it lacks
+        raise Forbidden(f"This needs the {' and '.join(missing)} capabilit{'ies' if len(missing) > 1 else 'y'} here.")
     return decision
 
 

@@ -32,6 +32,11 @@ def document_delete_request(*, actor: Principal, document: Document, checked: ac
         return workspace_services.proposal_create(actor=actor, document=document)
 
 
+# What an agent needs in the workspace to decide another's proposal: delete, and read, to
+# look at what approving deletes.
+DECIDING = caps.READ | caps.DELETE
+
+
 def may_decide(actor, proposal: Proposal) -> bool:
     """Called inside the decision's transaction: the decider's access is read with its
     rows locked (as the proposer's is), so a role lowered at the same moment either
@@ -54,7 +59,7 @@ def may_decide(actor, proposal: Proposal) -> bool:
     if actor.kind == Kind.AGENT:
         if actor.owner_id == proposer.owner_id:
             return False  # a second agent must be owned by someone else
-        return access.check(actor.pk, proposal.workspace_id, lock=True).allows(caps.DELETE)
+        return access.check(actor.pk, proposal.workspace_id, lock=True).allows(DECIDING)
     return False
 
 
@@ -90,7 +95,8 @@ def proposals_for(actor: Principal, *, pending_only: bool = False):
     if actor.kind == Kind.AGENT:
         visible = access.visible_workspaces(actor)
         mine = Q(proposer=actor, owner_id=actor.owner_id)
-        mine_or_decidable = mine | (Q(workspace__in=[w.pk for w in visible if w.caps & caps.DELETE]) & ~Q(proposer__owner_id=actor.owner_id))
+        decidable = [w.pk for w in visible if w.caps & DECIDING == DECIDING]
+        mine_or_decidable = mine | (Q(workspace__in=decidable) & ~Q(proposer__owner_id=actor.owner_id))
     elif actor.kind == Kind.HUMAN:
         admin_of = [w.pk for w in access.visible_workspaces(actor) if w.caps & caps.MANAGE]
         mine_or_decidable = Q(owner=actor) | Q(workspace__in=admin_of)

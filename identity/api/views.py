@@ -152,12 +152,18 @@ def document_read(request, id: str):
     return json_response(presenters.documents_from_rows([row[:11]], w_slug)[0])
 
 
-@router.patch("/documents/{id}", response={200: schemas.DocumentOut, **WRITE_ERRORS}, summary="Update a document")
+@router.patch(
+    "/documents/{id}",
+    response={200: schemas.DocumentOut, **WRITE_ERRORS},
+    summary="Update a document",
+    description="Needs the read and write capabilities: the reply is the document.",
+)
 def document_update(request, id: str, payload: schemas.DocumentPatch):
     principal = request.auth.principal
     with transaction.atomic():
         document = _document(id)
-        _require(request, principal, document.workspace, caps.WRITE)
+        # The reply is the whole document: changing it takes reading it too.
+        _require(request, principal, document.workspace, caps.READ | caps.WRITE)
         author = document.author
         document = ws.document_update(actor=principal, document=document, title=payload.title, body=payload.body)
         document.author = author

@@ -168,6 +168,39 @@ def test_scope_caps_the_owners_role(world, make):
     assert ENDPOINTS["list"](c, w, d).status_code == 403
 
 
+def test_an_agent_that_may_not_read_cannot_read_through_an_update(world, make):
+    """PATCH answers with the whole document: an empty one, from an agent with write but
+    not read, handed it over. Changing a document takes reading it too; creating one
+    (the agent's own words) does not."""
+    w, d = world.spaces["member"]
+    before = (d.title, d.body)
+    writer, key = make.agent(world.owner, "Blind writer", scope="write")
+    c = ApiClient(key)
+    for body in ({}, {"body": "overwritten"}):
+        response = c.patch(f"/api/v1/documents/{d.public_id}", body)
+        assert response.status_code == 403 and response.data == {
+            "error": "forbidden", "detail": "This needs the read capability here."}
+        assert d.title not in response.content.decode()
+    d.refresh_from_db()
+    assert (d.title, d.body) == before
+    assert ENDPOINTS["create"](c, w, d).status_code == 201
+    _, key = make.agent(world.owner, "Reader writer", scope="read,write")
+    assert ApiClient(key).patch(f"/api/v1/documents/{d.public_id}", {}).data["body"] == d.body
+
+
+def test_an_agent_is_offered_only_proposals_it_could_decide(world, make):
+    """Deciding takes read as well as delete (a decider looks at what it deletes): a
+    delete-only agent was listed the others' proposals, titles and all, that it was then
+    refused."""
+    w, d = world.spaces["member"]
+    proposal = ApiClient(world.key).delete(f"/api/v1/documents/{d.public_id}").data["proposal"]
+    _, blind = make.agent(world.colleague, "Blind decider", scope="delete")
+    _, sighted = make.agent(world.colleague, "Sighted decider", scope="read,delete")
+    assert ApiClient(blind).get("/api/v1/proposals").data["items"] == []
+    assert ApiClient(blind).post(f"/api/v1/proposals/{proposal['id']}/approve").status_code == 403
+    assert [p["id"] for p in ApiClient(sighted).get("/api/v1/proposals").data["items"]] == [proposal["id"]]
+
+
 def test_owner_removed_takes_the_agent_out_at_once(world):
     w, d = world.spaces["member"]
     c = ApiClient(world.key)
