@@ -18,7 +18,7 @@ def team(make):
 
 def card_of(html: str) -> str:
     """The profile header's principal card (the 128 px one)."""
-    match = re.search(r'<span class="principal principal-128.*?</span>\s*</span>\s*</span>', html, re.S)
+    match = re.search(r'<div class="principal principal-128.*?</div>\s*</div>\s*</div>', html, re.S)
     assert match, "no profile card"
     return match.group(0)
 
@@ -41,6 +41,11 @@ def test_every_kind_gets_the_same_profile_with_a_small_kind_label(team, make):
         return re.sub(r'src="[^"]*"|>[^<]*<', "><", card)
 
     assert strip(human) == strip(agent_card) == strip(service_card)
+    # The name is the page's one h1: every heading on it was an h2, so a screen reader's
+    # "first heading" never reached whose profile it is.
+    for principal in (team.alice, agent, service):
+        html = pages[principal.kind].content.decode()
+        assert re.findall(r"<h1[ >].*?</h1>", html) == [f'<h1 class="principal-name">{principal.display_name}</h1>']
 
 
 def test_agent_profile_shows_owner_scope_and_status_to_teammates_but_keys_only_to_managers(team, make):
