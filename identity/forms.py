@@ -84,6 +84,14 @@ class LoginForm(DockForm):
     def clean_email(self):
         return self.cleaned_data["email"].strip().lower()
 
+    def refuse(self, message: str) -> None:
+        """A refusal of the pair, not of one field: said above both (login-error) and tied
+        to both, with focus on the password, the one to type again."""
+        self.add_error(None, message)
+        for field in self.fields.values():
+            field.widget.attrs.update({"aria-invalid": "true", "aria-describedby": "login-error"})
+        focus_first_error(self, fallback="password")
+
 
 class AgentForm(DockForm):
     name = forms.CharField(label="Name", max_length=120, help_text="Shown wherever the agent acts, like a person's name.")

@@ -198,6 +198,22 @@ def test_login_form_errors_for_empty_fields(client, db):
     response = client.post(reverse("login"), {"email": "", "password": ""})
     assert response.status_code == 400
     assert set(response.context["form"].errors) == {"email", "password"}
+    html = response.content.decode()
+    assert re.search(r'<input type="email" name="email"[^>]*autofocus', html)
+    assert not re.search(r'<input type="password"[^>]*autofocus', html)
+
+
+def test_a_refused_login_is_announced_and_tied_to_both_fields(client, alice):
+    """It was a bare list above the fields, with focus on Email below it: a screen reader
+    said "Email, alice@acme.test" and nothing of the refusal."""
+    html = login(client, "alice@acme.test", "wrong password!").content.decode()
+    assert '<ul class="errorlist nonfield" role="alert" id="login-error"><li>That email and password do not match an active account.</li></ul>' in html
+    assert html.count("do not match an active account") == 1
+    email = re.search(r'<input type="email" name="email"[^>]*>', html).group(0)
+    password = re.search(r'<input type="password" name="password"[^>]*>', html).group(0)
+    for field in (email, password):
+        assert 'aria-invalid="true"' in field and 'aria-describedby="login-error"' in field
+    assert "autofocus" in password and "autofocus" not in email
 
 
 def test_logout_is_post_only_and_audited(client, alice):

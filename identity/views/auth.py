@@ -107,7 +107,7 @@ def login_view(request):
             # pass the check before any of them is counted.
             wait = max(throttle.take(throttle.LOGIN_ACCOUNT, email), throttle.take(throttle.LOGIN_ADDRESS, ip))
             if wait:
-                form.add_error(None, _too_many(wait))
+                form.refuse(_too_many(wait))
                 status = 429
             else:
                 user = authenticate(request, username=email, password=password)
@@ -119,7 +119,9 @@ def login_view(request):
                     return redirect(_next_url(request))
                 known = selectors.principal_by_email(email)
                 sessions.session_login_failed(principal=known, email=email, reason="invalid_credentials")
-                form.add_error(None, LOGIN_FAILED)
+                form.refuse(LOGIN_FAILED)
+        else:
+            focus_first_error(form)
     context = {"form": form, "next": request.POST.get("next") or request.GET.get("next", "")}
     return render(request, "identity/login.html", context, status=status)
 
