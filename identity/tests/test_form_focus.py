@@ -35,3 +35,11 @@ def test_the_first_field_with_an_error_has_the_focus(team, who, path, data, firs
     response = client.post(path, data)
     assert response.status_code == 400
     assert autofocused(response.content.decode()) == [first]
+
+
+def test_editing_a_document_focuses_the_field_to_mend(team, make):
+    """Its errors were tied to the field, but focus was left on the page's body."""
+    document = make.document(team.ws, team.alice, title="Plan")
+    response = logged_in(team.alice).post(f"/w/{team.ws.slug}/d/{document.public_id}/edit/", {"title": "", "body": "x"})
+    assert response.status_code == 400
+    assert autofocused(response.content.decode()) == ["title"]

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_http_methods
 from identity import access, consent
 from identity import capabilities as caps
 from identity.errors import ServiceError
+from identity.forms import focus_first_error
 
 from .. import selectors, services
 from ..forms import CommentForm, DocumentEditForm, add_service_error
@@ -67,6 +68,7 @@ def document_edit(request, workspace, doc_id: str):
                 messages.success(request, "Saved.")
                 return redirect("document", slug=workspace.slug, doc_id=doc.public_id)
         status = 409 if newer else invalid_status(request)
+        focus_first_error(form)
     return page(request, "workspaces/document_edit.html",
                 {"workspace": workspace, "decision": workspace.decision, "document": doc, "form": form, "tab": "documents",
                  "newer": newer},
