@@ -293,12 +293,19 @@ def test_the_charts_scale_and_day_labels_stay_readable_at_every_width(live_serve
 
 def test_times_say_utc_where_the_column_head_is_not_shown(live_server, page: Page, story):
     """Below about 1,000 pixels each event is a block and the table's head, "When (UTC)",
-    is hidden: each time says UTC itself there, so that it is not read as local time."""
+    is out of sight: each time says UTC itself there, so that it is not read as local time.
+    Out of sight only: the head was display: none, and a screen reader's table mode lost
+    every column's name with it (on a profile's activity too)."""
     log_in_as(page, live_server, story["auditor"])
     after = "el => getComputedStyle(el, '::after').content"
     for width, head_shown in ((375, False), (800, False), (1280, True)):
         page.set_viewport_size({"width": width, "height": 900})
         page.goto(f"{live_server.url}/audit/")
         when = page.locator(".audit-when time").first
-        assert page.locator(".audit-table thead").is_visible() == head_shown, width
+        assert (page.locator(".audit-table thead").bounding_box()["height"] > 1) == head_shown, width
         assert when.evaluate(after) == ("none" if head_shown else '" UTC"'), width
+        for name in ("When (UTC)", "Action", "Actor", "Accountable owner", "Workspace", "Target"):
+            expect(page.get_by_role("columnheader", name=name)).to_have_count(1)
+        page.goto(f"{live_server.url}/p/{story['alice'].handle}/")
+        for name in ("When (UTC)", "Who and what", "Where"):
+            expect(page.get_by_role("columnheader", name=name)).to_have_count(1)
