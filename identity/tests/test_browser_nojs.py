@@ -66,6 +66,8 @@ def test_revoking_an_agent_without_javascript_asks_first(nojs: Page, live_server
     expect(nojs).to_have_url(f"{live_server.url}/p/{agent.handle}/")
     assert_whole_page(nojs)
     expect(nojs.locator("#messages")).to_contain_text("Courier is revoked. Its keys are destroyed.")
+    # Only the script dismisses a message: without it, no button that does nothing.
+    expect(nojs.locator("#messages").get_by_role("button")).to_have_count(0)
     expect(card.locator("[data-status]")).to_have_text("Revoked")
     assert api(live_server, key)[0] == 401
 
