@@ -3,7 +3,6 @@ these functions do the change and record it, in one transaction."""
 
 import hashlib
 import secrets
-import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +19,7 @@ from identity.errors import Conflict, Forbidden, InvalidInput, InvalidTransition
 from identity.ids import new_public_id
 from identity.models import Kind, Org, Principal, Status
 from identity.services.agents import may_manage_agent
-from identity.services.principals import locked_principal, without_controls
+from identity.services.principals import locked_principal, shows_text, without_controls
 from identity.services.users import claiming, clean_slug
 
 from .models import (
@@ -51,24 +50,25 @@ def _clean_title(title, *, field: str = "title") -> str:
     """A document's title, or (`field="name"`) a workspace's name: one line of text."""
     if not isinstance(title, str):
         raise InvalidInput(f"{field.capitalize()} must be text.", fields={field: "Must be text."})
+    _refuse_nul(title, field)
     title = without_controls(title).strip()
-    if not title:
+    if not shows_text(title):
         raise InvalidInput(f"A {field} is required.", fields={field: f"A {field} is required."})
     if len(title) > TITLE_MAX:
         raise InvalidInput(f"{field.capitalize()}s are at most {TITLE_MAX} characters.", fields={field: f"At most {TITLE_MAX} characters."})
     return title
 
 
-def shows_text(text: str) -> bool:
-    """Whether `text` shows anything: not only spaces, controls and format marks (zero-width
-    characters, bidi marks, soft hyphens)."""
-    return any(not char.isspace() and unicodedata.category(char) not in ("Cc", "Cf") for char in text)
+def _refuse_nul(text: str, field: str) -> None:
+    """As the dashboard's forms refuse it (Django's CharField): the API took it out unsaid."""
+    if "\x00" in text:
+        raise InvalidInput("Null characters are not allowed.", fields={field: "Null characters are not allowed."})
 
 
 def _clean_body(body, *, limit=BODY_MAX, required=False, field="body") -> str:
     if not isinstance(body, str):
         raise InvalidInput("Body must be text.", fields={field: "Must be text."})
-    body = body.replace("\x00", "")
+    _refuse_nul(body, field)
     if required and not shows_text(body):
         raise InvalidInput("Write something first.", fields={field: "This field is required."})
     if len(body) > limit:

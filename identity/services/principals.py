@@ -1,4 +1,5 @@
 import re
+import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -23,11 +24,25 @@ def without_controls(text: str) -> str:
     return _CONTROL.sub("", _SPACING_CONTROLS.sub(" ", text))
 
 
+# Letters and marks that draw nothing (Hangul fillers, a blank braille cell, joiners and
+# variation selectors), besides spaces and the control and format characters.
+_BLANK = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0").union(
+    map(chr, range(0x180B, 0x1810)), map(chr, range(0xFE00, 0xFE10)), map(chr, range(0xE0100, 0xE01F0))
+)
+
+
+def shows_text(text: str) -> bool:
+    """Whether `text` shows anything: not only spaces, controls, format marks (zero-width
+    characters, bidi marks, soft hyphens) and characters that draw nothing (_BLANK)."""
+    return any(not char.isspace() and char not in _BLANK and unicodedata.category(char) not in ("Cc", "Cf") for char in text)
+
+
 def clean_display_name(name: str) -> str:
-    """Names are shown everywhere and exported to CSV: no control or bidi characters."""
+    """Names are shown everywhere and exported to CSV: no control or bidi characters, and
+    something to see (a name of zero-width spaces named nobody anyone could tell apart)."""
     name = without_controls(name or "").strip()
     name = re.sub(r"\s+", " ", name)
-    if not name:
+    if not shows_text(name):
         raise InvalidInput("A name is required.", fields={"name": "A name is required."})
     if len(name) > 120:
         raise InvalidInput("Names are at most 120 characters.", fields={"name": "At most 120 characters."})

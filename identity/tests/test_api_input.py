@@ -7,7 +7,7 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 from django.conf import settings
 
-from conftest import audit_mark
+from conftest import actions_since, audit_mark
 from dock.workspaces.models import Comment, Document
 from dock.workspaces.services import BODY_MAX, TITLE_MAX
 from identity.api.testing import ApiClient
@@ -154,9 +154,35 @@ def test_a_document_at_its_length_limits_fits_in_a_request_whatever_its_characte
 
 def test_unicode_and_control_characters(setup):
     client, ws, doc = setup
-    r = client.post(CREATE, {"title": "Zoë\u202e \x00 notes", "body": "naïve \x00 text ✓"})
+    r = client.post(CREATE, {"title": "Zoë\u202e \x01 notes", "body": "naïve text ✓"})
     assert r.status_code == 201
-    assert r.data["title"] == "Zoë  notes" and r.data["body"] == "naïve  text ✓"
+    assert r.data["title"] == "Zoë  notes" and r.data["body"] == "naïve text ✓"
+
+
+@pytest.mark.parametrize(("path", "method", "body", "field"), [
+    (CREATE, "post", {"title": "a\x00b", "body": "x"}, "title"),
+    (CREATE, "post", {"title": "t", "body": "x\x00y"}, "body"),
+    ("/api/v1/documents/{doc}", "patch", {"body": "x\x00y"}, "body"),
+    ("/api/v1/documents/{doc}/comments", "post", {"body": "x\x00y"}, "body"),
+])
+def test_a_null_character_is_refused_as_the_dashboard_refuses_it(setup, path, method, body, field):
+    """The API took it out without a word, where the dashboard's forms refuse it."""
+    client, ws, doc = setup
+    mark = audit_mark()
+    r = getattr(client, method)(path.format(doc=doc.public_id), body)
+    assert r.status_code == 400 and r.data["error"] == "invalid"
+    assert r.data["fields"] == {field: "Null characters are not allowed."}
+    assert actions_since(mark) == []
+
+
+@pytest.mark.parametrize("blank", ["\u200b", "\u00ad\ufeff", "\u2063 \u2800", "\u3164", "\ufe0f\u034f"])
+def test_a_title_that_shows_nothing_is_no_title(setup, blank):
+    """A title of zero-width spaces, fillers or a blank braille cell was a document listed
+    with no name, while a comment of the same was refused as empty."""
+    client, ws, doc = setup
+    for r in (client.post(CREATE, {"title": blank, "body": "x"}),
+              client.patch(f"/api/v1/documents/{doc.public_id}", {"title": blank})):
+        assert r.status_code == 400 and r.data["fields"] == {"title": "A title is required."}
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ import json
 import re
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
@@ -253,6 +253,30 @@ def test_control_characters_never_reach_a_stored_name(world, where, payload):
     for fmt in ("csv", "jsonl"):
         body = b"".join(alice.get(reverse("audit-export", args=[fmt])).streaming_content).decode()
         assert "\x1b" not in body and "\u202e" not in body and "\r" not in body
+
+
+BLANK_PAYLOADS = {"zero-width": "\u200b\u200b", "filler": "\u3164", "braille-blank": "\u2800", "marks": "\u202e\u200b\ufe0f"}
+
+
+@pytest.mark.parametrize("payload", list(BLANK_PAYLOADS.values()), ids=list(BLANK_PAYLOADS))
+@pytest.mark.parametrize("where", list(NAME_WRITERS))
+def test_a_name_that_shows_nothing_is_refused_as_no_name(world, where, payload):
+    """Names and titles of only zero-width spaces, fillers or a blank braille cell were
+    kept, and listed as nobody anyone could tell apart."""
+    from identity.services.principals import shows_text
+
+    before = sorted(stored_names())
+    response = NAME_WRITERS[where](world, payload)
+    assert response.status_code == 400
+    assert "is required." in response.content.decode()
+    assert sorted(stored_names()) == before and all(shows_text(n) for n in before)
+
+
+def test_the_cli_refuses_a_name_that_shows_nothing(world):
+    for args in (["agent", "create", "--owner", "alice@acme.test", "--name", "\u200b\u200b"],
+                 ["org", "create", "blankorg", "--name", "\u3164"]):
+        with pytest.raises(CommandError, match="A name is required."):
+            call_command("dock", *args)
 
 
 @pytest.mark.parametrize("payload", list(CONTROL_PAYLOADS.values()), ids=list(CONTROL_PAYLOADS))
