@@ -172,6 +172,17 @@ def _throttles_of_this_test(monkeypatch):
     monkeypatch.setattr(throttle.Bucket, "key", lambda self, ident: key(self, f"{salt}:{ident}"))
 
 
+@pytest.fixture(autouse=True)
+def _integrity_checks_of_this_test(monkeypatch):
+    """The integrity panel's last check lives in the cache too: each test's is its own,
+    or one test's chain would be shown as another's."""
+    import uuid
+
+    from audit import integrity
+
+    monkeypatch.setattr(integrity, "PREFIX", f"{integrity.PREFIX}:{uuid.uuid4().hex}")
+
+
 @pytest.fixture
 def private_cache(settings):
     """A local-memory cache of this test's own: throttle and rate-limit counts neither leak

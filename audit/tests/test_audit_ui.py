@@ -3,13 +3,14 @@
 import base64
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs, quote, urlencode, urlparse
 
 import pytest
 from django.urls import reverse
 
-from audit import events
+from audit import events, integrity
 from audit.models import AuditEvent
 from audit.selectors import PAGE_SIZE, EventFilter, activity_for_owner, daily_counts, encode_cursor, events_page
 from audit.tests import test_audit_ui_support as support
@@ -567,9 +568,10 @@ def test_integrity_panel_passes_and_shows_the_head(world):
     assert f"{head['count']} events" in body
 
 
-def test_verify_again_marks_its_result_as_new(world):
+def test_verify_again_marks_its_result_as_new(world, monkeypatch):
     """Pressed twice in a second, the result would read exactly as before: the panel
     marks it (.is-new), and only when the button asked, not the panel's own load."""
+    monkeypatch.setattr(integrity, "REST", 0)  # no pause between checks (see the test of pacing)
     activity(world)
     client = client_for(world.auditor)
     loaded = client.get("/audit/integrity/", HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="integrity").content.decode()
@@ -627,6 +629,48 @@ def test_integrity_panel_says_what_a_missing_tail_means(world):
     left = AuditEvent.objects.count()
     assert (f"The {left} events in the chain link up, but its head does not end with them: the newest events "
             "were removed, or the head was changed.") in body
+
+
+def test_the_chain_rests_between_checks_and_says_so(world, monkeypatch):
+    """Any org's owner or auditor could make the machine hash the whole installation's
+    chain on every request. After a check of t seconds the next waits REST × t: in
+    between, the last check is shown again, saying so, and nothing is recomputed."""
+    from django.db import connection
+
+    from audit import selectors, triggers
+
+    made = activity(world)
+    runs = []
+    monkeypatch.setattr(integrity, "verify_chain", lambda head: runs.append(head) or selectors.verify_chain(head))
+    monkeypatch.setattr(integrity, "REST", 10**6)  # a check of a millisecond rests for over a quarter of an hour
+    client = client_for(world.auditor)
+    first = client.get("/audit/integrity/").content.decode()
+    assert 'data-integrity="ok"' in first and "data-integrity-paced" not in first and len(runs) == 1
+    triggers.uninstall(connection)
+    try:
+        AuditEvent.objects.filter(id=made["triage_3d"].id).update(actor_name="Someone Else")
+    finally:
+        triggers.install(connection)
+    pressed = client.get("/audit/integrity/", HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="verify-chain").content.decode()
+    assert len(runs) == 1 and 'data-integrity="ok"' in pressed and "is-new" not in pressed
+    shown = re.search(r"This is the check of (\d\d:\d\d:\d\d) UTC; the next can start at (\d\d:\d\d:\d\d) UTC", pressed)
+    assert shown and shown.group(1) != shown.group(2)
+    assert f"Not checked again yet: the next check can start at {shown.group(2)} UTC." in pressed
+    # Rested (its rest ended when it did): the next request checks again, and finds what changed.
+    cached = integrity._cached("last")
+    monkeypatch.setattr(integrity, "_cached", lambda name: cached and replace(cached, next_at=cached.checked_at))
+    after = client.get("/audit/integrity/").content.decode()
+    assert len(runs) == 2 and 'data-integrity="broken"' in after and f"#{made['triage_3d'].id}" in after
+
+
+def test_while_a_check_runs_elsewhere_another_waits_for_it(world, monkeypatch):
+    """One check at a time: the second asker is told one is running, not given a second."""
+    activity(world)
+    monkeypatch.setattr(integrity, "verify_chain", lambda head: pytest.fail("a second check ran"))
+    assert integrity._claim()  # another worker's check, under way
+    body = client_for(world.auditor).get("/audit/integrity/", HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="verify-chain").content.decode()
+    assert 'data-integrity="unchecked"' in body and "A check is running now: verify again in a moment" in body
+    assert "Not verified yet: a check is running now." in body
 
 # Owners' view, partials -------------------------------------------------------------------------
 
@@ -872,9 +916,10 @@ def test_an_owner_never_in_the_orgs_log_stays_unknown(world):
     assert response.context["form"].errors["owner"] == ["No such owner in this log: choose one from the list."]
 
 
-def test_verify_pressed_tells_screen_readers_its_result(world):
+def test_verify_pressed_tells_screen_readers_its_result(world, monkeypatch):
     """The panel is swapped in whole, and a live region swapped in whole is not read out:
     the result of pressing Verify goes to a status region beside it, which stays."""
+    monkeypatch.setattr(integrity, "REST", 0)
     activity(world)
     client = client_for(world.auditor)
     said = re.compile(r'<p id="integrity-said"([^>]*)>(.*?)</p>', re.S)
