@@ -14,6 +14,7 @@ urlpatterns = [
     path("agents/<slug:handle>/pause/", agents.agent_pause, name="agent-pause"),
     path("agents/<slug:handle>/resume/", agents.agent_resume, name="agent-resume"),
     path("agents/<slug:handle>/rotate/", agents.agent_rotate, name="agent-rotate"),
+    path("agents/<slug:handle>/keys/<seg:prefix>/stop/", agents.agent_key_stop, name="agent-key-stop"),
     path("agents/<slug:handle>/revoke/", agents.agent_revoke, name="agent-revoke"),
     path("agents/<slug:handle>/scope/", agents.agent_scope, name="agent-scope"),
     path("agents/<slug:handle>/restore/", agents.agent_restore, name="agent-restore"),

@@ -107,6 +107,11 @@ TABLE: dict[str, list[Case]] = {
                               {"transfer": lambda w: {"owner": w.sam.pk}, "scope": {"scope": ["read"]}}.get(action))]
         for action in ("pause", "resume", "rotate", "restore", "transfer", "scope")
     },
+    # Stopping a rotated-away key: ours, and the outsider's own agent with our key's prefix.
+    "agent-key-stop": [
+        c("POST", lambda w: f"/agents/{w.scout.handle}/keys/{w.scout.keys.first().prefix}/stop/"),
+        c("POST", lambda w: f"/agents/{w.spy.handle}/keys/{w.scout.keys.first().prefix}/stop/", mixed=True, insider="none"),
+    ],
     # Revoke asks first (GET), then revokes (POST).
     "agent-revoke": [c("GET", lambda w: f"/agents/{w.scout.handle}/revoke/"), c("POST", lambda w: f"/agents/{w.scout.handle}/revoke/")],
     # Service accounts: the org's admins only.

@@ -357,6 +357,7 @@ def post_forms(world):
         "agent-pause": ("alice", [scout], {}),
         "agent-resume": ("alice", [scout], {}),
         "agent-rotate": ("alice", [scout], {}),
+        "agent-key-stop": ("alice", [scout, world.scout.keys.first().prefix], {}),
         "agent-revoke": ("alice", [scout], {}),
         "agent-restore": ("alice", [scout], {}),
         "agent-transfer": ("alice", [scout], {"owner": world.bob.public_id}),
@@ -429,6 +430,7 @@ def test_every_dashboard_url_is_classified(world):
 
 POST_NAMES = [
     "signup", "login", "logout", "password-change", "agent-new", "agent-pause", "agent-resume", "agent-rotate",
+    "agent-key-stop",
     "agent-revoke", "agent-restore", "agent-transfer", "agent-scope", "service-new", "service-rotate", "org-keys-rotate", "service-key-revoke",
     "service-revoke", "service-grant", "service-grant-remove", "service-adopt", "proposal-approve", "proposal-reject",
     "workspace-new", "workspace", "workspace-settings", "document-edit", "document-delete", "document-comment", "workspace-member-role",

@@ -220,6 +220,40 @@ def test_rotate_over_htmx_shows_the_new_key_once_and_keeps_the_old_one_in_grace(
     assert KEY_RE.search(page.content) is None
 
 
+def test_a_rotated_away_key_can_be_stopped_before_its_grace_runs_out(team, scout):
+    """After a leak the old key worked for the whole grace window, and pausing the agent
+    only held it off until the resume. Its owner (or an org admin) stops it at once."""
+    agent, old_key = scout
+    client = logged_in(team.alice)
+    new_key = KEY_RE.findall(client.post(reverse("agent-rotate", args=[agent.handle]), headers=HTMX).content)[0].decode()
+    old, current = ApiKey.objects.get(principal=agent, expires_at__isnull=False), ApiKey.objects.get(principal=agent, expires_at=None)
+    page = client.get(agent.get_absolute_url()).content.decode()
+    stop = reverse("agent-key-stop", args=[agent.handle, old.prefix])
+    assert f'hx-post="{stop}"' in page and f'aria-label="Stop now: key {old.display}">Stop now</button>' in page
+    assert reverse("agent-key-stop", args=[agent.handle, current.prefix]) not in page
+    # The current key is not one to stop: nothing changes.
+    mark = audit_mark()
+    refused = client.post(reverse("agent-key-stop", args=[agent.handle, current.prefix]), headers=HTMX)
+    assert f"Key {current.display} is the current one: rotate it first, or revoke the agent." in refused.content.decode()
+    assert client.post(reverse("agent-key-stop", args=[agent.handle, current.prefix])).status_code == 409
+    assert actions_since(mark) == [] and key_usable(new_key)
+    # A member who does not manage it may not; nor may another org, who sees no such agent.
+    assert logged_in(team.bob).post(stop).status_code == 403
+    assert logged_in(team.stranger).post(stop).status_code == 404
+    assert key_usable(old_key)
+    response = client.post(stop, headers=HTMX).content.decode()
+    assert f'tabindex="-1" autofocus>Key {old.display} is stopped: only the current key works now.</p>' in response
+    assert not key_usable(old_key) and key_usable(new_key)
+    assert actions_since(mark) == ["agent.key.revoked"]
+    assert client.post(stop).status_code == 409  # already stopped: said, not done twice
+    assert actions_since(mark) == ["agent.key.revoked"]
+    # An org admin may stop one too (admins pause and revoke).
+    client.post(reverse("agent-rotate", args=[agent.handle]))
+    second = ApiKey.objects.get(principal=agent, expires_at__isnull=False, revoked_at=None)
+    assert logged_in(team.admin).post(reverse("agent-key-stop", args=[agent.handle, second.prefix])).status_code == 302
+    assert ApiKey.objects.get(pk=second.pk).revoked_at is not None
+
+
 def test_a_paused_agents_key_in_grace_is_not_said_to_work(team, scout):
     """Every key of a paused agent is refused: its rotated-away key only runs out."""
     agent, _ = scout

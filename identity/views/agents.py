@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from dock.middleware import no_store
@@ -134,6 +135,23 @@ def agent_rotate(request, handle):
         return plaintext
 
     return _managed(request, handle, act, "New key issued for {name}. Copy it now: it is shown only once.")
+
+
+@login_required
+@require_POST
+def agent_key_stop(request, handle, prefix):
+    """A rotated-away key stopped before its grace window ends: after a leak, its owner (or
+    an org admin) need not wait the window out, nor pause the agent, which a resume undoes."""
+    viewer, agent = _manager(request, handle)
+    key = agent.keys.filter(prefix=prefix).first()
+    if key is None:
+        raise Http404("No such key.")
+    if key.state_at(timezone.now()) != "grace":
+        error = (f"Key {key.display} is the current one: rotate it first, or revoke the agent." if key.is_current
+                 else f"Key {key.display} already no longer works.")
+        return _respond(request, viewer, agent, error=error, status=409)
+    key_services.key_revoke(actor=viewer, key=key)
+    return _respond(request, viewer, agent, done=f"Key {key.display} is stopped: only the current key works now.", focus_done=True)
 
 
 @login_required
