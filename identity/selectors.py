@@ -275,3 +275,8 @@ def home_workspaces(viewer: Principal, *, page: int = 1, limit: int = 12) -> tup
     start = (page - 1) * limit
     rows = list(access.visible_workspaces(viewer).order_by("name", "id")[start:start + limit + 1])
     return rows[:limit], len(rows) > limit
+
+
+def key_of(principal: Principal, prefix: str) -> ApiKey | None:
+    """One of `principal`'s keys by its public prefix (never its digest)."""
+    return ApiKey.objects.defer("digest").filter(principal=principal, prefix=prefix).first()

@@ -53,10 +53,6 @@ def service_for_admin(viewer: Principal, public_id: str) -> Principal | None:
     return Principal.objects.select_related("org").filter(public_id=public_id, kind=Kind.SERVICE, org_id=viewer.org_id).first()
 
 
-def service_key(service: Principal, prefix: str) -> ApiKey | None:
-    return ApiKey.objects.defer("digest").filter(principal=service, prefix=prefix).first()
-
-
 @dataclass(frozen=True)
 class Tell:
     code: str  # members | activity | rotations

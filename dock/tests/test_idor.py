@@ -109,6 +109,7 @@ TABLE: dict[str, list[Case]] = {
     },
     # Stopping a rotated-away key: ours, and the outsider's own agent with our key's prefix.
     "agent-key-stop": [
+        c("GET", lambda w: f"/agents/{w.scout.handle}/keys/{w.scout.keys.first().prefix}/stop/"),
         c("POST", lambda w: f"/agents/{w.scout.handle}/keys/{w.scout.keys.first().prefix}/stop/"),
         c("POST", lambda w: f"/agents/{w.spy.handle}/keys/{w.scout.keys.first().prefix}/stop/", mixed=True, insider="none"),
     ],

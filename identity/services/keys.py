@@ -83,6 +83,19 @@ def key_revoke(*, actor, key: ApiKey) -> ApiKey:
     return key
 
 
+def key_stop(*, actor, key: ApiKey) -> ApiKey:
+    """A rotated-away key stopped before its grace window ends: after a leak, its owner
+    need not wait the window out. Only such a key: the current one is rotated first."""
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update(of=("self",)).get(pk=key.pk)
+        state = locked.state_at(timezone.now())
+        if state == "current":
+            raise Conflict(f"Key {key.display} is the current one: rotate it first, or revoke the agent.")
+        if state != "grace":
+            raise Conflict(f"Key {key.display} already no longer works.")
+        return key_revoke(actor=actor, key=locked)
+
+
 def keys_revoke_all(*, actor, principal: Principal, reason: str) -> int:
     """Destroy every live key of `principal` (one UPDATE) and record which."""
     live = ApiKey.objects.filter(principal=principal, revoked_at__isnull=True)

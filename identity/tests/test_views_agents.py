@@ -229,8 +229,15 @@ def test_a_rotated_away_key_can_be_stopped_before_its_grace_runs_out(team, scout
     old, current = ApiKey.objects.get(principal=agent, expires_at__isnull=False), ApiKey.objects.get(principal=agent, expires_at=None)
     page = client.get(agent.get_absolute_url()).content.decode()
     stop = reverse("agent-key-stop", args=[agent.handle, old.prefix])
-    assert f'hx-post="{stop}"' in page and f'aria-label="Stop now: key {old.display}">Stop now</button>' in page
+    # Stop now asks first (a GET, in the card), never straight to the POST.
+    assert re.search(rf'<a [^>]*href="{stop}"[^>]*hx-get="{stop}"[^>]*aria-label="Stop now: key {re.escape(old.display)}">Stop now</a>', page)
+    assert f'action="{stop}"' not in page
     assert reverse("agent-key-stop", args=[agent.handle, current.prefix]) not in page
+    asked = client.get(stop, headers=HTMX).content.decode()
+    assert f'<p tabindex="-1" autofocus>Stop key {old.display} now?</p>' in asked and f'action="{stop}"' in asked
+    assert "Scout is still on it, it is refused until it uses its current key." in asked
+    assert client.get(stop).status_code == 200 and key_usable(old_key)  # the question as a page, without htmx
+    assert client.get(reverse("agent-key-stop", args=[agent.handle, current.prefix])).status_code == 302  # nothing to ask
     # The current key is not one to stop: nothing changes.
     mark = audit_mark()
     refused = client.post(reverse("agent-key-stop", args=[agent.handle, current.prefix]), headers=HTMX)
@@ -242,7 +249,7 @@ def test_a_rotated_away_key_can_be_stopped_before_its_grace_runs_out(team, scout
     assert logged_in(team.stranger).post(stop).status_code == 404
     assert key_usable(old_key)
     response = client.post(stop, headers=HTMX).content.decode()
-    assert f'tabindex="-1" autofocus>Key {old.display} is stopped: only the current key works now.</p>' in response
+    assert f'tabindex="-1" autofocus>Key {old.display} is stopped: it no longer works.</p>' in response
     assert not key_usable(old_key) and key_usable(new_key)
     assert actions_since(mark) == ["agent.key.revoked"]
     assert client.post(stop).status_code == 409  # already stopped: said, not done twice

@@ -59,11 +59,13 @@ def _agent_or_404(request, handle):
 
 
 def _respond(request, viewer, agent, *, done: str = "", new_key=None, error=None, transfer_form=None, status=200,
-             focus_done: bool = False, confirm_revoke: bool = False, scope_error=None):
+             focus_done: bool = False, confirm_revoke: bool = False, confirm_stop=None, scope_error=None):
     """`focus_done`: the control pressed is gone from the card, so keyboard focus goes to
-    what was done. `confirm_revoke`: the card asks before revoking (a page without htmx)."""
+    what was done. `confirm_revoke`, `confirm_stop` (a key): the card asks before revoking
+    the agent or stopping the key (a page without htmx)."""
     agent = selectors.managed_agent(viewer, agent.handle) or agent
-    card = {"error": error, "transfer_form": transfer_form, "confirm_revoke": confirm_revoke, "scope_error": scope_error}
+    card = {"error": error, "transfer_form": transfer_form, "confirm_revoke": confirm_revoke, "confirm_stop": confirm_stop,
+            "scope_error": scope_error}
     if request.htmx:
         context = profile_context(request, viewer, agent, with_activity=False, new_key=new_key, **card)
         context["done"] = done
@@ -71,7 +73,7 @@ def _respond(request, viewer, agent, *, done: str = "", new_key=None, error=None
         # htmx swaps 2xx answers only: a refusal is shown inside the card, with a 200.
         response = fragment(request, "identity/_agent_swap.html", context)
         return no_store(response) if new_key else response
-    if error or scope_error or transfer_form is not None or confirm_revoke:
+    if error or scope_error or transfer_form is not None or confirm_revoke or confirm_stop:
         return render(request, "identity/profile.html", profile_context(request, viewer, agent, **card), status=status)
     if done:
         messages.success(request, done)
@@ -138,20 +140,24 @@ def agent_rotate(request, handle):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def agent_key_stop(request, handle, prefix):
     """A rotated-away key stopped before its grace window ends: after a leak, its owner (or
-    an org admin) need not wait the window out, nor pause the agent, which a resume undoes."""
+    an org admin) need not wait the window out, nor pause the agent, which a resume undoes.
+    GET asks, in the card (a page without htmx): the agent may still be on that key."""
     viewer, agent = _manager(request, handle)
-    key = agent.keys.filter(prefix=prefix).first()
+    key = selectors.key_of(agent, prefix)
     if key is None:
         raise Http404("No such key.")
-    if key.state_at(timezone.now()) != "grace":
-        error = (f"Key {key.display} is the current one: rotate it first, or revoke the agent." if key.is_current
-                 else f"Key {key.display} already no longer works.")
-        return _respond(request, viewer, agent, error=error, status=409)
-    key_services.key_revoke(actor=viewer, key=key)
-    return _respond(request, viewer, agent, done=f"Key {key.display} is stopped: only the current key works now.", focus_done=True)
+    if request.method == "GET":
+        if key.state_at(timezone.now()) != "grace":  # nothing left to ask about
+            return redirect(agent.get_absolute_url())
+        return _respond(request, viewer, agent, confirm_stop=key)
+    try:
+        key_services.key_stop(actor=viewer, key=key)
+    except ServiceError as exc:
+        return _respond(request, viewer, agent, error=exc.detail, status=exc.status)
+    return _respond(request, viewer, agent, done=f"Key {key.display} is stopped: it no longer works.", focus_done=True)
 
 
 @login_required

@@ -17,7 +17,7 @@ from .once import drop_pad, take_key
 
 
 def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, error=None, transfer_form=None,
-                       confirm_revoke=False, scope_error=None) -> dict:
+                       confirm_revoke=False, confirm_stop=None, scope_error=None) -> dict:
     manage = may_manage_agent(viewer, agent)
     admin = access.is_org_admin(viewer, agent.org_id)
     keys = selectors.keys_of(agent) if manage else []
@@ -46,6 +46,8 @@ def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, err
         "transfer_form": transfer_form if admin and agent.status != Status.REVOKED else None,
         # Revoke… was pressed: the card asks before anything is destroyed.
         "confirm_revoke": confirm_revoke and manage and agent.status != Status.REVOKED,
+        # Stop now was pressed beside a rotated-away key: the card asks first.
+        "confirm_stop": confirm_stop if manage else None,
     }
 
 

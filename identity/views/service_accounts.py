@@ -26,6 +26,7 @@ from ..errors import ServiceError
 from ..forms import add_service_error, focus_first_error
 from ..forms_services import AdoptForm, GrantForm, OrgRotationForm, ServiceCreateForm
 from ..models import Principal, Status
+from ..selectors import key_of
 from ..services import keys as key_services
 from ..services import service_accounts as service_services
 from ._common import fragment, grace_minutes, me, page
@@ -194,7 +195,7 @@ def service_key_revoke(request, public_id, prefix):
     """GET asks (inside the card for htmx, as a page otherwise): a revoked key never works
     again, so it never rests on a script's dialog alone. POST revokes it at once."""
     viewer, service = _service(request, public_id)
-    key = selectors.service_key(service, prefix)
+    key = key_of(service, prefix)
     if key is None:
         raise Http404("No such key.")
     if request.method == "GET":
