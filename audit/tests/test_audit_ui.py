@@ -672,6 +672,22 @@ def test_while_a_check_runs_elsewhere_another_waits_for_it(world, monkeypatch):
     assert 'data-integrity="unchecked"' in body and "A check is running now: verify again in a moment" in body
     assert "Not verified yet: a check is running now." in body
 
+def test_a_check_that_ends_just_before_the_claim_still_rests_the_chain(world, monkeypatch):
+    """Read the last check (run out), another worker's check ends, then the claim
+    succeeds: the chain was checked just now, and is not checked again at once."""
+    activity(world)
+    monkeypatch.setattr(integrity, "REST", 10**6)
+    integrity.check()  # the other worker's check, stored as the last one
+    just_ended = integrity._cached("last")
+    out_of_date = replace(just_ended, next_at=just_ended.checked_at)
+    reads = iter([out_of_date, just_ended])
+    monkeypatch.setattr(integrity, "_cached", lambda name: next(reads))
+    monkeypatch.setattr(integrity, "verify_chain", lambda head: pytest.fail("checked again at once"))
+    shown = integrity.check()
+    assert shown == replace(just_ended, fresh=False)
+    assert integrity._claim()  # and the claim was given back
+
+
 # Owners' view, partials -------------------------------------------------------------------------
 
 def test_activity_for_owner_is_their_own_and_their_agents_newest_first(world):
