@@ -69,7 +69,9 @@ def comment(c, *, document_id: str) -> dict:
     return {"id": c.public_id, "document": document_id, "body": c.body, "author": principal_ref(c.author), "created": iso(c.created_at)}
 
 
-def proposal(p) -> dict:
+def proposal(p, *, named: bool = True) -> dict:
+    """`named`: whether the caller may read the workspace, and so see the document's title
+    (an agent with delete but not read may ask to delete a document, and no more)."""
     status = p.status
     if status == ProposalStatus.PENDING and not p.is_pending:
         status = ProposalStatus.EXPIRED  # past its expiry, not yet swept
@@ -78,7 +80,7 @@ def proposal(p) -> dict:
         "status": status,
         "operation": p.operation,
         "workspace": p.workspace.slug,
-        "target": {"kind": "document", "id": p.target_id, "name": p.current_target_name},
+        "target": {"kind": "document", "id": p.target_id, "name": p.current_target_name if named else ""},
         "proposer": principal_ref(p.proposer),
         "created": iso(p.created_at),
         "expires": iso(p.expires_at),

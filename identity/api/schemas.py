@@ -104,7 +104,7 @@ class CommentOut(Schema):
 class ProposalTarget(Schema):
     kind: str
     id: str
-    name: str
+    name: str = Field(description="The document's title; empty for a caller that may not read the workspace.")
 
 
 class ProposalOut(Schema):

@@ -185,7 +185,7 @@ def document_delete(request, id: str):
         proposal = consent.document_delete_request(actor=principal, document=document, checked=decision)
     # Only humans delete outright, and humans do not hold API keys.
     assert proposal is not None
-    return json_response({"proposal": presenters.proposal(proposal)}, status=202)
+    return json_response({"proposal": presenters.proposal(proposal, named=decision.allows(caps.READ))}, status=202)
 
 
 @router.post(
@@ -213,7 +213,8 @@ def proposals(request, cursor: str | None = None, pending: bool = False, limit: 
         at, pk = cursors.time_position(cursor, "p", caller.principal_id)
         qs = qs.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=pk))
     rows = list(qs[: limit + 1])
-    items = [presenters.proposal(p) for p in rows[:limit]]
+    readable = {w.pk for w in access.visible_workspaces(caller.principal) if w.caps & caps.READ}
+    items = [presenters.proposal(p, named=p.workspace_id in readable) for p in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
@@ -227,7 +228,7 @@ def _why_not_decider(principal) -> str:
         return ("Service accounts never decide proposals: a workspace admin, the owner of the agent that asked, "
                 "or an agent with the delete capability here that someone else owns does.")
     return ("You cannot decide this proposal: never your own, nor one by an agent of your owner; agents need the "
-            "delete capability in the workspace.")
+            "read and delete capabilities in the workspace.")
 
 
 def _decide(request, public_id: str, *, approve: bool):

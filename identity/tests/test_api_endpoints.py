@@ -188,6 +188,22 @@ def test_an_agent_that_may_not_read_cannot_read_through_an_update(world, make):
     assert ApiClient(key).patch(f"/api/v1/documents/{d.public_id}", {}).data["body"] == d.body
 
 
+def test_an_agent_that_may_delete_but_not_read_is_not_told_the_title(world, make):
+    """It may ask to delete a document (the consent gate needs only delete), and no more:
+    the proposal it got back, and its list, named the document, as it is now."""
+    w, d = world.spaces["member"]
+    _, key = make.agent(world.owner, "Blind deleter", scope="delete")
+    c = ApiClient(key)
+    assert ENDPOINTS["read"](c, w, d).status_code == 403
+    asked = c.delete(f"/api/v1/documents/{d.public_id}")
+    assert asked.status_code == 202 and asked.data["proposal"]["target"] == {"kind": "document", "id": d.public_id, "name": ""}
+    assert [p["target"]["name"] for p in c.get("/api/v1/proposals").data["items"]] == [""]
+    assert d.title not in asked.content.decode() + c.get("/api/v1/proposals").content.decode()
+    # A decider, who reads there, is told it.
+    _, sighted = make.agent(world.colleague, "Sighted decider", scope="read,delete")
+    assert [p["target"]["name"] for p in ApiClient(sighted).get("/api/v1/proposals").data["items"]] == [d.title]
+
+
 def test_an_agent_is_offered_only_proposals_it_could_decide(world, make):
     """Deciding takes read as well as delete (a decider looks at what it deletes): a
     delete-only agent was listed the others' proposals, titles and all, that it was then
