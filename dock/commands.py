@@ -34,8 +34,10 @@ class ErrorsInOneLine:
                     raise CommandError(f"an argument is not valid UTF-8: {arg.encode(errors='backslashreplace').decode()}") from None
             return super().run_from_argv(argv)
         except CommandError as exc:  # raised while parsing, before Django's own handler
+            if "--traceback" in argv:
+                raise
             self.stderr.write(f"CommandError: {exc}")
-            sys.exit(1)
+            sys.exit(exc.returncode)
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)

@@ -168,6 +168,8 @@ def test_login_is_throttled_per_account_even_with_the_right_password(client, ali
     assert response.status_code == 429
     assert b"Too many attempts. Try again in 15 minutes." in response.content
     assert "_auth_user_id" not in client.session
+    # Said aloud, but neither field is marked wrong: the right password was refused too.
+    assert b'role="alert" id="login-error"' in response.content and b"aria-invalid" not in response.content
 
 
 def test_unknown_accounts_lock_out_exactly_like_known_ones(client, db):

@@ -107,7 +107,7 @@ def login_view(request):
             # pass the check before any of them is counted.
             wait = max(throttle.take(throttle.LOGIN_ACCOUNT, email), throttle.take(throttle.LOGIN_ADDRESS, ip))
             if wait:
-                form.refuse(_too_many(wait))
+                form.add_error(None, _too_many(wait))  # announced (role=alert), and no field is at fault
                 status = 429
             else:
                 user = authenticate(request, username=email, password=password)
