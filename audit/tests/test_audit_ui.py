@@ -672,6 +672,7 @@ def test_while_a_check_runs_elsewhere_another_waits_for_it(world, monkeypatch):
     assert 'data-integrity="unchecked"' in body and "A check is running now: verify again in a moment" in body
     assert "Not verified yet: a check is running now." in body
 
+
 def test_a_check_that_ends_just_before_the_claim_still_rests_the_chain(world, monkeypatch):
     """Read the last check (run out), another worker's check ends, then the claim
     succeeds: the chain was checked just now, and is not checked again at once."""

@@ -226,7 +226,7 @@ def _why_not_decider(principal) -> str:
     if principal.kind == Kind.SERVICE:
         # None of an agent's reasons is its case: it is not one of the deciders at all.
         return ("Service accounts never decide proposals: a workspace admin, the owner of the agent that asked, "
-                "or an agent with the delete capability here that someone else owns does.")
+                "or an agent with the read and delete capabilities here that someone else owns does.")
     return ("You cannot decide this proposal: never your own, nor one by an agent of your owner; agents need the "
             "read and delete capabilities in the workspace.")
 

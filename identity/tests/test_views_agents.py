@@ -259,6 +259,13 @@ def test_a_rotated_away_key_can_be_stopped_before_its_grace_runs_out(team, scout
     second = ApiKey.objects.get(principal=agent, expires_at__isnull=False, revoked_at=None)
     assert logged_in(team.admin).post(reverse("agent-key-stop", args=[agent.handle, second.prefix])).status_code == 302
     assert ApiKey.objects.get(pk=second.pk).revoked_at is not None
+    # An org-wide rotation leaves it a key in grace and no current one: the question says so.
+    from identity.services.keys import org_keys_rotate
+
+    org_keys_rotate(actor=SYSTEM, org=team.org)
+    retired = ApiKey.objects.get(principal=agent, expires_at__isnull=False, revoked_at=None)
+    asked = client.get(reverse("agent-key-stop", args=[agent.handle, retired.prefix]), headers=HTMX).content.decode()
+    assert "Scout has no current key: it can do nothing until its owner issues one." in asked
 
 
 def test_a_paused_agents_key_in_grace_is_not_said_to_work(team, scout):
