@@ -88,12 +88,17 @@ def key_stop(*, actor, key: ApiKey) -> ApiKey:
     need not wait the window out. Only such a key: the current one is rotated first."""
     with transaction.atomic():
         locked = ApiKey.objects.select_for_update(of=("self",)).get(pk=key.pk)
-        state = locked.state_at(timezone.now())
-        if state == "current":
-            raise Conflict(f"Key {key.display} is the current one: rotate it first, or revoke the agent.")
-        if state != "grace":
-            raise Conflict(f"Key {key.display} already no longer works.")
+        require_stoppable(locked)
         return key_revoke(actor=actor, key=locked)
+
+
+def require_stoppable(key: ApiKey) -> None:
+    """Conflict unless `key` is in its grace window (what key_stop stops), saying why."""
+    state = key.state_at(timezone.now())
+    if state == "current":
+        raise Conflict(f"Key {key.display} is the current one: rotate it first, or revoke the agent.")
+    if state != "grace":
+        raise Conflict(f"Key {key.display} already no longer works.")
 
 
 def keys_revoke_all(*, actor, principal: Principal, reason: str) -> int:

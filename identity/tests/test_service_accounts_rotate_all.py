@@ -138,6 +138,9 @@ def test_the_agents_profile_says_its_key_was_retired_and_who_issues_the_next(acm
     assert "Active, but it has no working key: it can do nothing through the API until you issue one." in owner_view
     admin_view = logged_in(acme.admin).get(profile).content.decode()
     assert "Only Alice Adams, its owner, can issue the new one." in admin_view
+    # One box of text: as the note's own children (a flex row), the countdown of a key still
+    # in its window stood a letter wide.
+    assert '<p class="flash flash-warning" role="note" id="key-retired"><span>Its key' in owner_view
     # Once the owner has issued a new key, the notice goes.
     logged_in(acme.alice).post(reverse("agent-rotate", args=[agent.handle]))
     assert 'id="key-retired"' not in logged_in(acme.alice).get(profile).content.decode()

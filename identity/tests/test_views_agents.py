@@ -225,10 +225,13 @@ def test_a_rotated_away_key_can_be_stopped_before_its_grace_runs_out(team, scout
     only held it off until the resume. Its owner (or an org admin) stops it at once."""
     agent, old_key = scout
     client = logged_in(team.alice)
-    new_key = KEY_RE.findall(client.post(reverse("agent-rotate", args=[agent.handle]), headers=HTMX).content)[0].decode()
+    rotated = client.post(reverse("agent-rotate", args=[agent.handle]), headers=HTMX).content.decode()
+    new_key = KEY_RE.findall(rotated.encode())[0].decode()
     old, current = ApiKey.objects.get(principal=agent, expires_at__isnull=False), ApiKey.objects.get(principal=agent, expires_at=None)
-    page = client.get(agent.get_absolute_url()).content.decode()
     stop = reverse("agent-key-stop", args=[agent.handle, old.prefix])
+    # Not while the new key is shown once: the card Stop now redraws would no longer hold it.
+    assert stop not in rotated and "I have copied it</a>" in rotated
+    page = client.get(agent.get_absolute_url()).content.decode()
     # Stop now asks first (a GET, in the card), never straight to the POST.
     assert re.search(rf'<a [^>]*href="{stop}"[^>]*hx-get="{stop}"[^>]*aria-label="Stop now: key {re.escape(old.display)}">Stop now</a>', page)
     assert f'action="{stop}"' not in page
@@ -237,7 +240,9 @@ def test_a_rotated_away_key_can_be_stopped_before_its_grace_runs_out(team, scout
     assert f'<p tabindex="-1" autofocus>Stop key {old.display} now?</p>' in asked and f'action="{stop}"' in asked
     assert "Scout is still on it, it is refused until it uses its current key." in asked
     assert client.get(stop).status_code == 200 and key_usable(old_key)  # the question as a page, without htmx
-    assert client.get(reverse("agent-key-stop", args=[agent.handle, current.prefix])).status_code == 302  # nothing to ask
+    # Nothing to ask of the current key: the card says why.
+    assert "is the current one: rotate it first" in client.get(reverse("agent-key-stop", args=[agent.handle, current.prefix]),
+                                                                headers=HTMX).content.decode()
     # The current key is not one to stop: nothing changes.
     mark = audit_mark()
     refused = client.post(reverse("agent-key-stop", args=[agent.handle, current.prefix]), headers=HTMX)
@@ -249,23 +254,36 @@ def test_a_rotated_away_key_can_be_stopped_before_its_grace_runs_out(team, scout
     assert logged_in(team.stranger).post(stop).status_code == 404
     assert key_usable(old_key)
     response = client.post(stop, headers=HTMX).content.decode()
-    assert f'tabindex="-1" autofocus>Key {old.display} is stopped: it no longer works.</p>' in response
+    assert f'tabindex="-1" autofocus>Key {old.display} is revoked: it no longer works.</p>' in response
     assert not key_usable(old_key) and key_usable(new_key)
     assert actions_since(mark) == ["agent.key.revoked"]
-    assert client.post(stop).status_code == 409  # already stopped: said, not done twice
+    # Pressed again (a second tab): said where focus goes, not done twice.
+    again = client.post(stop, headers=HTMX).content.decode()
+    assert f'role="alert" tabindex="-1" autofocus>Key {old.display} already no longer works.</p>' in again
+    assert client.post(stop).status_code == 409
     assert actions_since(mark) == ["agent.key.revoked"]
     # An org admin may stop one too (admins pause and revoke).
     client.post(reverse("agent-rotate", args=[agent.handle]))
     second = ApiKey.objects.get(principal=agent, expires_at__isnull=False, revoked_at=None)
     assert logged_in(team.admin).post(reverse("agent-key-stop", args=[agent.handle, second.prefix])).status_code == 302
     assert ApiKey.objects.get(pk=second.pk).revoked_at is not None
-    # An org-wide rotation leaves it a key in grace and no current one: the question says so.
+
+    # The question says what stopping leaves: after an org-wide rotation there is no current
+    # key, and maybe another key in its window; a paused agent works on none.
     from identity.services.keys import org_keys_rotate
 
+    def asked(key):
+        return client.get(reverse("agent-key-stop", args=[agent.handle, key.prefix]), headers=HTMX).content.decode()
+
+    client.post(reverse("agent-rotate", args=[agent.handle]))
     org_keys_rotate(actor=SYSTEM, org=team.org)
-    retired = ApiKey.objects.get(principal=agent, expires_at__isnull=False, revoked_at=None)
-    asked = client.get(reverse("agent-key-stop", args=[agent.handle, retired.prefix]), headers=HTMX).content.decode()
-    assert "Scout has no current key: it can do nothing until its owner issues one." in asked
+    first, last = ApiKey.objects.filter(principal=agent, expires_at__isnull=False, revoked_at=None).order_by("created_at")
+    assert "Scout has no current key; its other rotated-away keys keep working until their windows end." in asked(first)
+    client.post(reverse("agent-key-stop", args=[agent.handle, first.prefix]))
+    assert "Scout has no current key: it can do nothing through the API until you issue one." in asked(last)
+    agent_pause(actor=team.alice, agent=agent)
+    assert ("Scout is paused, so no key of its works now; left alone, this one would work again if Scout were active "
+            "before its window ends.") in asked(last)
 
 
 def test_a_paused_agents_key_in_grace_is_not_said_to_work(team, scout):

@@ -10,7 +10,6 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from dock.middleware import no_store
@@ -149,15 +148,14 @@ def agent_key_stop(request, handle, prefix):
     key = selectors.key_of(agent, prefix)
     if key is None:
         raise Http404("No such key.")
-    if request.method == "GET":
-        if key.state_at(timezone.now()) != "grace":  # nothing left to ask about
-            return redirect(agent.get_absolute_url())
-        return _respond(request, viewer, agent, confirm_stop=key)
     try:
+        if request.method == "GET":
+            key_services.require_stoppable(key)  # else nothing to ask about, and the card says why
+            return _respond(request, viewer, agent, confirm_stop=key)
         key_services.key_stop(actor=viewer, key=key)
     except ServiceError as exc:
         return _respond(request, viewer, agent, error=exc.detail, status=exc.status)
-    return _respond(request, viewer, agent, done=f"Key {key.display} is stopped: it no longer works.", focus_done=True)
+    return _respond(request, viewer, agent, done=f"Key {key.display} is revoked: it no longer works.", focus_done=True)
 
 
 @login_required

@@ -32,6 +32,7 @@ def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, err
         "keys": keys,
         "has_current_key": has_current,
         "has_working_key": any(k.state in ("current", "grace") for k in keys),
+        "has_grace_key": any(k.state == "grace" for k in keys),
         # Its newest key was retired with no successor (an org-wide rotation): the owner issues one.
         "retired_key": None if has_current else next(
             (k for k in keys if k.state != "revoked" and k.expires_at and not k.replaced_by_id), None
@@ -46,8 +47,11 @@ def agent_card_context(viewer: Principal, agent: Principal, *, new_key=None, err
         "transfer_form": transfer_form if admin and agent.status != Status.REVOKED else None,
         # Revoke… was pressed: the card asks before anything is destroyed.
         "confirm_revoke": confirm_revoke and manage and agent.status != Status.REVOKED,
-        # Stop now was pressed beside a rotated-away key: the card asks first.
+        # Stop now was pressed beside a rotated-away key: the card asks first, saying what
+        # the agent is left with (another key in its window is not stopped with this one).
         "confirm_stop": confirm_stop if manage else None,
+        "stop_leaves_grace": confirm_stop is not None and any(
+            k.state == "grace" and k.prefix != confirm_stop.prefix for k in keys),
     }
 
 
