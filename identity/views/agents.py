@@ -154,7 +154,8 @@ def agent_key_stop(request, handle, prefix):
             return _respond(request, viewer, agent, confirm_stop=key)
         key_services.key_stop(actor=viewer, key=key)
     except ServiceError as exc:
-        return _respond(request, viewer, agent, error=exc.detail, status=exc.status)
+        # Asked (GET) of a key with nothing to ask about, the page says why: no conflict yet.
+        return _respond(request, viewer, agent, error=exc.detail, status=exc.status if request.method == "POST" else 200)
     return _respond(request, viewer, agent, done=f"Key {key.display} is revoked: it no longer works.", focus_done=True)
 
 
