@@ -87,6 +87,12 @@ class Elevation(models.Model):
         return f"{self.agent} elevated in {self.workspace}"
 
 
+class InvitationQuerySet(models.QuerySet):
+    def open(self):
+        """Those whose link still works (Invitation.is_open): not accepted, withdrawn or run out."""
+        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
 class Invitation(models.Model):
     public_id = models.CharField(max_length=40, unique=True, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
@@ -99,6 +105,8 @@ class Invitation(models.Model):
     accepted_at = models.DateTimeField(null=True, blank=True)
     accepted_by = models.ForeignKey(Principal, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["workspace", "accepted_at"], name="invitation_open")]

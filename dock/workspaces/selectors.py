@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Prefetch
-from django.utils import timezone
 
 from identity import access
 from identity import capabilities as caps
@@ -220,10 +219,7 @@ def invitations_open(*, principal: Principal, workspace: Workspace) -> list[Invi
         workspace=workspace, principal_id=OuterRef("invited_by_id"), role=Role.ADMIN, principal__status=Status.ACTIVE,
     )
     return list(
-        Invitation.objects.filter(
-            Exists(sender_invites),
-            workspace=workspace, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now(),
-        )
+        Invitation.objects.open().filter(Exists(sender_invites), workspace=workspace)
         .select_related("invited_by", "invited_by__owner")
         .order_by("-created_at", "-id")[:100]
     )
@@ -232,18 +228,14 @@ def invitations_open(*, principal: Principal, workspace: Workspace) -> list[Invi
 def invitations_open_to(*, principal: Principal, workspace: Workspace, email: str) -> list[Invitation]:
     """Open invitations to one address (a new one replaces them)."""
     _require(principal, workspace, caps.MANAGE)
-    return list(Invitation.objects.filter(
-        workspace=workspace, email__iexact=(email or "").strip(), accepted_at__isnull=True, revoked_at__isnull=True,
-        expires_at__gt=timezone.now(),
-    ))
+    return list(Invitation.objects.open().filter(workspace=workspace, email__iexact=(email or "").strip()))
 
 
 def invitation_sent_again(invitation: Invitation) -> bool:
     """Whether a newer invitation to the same workspace went to the same address, and its
     link still works: the withdrawn one's was then replaced, not taken back."""
-    return Invitation.objects.filter(
+    return Invitation.objects.open().filter(
         workspace_id=invitation.workspace_id, email__iexact=invitation.email, id__gt=invitation.id,
-        accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now(),
     ).exists()
 
 

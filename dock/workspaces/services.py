@@ -483,7 +483,7 @@ def invitations_withdraw(*, actor, invitations, reason: str) -> int:
     meanwhile keeps its invitation, which is then no longer open."""
     with transaction.atomic():
         open_ones = list(
-            invitations.filter(accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())
+            invitations.open()
             .select_for_update(of=("self",))
             .select_related("workspace", "workspace__org")
             .order_by("pk")
