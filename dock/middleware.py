@@ -44,6 +44,12 @@ class SecurityHeadersMiddleware:
         return response
 
 
+def on_api(request) -> bool:
+    """Whether `request` is for the agent API, whose callers are programs that read JSON,
+    not people who read pages."""
+    return request.path.startswith("/api/")
+
+
 def no_store(response):
     """Never kept by the browser, nor by any cache between: pages that carry a secret
     shown once, and a signed-in person's pages (PrivatePagesMiddleware)."""
@@ -80,7 +86,7 @@ class MethodNotAllowedPageMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        opened = request.method == "GET" and not request.path.startswith("/api/")
+        opened = request.method == "GET" and not on_api(request)
         if response.status_code == 405 and opened and not response.content:
             page = TemplateResponse(request, "405.html", status=405)
             page.render()

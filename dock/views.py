@@ -6,6 +6,8 @@ from django.urls import reverse
 from django.views import defaults
 from django.views.decorators.http import require_GET
 
+from dock.middleware import on_api
+
 
 @require_GET
 def healthz(request):
@@ -51,12 +53,8 @@ def admin_password_change(request, extra_context=None):
 # where the caller is a program that parses JSON, and a page everywhere else.
 
 
-def _on_api(request) -> bool:
-    return request.path.startswith("/api/")
-
-
 def bad_request(request, exception):
-    if _on_api(request):
+    if on_api(request):
         from identity.api.errors import INVALID, error_response
 
         return error_response(400, INVALID, "Bad request.")
@@ -64,7 +62,7 @@ def bad_request(request, exception):
 
 
 def server_error(request):
-    if _on_api(request):
+    if on_api(request):
         from identity.api.errors import SERVER_ERROR, SERVER_ERROR_DETAIL, error_response
 
         # As the API's own (identity.api.api): a failure outside the view may come after
